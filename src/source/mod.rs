@@ -1,0 +1,3 @@
+//! sources
+pub mod caldav;
+pub mod ics;

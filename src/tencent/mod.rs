@@ -1,0 +1,4 @@
+//! tencent
+pub mod client;
+pub mod sign;
+pub mod types;
