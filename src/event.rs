@@ -1,1 +1,643 @@
-//! event
+//! iCalendar text → the events calmeet cares about.
+//!
+//! This module owns reading: byte-level unfolding (a fold may split a UTF-8 sequence), parsing
+//! with the `icalendar` crate's low-level parser, resolving times to instants through `tz`,
+//! and deciding which events are tagged for an online meeting. It never writes iCalendar
+//! (that is `writeback`) and does no I/O.
+//!
+//! Only tagged events (or events calmeet already gave a meeting) are returned. A problem in an
+//! untagged event is irrelevant and ignored; a problem in a tagged event is reported as an
+//! `EventFailure` naming its UID, so that the sync keeps that event's meeting untouched instead
+//! of mistaking it for a deleted event.
+
+use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
+use icalendar::parser::{Component, Property};
+use thiserror::Error;
+
+use crate::config::{DEFAULT_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules};
+use crate::tz::{Zone, ZoneResolver};
+
+/// Property that records the meeting id inside the event itself.
+pub const MEETING_ID_PROP: &str = "X-CALMEET-MEETING-ID";
+/// Length given to a timed event that has neither DTEND nor DURATION.
+pub const DEFAULT_LENGTH_MINUTES: i64 = 60;
+
+/// A whole calendar (feed or object) could not be read; nothing in it may be acted upon.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum ParseError {
+    /// The bytes are not UTF-8 even after unfolding.
+    #[error("not valid UTF-8 (first bad byte at offset {0}); calendars must be UTF-8")]
+    NotUtf8(usize),
+    /// The text does not start with BEGIN:VCALENDAR (an error page, garbage, empty body).
+    #[error("not an iCalendar file: it does not start with BEGIN:VCALENDAR (starts with {0:?})")]
+    NotICalendar(String),
+    /// The text stops before END:VCALENDAR (a truncated download).
+    #[error("truncated: the calendar does not end with END:VCALENDAR")]
+    Truncated,
+    /// The iCalendar syntax is broken.
+    #[error("invalid iCalendar syntax: {0}")]
+    Syntax(String),
+}
+
+/// Why one tagged event could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventFailure {
+    /// The event's UID, when it has one.
+    pub uid: Option<String>,
+    /// The event's RECURRENCE-ID as an instant (unix seconds), for overrides.
+    pub recurrence_id: Option<i64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// When an event happens.
+#[derive(Debug, Clone)]
+pub enum Timing {
+    /// A DATE-valued (all-day) event; calmeet skips these.
+    AllDay,
+    /// A timed event.
+    Timed {
+        /// First start as an instant.
+        start: DateTime<Utc>,
+        /// First end as an instant.
+        end: DateTime<Utc>,
+        /// DTSTART as wall time in `zone` (recurrences repeat in wall time).
+        local_start: NaiveDateTime,
+        /// The zone of DTSTART.
+        zone: Zone,
+    },
+}
+
+/// One VEVENT (a master or a RECURRENCE-ID override) that is tagged for a meeting.
+#[derive(Debug, Clone)]
+pub struct Event {
+    /// UID.
+    pub uid: String,
+    /// For an override: the original start of the occurrence it replaces (unix seconds).
+    pub recurrence_id: Option<i64>,
+    /// SUMMARY, unescaped ("" when absent).
+    pub summary: String,
+    /// LOCATION, unescaped.
+    pub location: String,
+    /// DESCRIPTION without calmeet's block.
+    pub description: String,
+    /// STATUS:CANCELLED.
+    pub cancelled: bool,
+    /// Times.
+    pub timing: Timing,
+    /// RRULE value, verbatim.
+    pub rrule: Option<String>,
+    /// EXDATE instants.
+    pub exdates: Vec<DateTime<Utc>>,
+    /// X-CALMEET-MEETING-ID, when calmeet already wrote one.
+    pub meeting_id: Option<String>,
+    /// Whether the event itself matches the tag rules (an override may inherit the master's).
+    pub tagged: bool,
+}
+
+/// The result of reading one calendar text.
+#[derive(Debug, Default)]
+pub struct Parsed {
+    /// Tagged events (and events carrying a calmeet meeting id).
+    pub events: Vec<Event>,
+    /// Tagged events that could not be used.
+    pub failures: Vec<EventFailure>,
+    /// Total VEVENTs seen, tagged or not.
+    pub vevents: usize,
+}
+
+/// Decides whether an event is tagged for an online meeting.
+#[derive(Debug, Clone)]
+pub struct TagMatcher {
+    categories: Vec<String>,
+    keywords: Vec<String>,
+    location_keywords: Vec<String>,
+}
+
+impl TagMatcher {
+    /// Builds the matcher from a calendar's `[calendar.match]` table, or the defaults.
+    #[must_use]
+    pub fn new(rules: Option<&MatchRules>) -> Self {
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        match rules {
+            Some(r) => Self {
+                categories: lower(&r.categories),
+                keywords: lower(&r.keywords),
+                location_keywords: Vec::new(),
+            },
+            None => Self {
+                categories: DEFAULT_CATEGORIES.iter().map(|s| s.to_lowercase()).collect(),
+                keywords: Vec::new(),
+                location_keywords: DEFAULT_LOCATION_KEYWORDS
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+            },
+        }
+    }
+
+    /// Whether these fields carry the tag. `description` must already be stripped of
+    /// calmeet's own block, so that our text never counts as a tag.
+    #[must_use]
+    pub fn matches(
+        &self,
+        categories: &[String],
+        summary: &str,
+        location: &str,
+        description: &str,
+    ) -> bool {
+        let cat_hit = categories.iter().any(|c| {
+            let c = c.trim().to_lowercase();
+            self.categories.iter().any(|w| *w == c)
+        });
+        if cat_hit {
+            return true;
+        }
+        let location_l = location.to_lowercase();
+        if self.location_keywords.iter().any(|k| location_l.contains(k)) {
+            return true;
+        }
+        if self.keywords.is_empty() {
+            return false;
+        }
+        let summary_l = summary.to_lowercase();
+        let description_l = description.to_lowercase();
+        self.keywords.iter().any(|k| {
+            summary_l.contains(k) || location_l.contains(k) || description_l.contains(k)
+        })
+    }
+}
+
+/// Unfolds content lines at the byte level (RFC 5545 §3.1): CRLF or LF followed by a space or
+/// tab is removed. Doing this before UTF-8 decoding keeps a character split by a fold intact.
+#[must_use]
+pub fn unfold_bytes(input: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(input.len());
+    let mut i = 0;
+    while i < input.len() {
+        let b = input[i];
+        if b == b'\r' && input.get(i + 1) == Some(&b'\n') {
+            if matches!(input.get(i + 2), Some(b' ' | b'\t')) {
+                i += 3;
+                continue;
+            }
+        } else if b == b'\n' && matches!(input.get(i + 1), Some(b' ' | b'\t')) {
+            i += 2;
+            continue;
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
+/// Unfolds and decodes calendar bytes, rejecting what is not an iCalendar file.
+///
+/// # Errors
+/// `ParseError` for non-UTF-8, non-iCalendar or truncated input.
+pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
+    let unfolded = unfold_bytes(bytes);
+    let text = String::from_utf8(unfolded).map_err(|e| ParseError::NotUtf8(e.utf8_error().valid_up_to()))?;
+    let trimmed = text.trim_start_matches('\u{feff}').trim();
+    let first = trimmed.lines().next().unwrap_or("");
+    if !first.trim_end().eq_ignore_ascii_case("BEGIN:VCALENDAR") {
+        let shown: String = first.chars().take(40).collect();
+        return Err(ParseError::NotICalendar(shown));
+    }
+    let last = trimmed.lines().last().unwrap_or("");
+    if !last.trim_end().eq_ignore_ascii_case("END:VCALENDAR") {
+        return Err(ParseError::Truncated);
+    }
+    Ok(text)
+}
+
+/// Reads a calendar (a feed or one CalDAV object) and returns its tagged events.
+///
+/// # Errors
+/// `ParseError` when the calendar as a whole cannot be read.
+pub fn parse_calendar(
+    bytes: &[u8],
+    default_zone: chrono_tz::Tz,
+    matcher: &TagMatcher,
+) -> Result<Parsed, ParseError> {
+    let text = decode(bytes)?;
+    let text = text.trim_start_matches('\u{feff}');
+    let calendar = icalendar::parser::read_calendar(text).map_err(|e| {
+        // The crate's message can quote the whole input; keep the first lines only.
+        ParseError::Syntax(e.lines().take(4).collect::<Vec<_>>().join(" "))
+    })?;
+    let mut resolver = ZoneResolver::new(default_zone);
+    let mut components: Vec<&Component<'_>> = Vec::new();
+    // A feed may hold several VCALENDARs or nest them oddly; walk everything.
+    let mut stack: Vec<&Component<'_>> = calendar.components.iter().collect();
+    while let Some(c) = stack.pop() {
+        if c.name.as_str().eq_ignore_ascii_case("VTIMEZONE") {
+            resolver.add_vtimezone(c);
+        } else if c.name.as_str().eq_ignore_ascii_case("VEVENT") {
+            components.push(c);
+        } else if c.name.as_str().eq_ignore_ascii_case("VCALENDAR") {
+            stack.extend(c.components.iter());
+        }
+    }
+    components.reverse();
+    let mut parsed = Parsed {
+        vevents: components.len(),
+        ..Parsed::default()
+    };
+    // Masters first, so that an override listed before its master can inherit the tag.
+    let mut tagged_uids = std::collections::HashSet::new();
+    let mut raws: Vec<RawEvent<'_>> = components.iter().map(|c| RawEvent::new(c)).collect();
+    for raw in &mut raws {
+        raw.tagged = matcher.matches(&raw.categories, &raw.summary, &raw.location, &raw.description);
+        if raw.tagged && raw.recurrence_id.is_none() {
+            if let Some(uid) = &raw.uid {
+                tagged_uids.insert(uid.clone());
+            }
+        }
+    }
+    for raw in raws {
+        let inherits = raw.uid.as_ref().is_some_and(|u| tagged_uids.contains(u));
+        if !raw.tagged && !inherits && raw.meeting_id.is_none() {
+            continue;
+        }
+        match raw.into_event(&resolver) {
+            Ok(mut ev) => {
+                ev.tagged = ev.tagged || inherits;
+                parsed.events.push(ev);
+            }
+            Err(f) => parsed.failures.push(f),
+        }
+    }
+    Ok(parsed)
+}
+
+/// Fields read from a VEVENT before times are resolved.
+struct RawEvent<'c> {
+    component: &'c Component<'c>,
+    uid: Option<String>,
+    summary: String,
+    location: String,
+    description: String,
+    categories: Vec<String>,
+    recurrence_id: Option<&'c Property<'c>>,
+    meeting_id: Option<String>,
+    tagged: bool,
+}
+
+impl<'c> RawEvent<'c> {
+    fn new(c: &'c Component<'c>) -> Self {
+        let text = |name: &str| prop(c, name).map(|p| p.val.as_str().to_owned()).unwrap_or_default();
+        let categories = c
+            .properties
+            .iter()
+            .filter(|p| p.name.as_str().eq_ignore_ascii_case("CATEGORIES"))
+            .flat_map(|p| split_text_list(p.val.as_str()))
+            .collect();
+        let description = crate::writeback::strip_block(&text("DESCRIPTION"));
+        Self {
+            component: c,
+            uid: prop(c, "UID")
+                .map(|p| p.val.as_str().trim().to_owned())
+                .filter(|u| !u.is_empty()),
+            summary: text("SUMMARY").trim().to_owned(),
+            location: text("LOCATION"),
+            description,
+            categories,
+            recurrence_id: prop(c, "RECURRENCE-ID"),
+            meeting_id: prop(c, MEETING_ID_PROP)
+                .map(|p| p.val.as_str().trim().to_owned())
+                .filter(|s| !s.is_empty()),
+            tagged: false,
+        }
+    }
+
+    fn into_event(self, resolver: &ZoneResolver) -> Result<Event, EventFailure> {
+        let c = self.component;
+        let fail = |uid: &Option<String>, rid: Option<i64>, message: String| EventFailure {
+            uid: uid.clone(),
+            recurrence_id: rid,
+            message,
+        };
+        let Some(uid) = self.uid.clone() else {
+            return Err(fail(
+                &None,
+                None,
+                format!("event '{}' has no UID; calmeet cannot track it", self.summary),
+            ));
+        };
+        let rid = match self.recurrence_id {
+            Some(p) => match read_time(p, resolver) {
+                Ok(TimeValue::Date(d)) => Some(midnight(d).and_utc().timestamp()),
+                Ok(TimeValue::DateTime { utc, .. }) => Some(utc.timestamp()),
+                Err(e) => return Err(fail(&self.uid, None, format!("RECURRENCE-ID: {e}"))),
+            },
+            None => None,
+        };
+        let status = prop(c, "STATUS").map(|p| p.val.as_str().trim().to_ascii_uppercase());
+        let cancelled = status.as_deref() == Some("CANCELLED");
+        let timing = match resolve_timing(c, resolver) {
+            Ok(t) => t,
+            Err(e) => return Err(fail(&self.uid, rid, e)),
+        };
+        let mut exdates = Vec::new();
+        for p in c.properties.iter().filter(|p| p.name.as_str().eq_ignore_ascii_case("EXDATE")) {
+            for value in p.val.as_str().split(',').map(str::trim).filter(|v| !v.is_empty()) {
+                match read_time_value(value, param(p, "TZID"), param(p, "VALUE"), resolver) {
+                    Ok(TimeValue::DateTime { utc, .. }) => exdates.push(utc),
+                    // A DATE EXDATE on a timed series excludes the occurrence on that day.
+                    Ok(TimeValue::Date(d)) => {
+                        if let Timing::Timed { local_start, zone, .. } = &timing {
+                            exdates.push(zone.to_utc(d.and_time(local_start.time())));
+                        }
+                    }
+                    Err(e) => return Err(fail(&self.uid, rid, format!("EXDATE: {e}"))),
+                }
+            }
+        }
+        exdates.sort();
+        exdates.dedup();
+        Ok(Event {
+            uid,
+            recurrence_id: rid,
+            summary: self.summary,
+            location: self.location,
+            description: self.description,
+            cancelled,
+            timing,
+            rrule: prop(c, "RRULE").map(|p| p.val.as_str().trim().to_owned()),
+            exdates,
+            meeting_id: self.meeting_id,
+            tagged: self.tagged,
+        })
+    }
+}
+
+fn prop<'a>(c: &'a Component<'a>, name: &str) -> Option<&'a Property<'a>> {
+    c.properties.iter().find(|p| p.name.as_str().eq_ignore_ascii_case(name))
+}
+
+fn param<'a>(p: &'a Property<'a>, key: &str) -> Option<&'a str> {
+    p.params
+        .iter()
+        .find(|x| x.key.as_str().eq_ignore_ascii_case(key))
+        .and_then(|x| x.val.as_ref())
+        .map(icalendar::parser::ParseString::as_str)
+}
+
+/// Splits a TEXT list value (CATEGORIES) on unescaped commas and unescapes each item.
+fn split_text_list(value: &str) -> Vec<String> {
+    let mut items = Vec::new();
+    let mut cur = String::new();
+    let mut chars = value.chars();
+    while let Some(ch) = chars.next() {
+        match ch {
+            '\\' => match chars.next() {
+                Some('n' | 'N') => cur.push('\n'),
+                Some(o) => cur.push(o),
+                None => {}
+            },
+            ',' => items.push(std::mem::take(&mut cur)),
+            o => cur.push(o),
+        }
+    }
+    items.push(cur);
+    items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+}
+
+enum TimeValue {
+    Date(NaiveDate),
+    DateTime { utc: DateTime<Utc>, local: NaiveDateTime, zone: Zone },
+}
+
+fn midnight(d: NaiveDate) -> NaiveDateTime {
+    d.and_time(NaiveTime::MIN)
+}
+
+fn read_time(p: &Property<'_>, resolver: &ZoneResolver) -> Result<TimeValue, String> {
+    read_time_value(p.val.as_str(), param(p, "TZID"), param(p, "VALUE"), resolver)
+}
+
+fn read_time_value(
+    raw: &str,
+    tzid: Option<&str>,
+    value_type: Option<&str>,
+    resolver: &ZoneResolver,
+) -> Result<TimeValue, String> {
+    let v = raw.trim();
+    let is_date = value_type.is_some_and(|t| t.eq_ignore_ascii_case("DATE")) || (v.len() == 8 && !v.contains('T'));
+    if is_date {
+        // Some producers put a `Z` on a DATE (Google birthdays); the date is what counts.
+        let d = v.trim_end_matches('Z');
+        let date = NaiveDate::parse_from_str(d, "%Y%m%d").map_err(|_| format!("'{v}' is not a valid DATE"))?;
+        return Ok(TimeValue::Date(date));
+    }
+    let (body, utc) = match v.strip_suffix('Z').or_else(|| v.strip_suffix('z')) {
+        Some(b) => (b, true),
+        None => (v, false),
+    };
+    let local = NaiveDateTime::parse_from_str(body, "%Y%m%dT%H%M%S")
+        .map_err(|_| format!("'{v}' is not a valid DATE-TIME"))?;
+    if utc {
+        let utc = local.and_utc();
+        return Ok(TimeValue::DateTime { utc, local, zone: Zone::Utc });
+    }
+    let zone = resolver.resolve(tzid).map_err(|e| e.to_string())?;
+    let utc = zone.to_utc(local);
+    Ok(TimeValue::DateTime { utc, local, zone })
+}
+
+fn resolve_timing(c: &Component<'_>, resolver: &ZoneResolver) -> Result<Timing, String> {
+    let start_p = prop(c, "DTSTART").ok_or_else(|| "event has no DTSTART".to_owned())?;
+    let (start, local_start, zone) = match read_time(start_p, resolver).map_err(|e| format!("DTSTART: {e}"))? {
+        TimeValue::Date(_) => return Ok(Timing::AllDay),
+        TimeValue::DateTime { utc, local, zone } => (utc, local, zone),
+    };
+    let end = if let Some(end_p) = prop(c, "DTEND") {
+        match read_time(end_p, resolver).map_err(|e| format!("DTEND: {e}"))? {
+            TimeValue::DateTime { utc, .. } => utc,
+            TimeValue::Date(_) => return Err("DTEND is a DATE but DTSTART a DATE-TIME".into()),
+        }
+    } else if let Some(d) = prop(c, "DURATION") {
+        let dur = parse_duration(d.val.as_str()).ok_or_else(|| format!("DURATION '{}' is invalid", d.val.as_str()))?;
+        start + dur
+    } else {
+        start + Duration::minutes(DEFAULT_LENGTH_MINUTES)
+    };
+    if end < start {
+        return Err(format!("DTEND ({end}) is before DTSTART ({start})"));
+    }
+    // A zero-length event (Thunderbird writes DURATION:PT0S) still needs a meeting that lasts.
+    let end = if end == start { start + Duration::minutes(DEFAULT_LENGTH_MINUTES) } else { end };
+    Ok(Timing::Timed { start, end, local_start, zone })
+}
+
+/// Parses an RFC 5545 DURATION (`P1D`, `PT1H30M`, `-PT15M`, `P2W`).
+#[must_use]
+pub fn parse_duration(s: &str) -> Option<Duration> {
+    let s = s.trim();
+    let (neg, s) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let s = s.strip_prefix('P').or_else(|| s.strip_prefix('p'))?;
+    let mut total = 0i64;
+    let mut num = String::new();
+    let mut in_time = false;
+    let mut any = false;
+    for ch in s.chars() {
+        match ch.to_ascii_uppercase() {
+            'T' => in_time = true,
+            d if d.is_ascii_digit() => num.push(d),
+            unit => {
+                let n: i64 = num.parse().ok()?;
+                num.clear();
+                any = true;
+                total += n * match (unit, in_time) {
+                    ('W', false) => 604_800,
+                    ('D', false) => 86_400,
+                    ('H', true) => 3_600,
+                    ('M', true) => 60,
+                    ('S', true) => 1,
+                    _ => return None,
+                };
+            }
+        }
+    }
+    if !num.is_empty() || !any {
+        return None;
+    }
+    Some(Duration::seconds(if neg { -total } else { total }))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn cal(body: &str) -> Vec<u8> {
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}END:VCALENDAR\r\n").into_bytes()
+    }
+
+    fn parse(body: &str) -> Parsed {
+        parse_calendar(&cal(body), chrono_tz::Asia::Shanghai, &TagMatcher::new(None)).unwrap()
+    }
+
+    #[test]
+    fn unfold_joins_split_utf8() {
+        let bytes = "SUMMARY:周\r\n 会\r\n".as_bytes().to_vec();
+        // Split the 3-byte 会 across a fold.
+        let mut split = b"SUMMARY:".to_vec();
+        let hui = "会".as_bytes();
+        split.extend_from_slice(hui.get(..1).unwrap());
+        split.extend_from_slice(b"\r\n ");
+        split.extend_from_slice(hui.get(1..).unwrap());
+        assert_eq!(unfold_bytes(&split), "SUMMARY:会".as_bytes());
+        assert_eq!(unfold_bytes(&bytes), "SUMMARY:周会\r\n".as_bytes());
+    }
+
+    #[test]
+    fn default_tags_match_categories_and_location() {
+        let m = TagMatcher::new(None);
+        assert!(m.matches(&["腾讯会议".into()], "", "", ""));
+        assert!(m.matches(&["tencent meeting".into()], "", "", ""));
+        assert!(m.matches(&[], "", "Room 3 / Tencent Meeting", ""));
+        assert!(!m.matches(&["Work".into()], "Tencent Meeting", "", "Tencent Meeting"));
+    }
+
+    #[test]
+    fn keyword_rules_search_summary_location_description() {
+        let rules = MatchRules { categories: vec![], keywords: vec!["#TM".into()] };
+        let m = TagMatcher::new(Some(&rules));
+        assert!(m.matches(&[], "Sync #tm", "", ""));
+        assert!(m.matches(&[], "", "", "please #tm"));
+        assert!(!m.matches(&["Tencent Meeting".into()], "", "", ""));
+    }
+
+    #[test]
+    fn our_own_block_never_counts_as_a_tag() {
+        let rules = MatchRules { categories: vec![], keywords: vec!["tencent meeting".into()] };
+        let m = TagMatcher::new(Some(&rules));
+        let body = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20300101T010000Z\r\nSUMMARY:x\r\nDESCRIPTION:notes\\n\\n── Tencent Meeting ──\\nJoin: https://meeting.tencent.com/dm/1\\nMeeting code: 123 456 789\\n── end of Tencent Meeting ──\r\nEND:VEVENT\r\n";
+        let p = parse_calendar(&cal(body), chrono_tz::UTC, &m).unwrap();
+        assert!(p.events.is_empty(), "{:?}", p.events);
+    }
+
+    #[test]
+    fn categories_list_with_escaped_comma() {
+        assert_eq!(split_text_list("Work,腾讯会议, A\\,B"), vec!["Work", "腾讯会议", "A,B"]);
+    }
+
+    #[test]
+    fn tagged_event_times_resolve_with_tzid_and_floating() {
+        let p = parse("BEGIN:VEVENT\r\nUID:u1\r\nDTSTART;TZID=Europe/Berlin:20300601T093000\r\nDTEND;TZID=Europe/Berlin:20300601T103000\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:Berlin\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:u2\r\nDTSTART:20300601T093000\r\nDURATION:PT30M\r\nCATEGORIES:腾讯会议\r\nSUMMARY:Floating\r\nEND:VEVENT\r\n");
+        assert_eq!(p.events.len(), 2);
+        let Timing::Timed { start, end, .. } = &p.events[0].timing else { panic!() };
+        assert_eq!(start.to_rfc3339(), "2030-06-01T07:30:00+00:00");
+        assert_eq!(end.to_rfc3339(), "2030-06-01T08:30:00+00:00");
+        let Timing::Timed { start, end, .. } = &p.events[1].timing else { panic!() };
+        assert_eq!(start.to_rfc3339(), "2030-06-01T01:30:00+00:00", "floating in Asia/Shanghai");
+        assert_eq!((*end - *start).num_minutes(), 30);
+    }
+
+    #[test]
+    fn windows_zone_name_resolves() {
+        let p = parse("BEGIN:VEVENT\r\nUID:w\r\nDTSTART;TZID=China Standard Time:20300601T093000\r\nDTEND;TZID=China Standard Time:20300601T100000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        let Timing::Timed { start, .. } = &p.events[0].timing else { panic!() };
+        assert_eq!(start.to_rfc3339(), "2030-06-01T01:30:00+00:00");
+    }
+
+    #[test]
+    fn all_day_event_is_marked() {
+        let p = parse("BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20300601\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        assert!(matches!(p.events[0].timing, Timing::AllDay));
+    }
+
+    #[test]
+    fn untagged_broken_event_is_ignored_tagged_broken_is_reported() {
+        let p = parse("BEGIN:VEVENT\r\nUID:x\r\nDTSTART:garbage\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:y\r\nDTSTART:2030BAD\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        assert!(p.events.is_empty());
+        assert_eq!(p.failures.len(), 1);
+        assert_eq!(p.failures[0].uid.as_deref(), Some("y"));
+        assert!(p.failures[0].message.contains("DTSTART"), "{:?}", p.failures);
+        assert_eq!(p.vevents, 2);
+    }
+
+    #[test]
+    fn unknown_tzid_is_a_failure_naming_it() {
+        let p = parse("BEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Nowhere/Land:20300601T093000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        assert!(p.failures[0].message.contains("Nowhere/Land"), "{:?}", p.failures);
+    }
+
+    #[test]
+    fn override_inherits_tag_from_master_listed_after_it() {
+        let p = parse("BEGIN:VEVENT\r\nUID:s\r\nRECURRENCE-ID:20300608T010000Z\r\nDTSTART:20300608T020000Z\r\nDTEND:20300608T030000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE:20300615T010000Z\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:series\r\nEND:VEVENT\r\n");
+        assert_eq!(p.events.len(), 2, "master and override both kept");
+        let ov = p.events.iter().find(|e| e.recurrence_id.is_some()).unwrap();
+        assert!(ov.tagged);
+        let master = p.events.iter().find(|e| e.recurrence_id.is_none()).unwrap();
+        assert_eq!(master.rrule.as_deref(), Some("FREQ=WEEKLY;COUNT=4"));
+        assert_eq!(master.exdates.len(), 1);
+    }
+
+    #[test]
+    fn whole_calendar_errors() {
+        let m = TagMatcher::new(None);
+        let z = chrono_tz::UTC;
+        assert!(matches!(parse_calendar(b"<html>oops</html>", z, &m), Err(ParseError::NotICalendar(_))));
+        assert_eq!(parse_calendar(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\n", z, &m).unwrap_err(), ParseError::Truncated);
+        assert!(matches!(parse_calendar(b"BEGIN:VCALENDAR\r\nSUMMARY:\xff\xfe\r\nEND:VCALENDAR\r\n", z, &m), Err(ParseError::NotUtf8(_))));
+        assert!(matches!(parse_calendar(b"", z, &m), Err(ParseError::NotICalendar(_))));
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("PT1H30M"), Some(Duration::minutes(90)));
+        assert_eq!(parse_duration("P1D"), Some(Duration::days(1)));
+        assert_eq!(parse_duration("P1W"), Some(Duration::weeks(1)));
+        assert_eq!(parse_duration("-PT15M"), Some(Duration::minutes(-15)));
+        assert_eq!(parse_duration("PT0S"), Some(Duration::zero()));
+        assert_eq!(parse_duration("P"), None);
+        assert_eq!(parse_duration("PT5X"), None);
+    }
+}

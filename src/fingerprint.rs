@@ -1,1 +1,83 @@
-//! fingerprint
+//! Fingerprints of the meeting-relevant content of an event.
+//!
+//! A server re-serialising an object, calmeet's own write-back, or a change to DTSTAMP,
+//! LAST-MODIFIED, PRODID, SEQUENCE, alarms or attendees is not a change of the meeting. Only what
+//! the meeting is made of counts: subject, times, time zone, rule, exceptions and status. This
+//! is compared with the fingerprint stored at the last successful API call to decide whether
+//! the meeting must be modified.
+
+use sha2::{Digest, Sha256};
+
+use crate::event::{Event, Timing};
+
+/// The fingerprint of an event's meeting-relevant fields, as a hex string.
+#[must_use]
+pub fn of_event(event: &Event, subject: &str) -> String {
+    let mut canon = String::with_capacity(256);
+    canon.push_str("v1\n");
+    canon.push_str(subject);
+    canon.push('\n');
+    match &event.timing {
+        Timing::AllDay => canon.push_str("allday\n"),
+        Timing::Timed { start, end, local_start, zone } => {
+            canon.push_str(&format!(
+                "{}\n{}\n{}\n{}\n",
+                start.timestamp(),
+                end.timestamp(),
+                local_start.format("%Y%m%dT%H%M%S"),
+                zone.name()
+            ));
+        }
+    }
+    canon.push_str(&normalise_rrule(event.rrule.as_deref().unwrap_or("")));
+    canon.push('\n');
+    for x in &event.exdates {
+        canon.push_str(&x.timestamp().to_string());
+        canon.push(',');
+    }
+    canon.push('\n');
+    canon.push_str(if event.cancelled { "cancelled" } else { "live" });
+    hex(&Sha256::digest(canon.as_bytes()))
+}
+
+/// Upper-cases an RRULE, drops spaces and sorts its parts, so that `FREQ=WEEKLY;BYDAY=MO` and
+/// `byday=MO;freq=weekly` are the same rule.
+#[must_use]
+pub fn normalise_rrule(rule: &str) -> String {
+    let mut parts: Vec<String> = rule
+        .split(';')
+        .map(|p| p.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase())
+        .filter(|p| !p.is_empty())
+        .collect();
+    parts.sort();
+    parts.join(";")
+}
+
+/// Lowercase hex of bytes.
+#[must_use]
+pub fn hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rrule_normalisation_ignores_order_case_and_spaces() {
+        assert_eq!(
+            normalise_rrule("freq=daily;BYDAY=MO, TU;"),
+            normalise_rrule("BYDAY=MO,TU;FREQ=DAILY")
+        );
+        assert_ne!(normalise_rrule("FREQ=DAILY"), normalise_rrule("FREQ=WEEKLY"));
+    }
+
+    #[test]
+    fn hex_is_lowercase() {
+        assert_eq!(hex(&[0xab, 0x01]), "ab01");
+    }
+}

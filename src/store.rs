@@ -1,1 +1,656 @@
-//! store
+//! The state database (SQLite): which event has which meeting, and each calendar's sync state.
+//!
+//! One row per (calendar, UID, RECURRENCE-ID) in `events`; one row per calendar in `calendars`;
+//! cached calendar objects in `objects` so an unchanged calendar need not be downloaded again.
+//! The schema is versioned with `PRAGMA user_version` and migrated by an append-only list.
+//! A row is written as `pending` before a create call and completed after it, so a crash in
+//! between is visible on the next start. This module knows nothing of HTTP or iCalendar.
+
+use std::path::Path;
+use std::sync::{Mutex, MutexGuard};
+
+use rusqlite::{Connection, OptionalExtension, params};
+use thiserror::Error;
+
+/// Append-only schema migrations; entry N brings the schema to `user_version` N+1.
+const MIGRATIONS: &[&str] = &[r"
+CREATE TABLE events (
+    calendar        TEXT NOT NULL,
+    uid             TEXT NOT NULL,
+    recurrence_id   INTEGER NOT NULL DEFAULT -1,
+    state           TEXT NOT NULL,
+    meeting_id      TEXT,
+    meeting_code    TEXT,
+    join_url        TEXT,
+    password        TEXT,
+    sub_meeting_id  TEXT,
+    userid          TEXT,
+    fingerprint     TEXT,
+    subject         TEXT NOT NULL DEFAULT '',
+    start_at        INTEGER,
+    end_at          INTEGER,
+    series_end_at   INTEGER,
+    recurring       INTEGER NOT NULL DEFAULT 0,
+    needs_extension INTEGER NOT NULL DEFAULT 0,
+    href            TEXT,
+    etag            TEXT,
+    written_back    INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    PRIMARY KEY (calendar, uid, recurrence_id)
+);
+CREATE INDEX events_meeting ON events(meeting_id);
+CREATE TABLE calendars (
+    name            TEXT PRIMARY KEY,
+    sync_token      TEXT,
+    ctag            TEXT,
+    http_etag       TEXT,
+    http_last_modified TEXT,
+    last_pass_at    INTEGER,
+    last_ok_at      INTEGER,
+    last_error      TEXT,
+    held_cancels    TEXT,
+    evaluated_at    INTEGER
+);
+CREATE TABLE objects (
+    calendar TEXT NOT NULL,
+    href     TEXT NOT NULL,
+    etag     TEXT,
+    data     BLOB NOT NULL,
+    PRIMARY KEY (calendar, href)
+);
+"];
+
+/// A state database failure.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// SQLite reported an error.
+    #[error("state database: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    /// The file could not be created or opened.
+    #[error("state database {path}: {message}")]
+    Open {
+        /// The path.
+        path: String,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// Lifecycle of an event's meeting.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RowState {
+    /// A create call was (or is about to be) sent; its outcome is not known yet.
+    Pending,
+    /// The meeting exists.
+    Created,
+    /// The meeting was cancelled (or the event left calmeet's care).
+    Cancelled,
+    /// The last attempt failed; `last_error` says why.
+    Failed,
+    /// The event cannot get a meeting (all-day, unsupported rule); `last_error` says why.
+    Skipped,
+}
+
+impl RowState {
+    /// The name stored in the database and shown by `status`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Created => "created",
+            Self::Cancelled => "cancelled",
+            Self::Failed => "failed",
+            Self::Skipped => "skipped",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "pending" => Self::Pending,
+            "created" => Self::Created,
+            "cancelled" => Self::Cancelled,
+            "skipped" => Self::Skipped,
+            _ => Self::Failed,
+        }
+    }
+}
+
+/// The key of an event row. `recurrence_id` is the original occurrence start (unix seconds)
+/// for an override, `None` for a master or single event.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct EventKey {
+    /// Calendar name.
+    pub calendar: String,
+    /// Event UID.
+    pub uid: String,
+    /// RECURRENCE-ID instant for overrides.
+    pub recurrence_id: Option<i64>,
+}
+
+impl std::fmt::Display for EventKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "calendar '{}' event {}", self.calendar, self.uid)?;
+        if let Some(r) = self.recurrence_id {
+            let when = chrono::DateTime::from_timestamp(r, 0)
+                .map_or_else(|| r.to_string(), |d| d.format("%Y-%m-%d %H:%MZ").to_string());
+            write!(f, " (occurrence {when})")?;
+        }
+        Ok(())
+    }
+}
+
+/// One row of `events`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventRow {
+    /// The key.
+    pub key: EventKey,
+    /// State.
+    pub state: RowState,
+    /// Tencent meeting id.
+    pub meeting_id: Option<String>,
+    /// Meeting code (9 digits).
+    pub meeting_code: Option<String>,
+    /// Join URL.
+    pub join_url: Option<String>,
+    /// Meeting password, if any.
+    pub password: Option<String>,
+    /// For an override: the sub-meeting it maps to.
+    pub sub_meeting_id: Option<String>,
+    /// Creator userid (needed to modify and cancel).
+    pub userid: Option<String>,
+    /// Fingerprint of the meeting-relevant fields at the last successful API call.
+    pub fingerprint: Option<String>,
+    /// Subject sent.
+    pub subject: String,
+    /// Start of the (first) meeting, unix seconds.
+    pub start_at: Option<i64>,
+    /// End of the (first) meeting.
+    pub end_at: Option<i64>,
+    /// End of the last occurrence the meeting holds (series), or `end_at`.
+    pub series_end_at: Option<i64>,
+    /// Whether the meeting is recurring.
+    pub recurring: bool,
+    /// The series continues past what the meeting holds and must be extended later.
+    pub needs_extension: bool,
+    /// Href of the calendar object (CalDAV).
+    pub href: Option<String>,
+    /// ETag of the object after calmeet's last write or read.
+    pub etag: Option<String>,
+    /// Whether the join link is known to be in the event.
+    pub written_back: bool,
+    /// Failed attempts in a row.
+    pub attempts: i64,
+    /// The last error, for `status`.
+    pub last_error: Option<String>,
+    /// When the row was created (unix seconds).
+    pub created_at: i64,
+    /// When the row last changed.
+    pub updated_at: i64,
+}
+
+impl EventRow {
+    /// A fresh row for `key` in `state`.
+    #[must_use]
+    pub fn new(key: EventKey, state: RowState, now: i64) -> Self {
+        Self {
+            key,
+            state,
+            meeting_id: None,
+            meeting_code: None,
+            join_url: None,
+            password: None,
+            sub_meeting_id: None,
+            userid: None,
+            fingerprint: None,
+            subject: String::new(),
+            start_at: None,
+            end_at: None,
+            series_end_at: None,
+            recurring: false,
+            needs_extension: false,
+            href: None,
+            etag: None,
+            written_back: false,
+            attempts: 0,
+            last_error: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+}
+
+/// One row of `calendars`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CalendarState {
+    /// Calendar name.
+    pub name: String,
+    /// RFC 6578 sync token.
+    pub sync_token: Option<String>,
+    /// CalendarServer ctag.
+    pub ctag: Option<String>,
+    /// HTTP ETag of an ICS feed.
+    pub http_etag: Option<String>,
+    /// HTTP Last-Modified of an ICS feed.
+    pub http_last_modified: Option<String>,
+    /// When the last pass over this calendar ran.
+    pub last_pass_at: Option<i64>,
+    /// When the last pass succeeded.
+    pub last_ok_at: Option<i64>,
+    /// The last pass's error, if it failed.
+    pub last_error: Option<String>,
+    /// Cancellations held by the mass-deletion guard (a fingerprint of the set).
+    pub held_cancels: Option<String>,
+    /// When the events were last evaluated against the clock (horizon, past series).
+    pub evaluated_at: Option<i64>,
+}
+
+/// A cached calendar object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CachedObject {
+    /// Href (CalDAV) or the feed URL (ICS).
+    pub href: String,
+    /// ETag, when the server gave one.
+    pub etag: Option<String>,
+    /// Raw bytes.
+    pub data: Vec<u8>,
+}
+
+/// The state database.
+pub struct Store {
+    conn: Mutex<Connection>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
+    join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
+    series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
+    created_at, updated_at";
+
+impl Store {
+    /// Opens (creating if needed) the database at `path` and migrates it.
+    ///
+    /// # Errors
+    /// When the file cannot be opened or migrated.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: format!("cannot create directory {}: {e}", dir.display()),
+            })?;
+        }
+        let conn = Connection::open(path).map_err(|e| StoreError::Open {
+            path: path.display().to_string(),
+            message: e.to_string(),
+        })?;
+        conn.pragma_update(None, "journal_mode", "WAL")?;
+        Self::init(conn)
+    }
+
+    /// An in-memory database, for dry runs without a state file and for tests.
+    ///
+    /// # Errors
+    /// Never in practice.
+    pub fn open_in_memory() -> Result<Self, StoreError> {
+        Self::init(Connection::open_in_memory()?)
+    }
+
+    /// Opens an existing database read-only (for `status` and `--dry-run`).
+    ///
+    /// # Errors
+    /// When the file does not exist or cannot be read.
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::Open {
+                path: path.display().to_string(),
+                message: e.to_string(),
+            })?;
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn init(mut conn: Connection) -> Result<Self, StoreError> {
+        conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(done).unwrap_or(0)) {
+            let tx = conn.transaction()?;
+            tx.execute_batch(sql)?;
+            tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+            tx.commit()?;
+        }
+        Ok(Self { conn: Mutex::new(conn) })
+    }
+
+    fn conn(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave SQLite inconsistent (every write is a
+        // statement or a transaction), so a poisoned lock is safe to keep using.
+        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// All rows of one calendar.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn rows(&self, calendar: &str) -> Result<Vec<EventRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM events WHERE calendar = ?1 ORDER BY uid, recurrence_id"
+        ))?;
+        let rows = stmt.query_map(params![calendar], row_from_sql)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every row, for `status`.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn all_rows(&self) -> Result<Vec<EventRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM events ORDER BY calendar, start_at, uid, recurrence_id"
+        ))?;
+        let rows = stmt.query_map([], row_from_sql)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One row.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn row(&self, key: &EventKey) -> Result<Option<EventRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM events WHERE calendar = ?1 AND uid = ?2 AND recurrence_id = ?3"
+        ))?;
+        Ok(stmt
+            .query_row(
+                params![key.calendar, key.uid, key.recurrence_id.unwrap_or(-1)],
+                row_from_sql,
+            )
+            .optional()?)
+    }
+
+    /// Inserts or replaces a row (one statement: atomic and durable when it returns).
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
+        ))?;
+        stmt.execute(params![
+            row.key.calendar,
+            row.key.uid,
+            row.key.recurrence_id.unwrap_or(-1),
+            row.state.as_str(),
+            row.meeting_id,
+            row.meeting_code,
+            row.join_url,
+            row.password,
+            row.sub_meeting_id,
+            row.userid,
+            row.fingerprint,
+            row.subject,
+            row.start_at,
+            row.end_at,
+            row.series_end_at,
+            row.recurring,
+            row.needs_extension,
+            row.href,
+            row.etag,
+            row.written_back,
+            row.attempts,
+            row.last_error,
+            row.created_at,
+            row.updated_at,
+        ])?;
+        Ok(())
+    }
+
+    /// Deletes a row.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn delete(&self, key: &EventKey) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM events WHERE calendar = ?1 AND uid = ?2 AND recurrence_id = ?3",
+            params![key.calendar, key.uid, key.recurrence_id.unwrap_or(-1)],
+        )?;
+        Ok(())
+    }
+
+    /// The row that holds a meeting id, if any (adoption after a lost database).
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn row_by_meeting(&self, meeting_id: &str) -> Result<Option<EventRow>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS} FROM events WHERE meeting_id = ?1 AND recurrence_id = -1 LIMIT 1"
+        ))?;
+        Ok(stmt.query_row(params![meeting_id], row_from_sql).optional()?)
+    }
+
+    /// A calendar's sync state (default when never synced).
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn calendar(&self, name: &str) -> Result<CalendarState, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT name, sync_token, ctag, http_etag, http_last_modified, last_pass_at, \
+             last_ok_at, last_error, held_cancels, evaluated_at FROM calendars WHERE name = ?1",
+        )?;
+        let found = stmt
+            .query_row(params![name], |r| {
+                Ok(CalendarState {
+                    name: r.get(0)?,
+                    sync_token: r.get(1)?,
+                    ctag: r.get(2)?,
+                    http_etag: r.get(3)?,
+                    http_last_modified: r.get(4)?,
+                    last_pass_at: r.get(5)?,
+                    last_ok_at: r.get(6)?,
+                    last_error: r.get(7)?,
+                    held_cancels: r.get(8)?,
+                    evaluated_at: r.get(9)?,
+                })
+            })
+            .optional()?;
+        Ok(found.unwrap_or_else(|| CalendarState {
+            name: name.to_owned(),
+            ..CalendarState::default()
+        }))
+    }
+
+    /// Every calendar's sync state.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn calendars(&self) -> Result<Vec<CalendarState>, StoreError> {
+        let names: Vec<String> = {
+            let conn = self.conn();
+            let mut stmt = conn.prepare_cached("SELECT name FROM calendars ORDER BY name")?;
+            let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            names
+        };
+        names.iter().map(|n| self.calendar(n)).collect()
+    }
+
+    /// Saves a calendar's sync state.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn put_calendar(&self, c: &CalendarState) -> Result<(), StoreError> {
+        self.conn().execute(
+            "INSERT OR REPLACE INTO calendars (name, sync_token, ctag, http_etag, \
+             http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            params![
+                c.name,
+                c.sync_token,
+                c.ctag,
+                c.http_etag,
+                c.http_last_modified,
+                c.last_pass_at,
+                c.last_ok_at,
+                c.last_error,
+                c.held_cancels,
+                c.evaluated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Every cached object of a calendar.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn objects(&self, calendar: &str) -> Result<Vec<CachedObject>, StoreError> {
+        let conn = self.conn();
+        let mut stmt =
+            conn.prepare_cached("SELECT href, etag, data FROM objects WHERE calendar = ?1 ORDER BY href")?;
+        let rows = stmt.query_map(params![calendar], |r| {
+            Ok(CachedObject { href: r.get(0)?, etag: r.get(1)?, data: r.get(2)? })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Replaces a calendar's cached objects: `upserts` are stored, `deletes` removed, and with
+    /// `replace_all` every other object is dropped too (a full listing). One transaction.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn update_objects(
+        &self,
+        calendar: &str,
+        upserts: &[CachedObject],
+        deletes: &[String],
+        replace_all: bool,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        if replace_all {
+            tx.execute("DELETE FROM objects WHERE calendar = ?1", params![calendar])?;
+        }
+        {
+            let mut put = tx.prepare_cached(
+                "INSERT OR REPLACE INTO objects (calendar, href, etag, data) VALUES (?1,?2,?3,?4)",
+            )?;
+            for o in upserts {
+                put.execute(params![calendar, o.href, o.etag, o.data])?;
+            }
+            let mut del = tx.prepare_cached("DELETE FROM objects WHERE calendar = ?1 AND href = ?2")?;
+            for h in deletes {
+                del.execute(params![calendar, h])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+}
+
+fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
+    let rid: i64 = r.get(2)?;
+    let state: String = r.get(3)?;
+    Ok(EventRow {
+        key: EventKey {
+            calendar: r.get(0)?,
+            uid: r.get(1)?,
+            recurrence_id: (rid != -1).then_some(rid),
+        },
+        state: RowState::parse(&state),
+        meeting_id: r.get(4)?,
+        meeting_code: r.get(5)?,
+        join_url: r.get(6)?,
+        password: r.get(7)?,
+        sub_meeting_id: r.get(8)?,
+        userid: r.get(9)?,
+        fingerprint: r.get(10)?,
+        subject: r.get(11)?,
+        start_at: r.get(12)?,
+        end_at: r.get(13)?,
+        series_end_at: r.get(14)?,
+        recurring: r.get(15)?,
+        needs_extension: r.get(16)?,
+        href: r.get(17)?,
+        etag: r.get(18)?,
+        written_back: r.get(19)?,
+        attempts: r.get(20)?,
+        last_error: r.get(21)?,
+        created_at: r.get(22)?,
+        updated_at: r.get(23)?,
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn key(uid: &str, rid: Option<i64>) -> EventKey {
+        EventKey { calendar: "team".into(), uid: uid.into(), recurrence_id: rid }
+    }
+
+    #[test]
+    fn rows_round_trip_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("sub/state.db");
+        {
+            let s = Store::open(&path).unwrap();
+            let mut row = EventRow::new(key("a", None), RowState::Pending, 100);
+            row.subject = "周会".into();
+            s.put(&row).unwrap();
+            row.state = RowState::Created;
+            row.meeting_id = Some("m1".into());
+            s.put(&row).unwrap();
+            s.put(&EventRow::new(key("a", Some(1_900_000_000)), RowState::Skipped, 100)).unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        let rows = s.rows("team").unwrap();
+        assert_eq!(rows.len(), 2);
+        assert_eq!(rows[0].state, RowState::Created);
+        assert_eq!(rows[0].subject, "周会");
+        assert_eq!(rows[1].key.recurrence_id, Some(1_900_000_000));
+        assert_eq!(s.row_by_meeting("m1").unwrap().unwrap().key.uid, "a");
+        s.delete(&key("a", None)).unwrap();
+        assert!(s.row(&key("a", None)).unwrap().is_none());
+    }
+
+    #[test]
+    fn migrations_are_idempotent() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("s.db");
+        drop(Store::open(&p).unwrap());
+        let s = Store::open(&p).unwrap();
+        let v: i64 = s.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, i64::try_from(MIGRATIONS.len()).unwrap());
+    }
+
+    #[test]
+    fn calendar_state_and_objects() {
+        let s = Store::open_in_memory().unwrap();
+        assert_eq!(s.calendar("c").unwrap().name, "c");
+        let mut c = s.calendar("c").unwrap();
+        c.sync_token = Some("t1".into());
+        s.put_calendar(&c).unwrap();
+        assert_eq!(s.calendar("c").unwrap().sync_token.as_deref(), Some("t1"));
+        let o = |h: &str| CachedObject { href: h.into(), etag: Some("e".into()), data: b"x".to_vec() };
+        s.update_objects("c", &[o("/1"), o("/2")], &[], true).unwrap();
+        s.update_objects("c", &[o("/3")], &["/1".into()], false).unwrap();
+        let hrefs: Vec<_> = s.objects("c").unwrap().into_iter().map(|o| o.href).collect();
+        assert_eq!(hrefs, vec!["/2", "/3"]);
+        s.update_objects("c", &[o("/9")], &[], true).unwrap();
+        assert_eq!(s.objects("c").unwrap().len(), 1);
+    }
+}

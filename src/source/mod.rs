@@ -1,3 +1,223 @@
-//! sources
+//! Calendar sources: reading objects from ICS feeds and CalDAV collections.
+//!
+//! `fetch` returns every object of a calendar (from the server or, when unchanged, from the
+//! cache in the state database) and whether anything changed. Protocol details live in
+//! [`ics`] and [`caldav`]; this module decides what to ask for and keeps the cache.
+
 pub mod caldav;
 pub mod ics;
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::Utc;
+
+use crate::config::{CalendarConfig, CalendarKind};
+use crate::store::{CachedObject, CalendarState};
+use crate::sync::{Engine, SOURCE_TIMEOUT};
+
+/// Every object of a calendar after a fetch.
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    /// All objects (changed or cached).
+    pub objects: Vec<CachedObject>,
+    /// Whether anything differs from the previous pass.
+    pub changed: bool,
+    /// New sync token (CalDAV).
+    pub sync_token: Option<String>,
+    /// New ctag (CalDAV).
+    pub ctag: Option<String>,
+    /// New HTTP validators (ICS).
+    pub http_etag: Option<String>,
+    /// New Last-Modified (ICS).
+    pub http_last_modified: Option<String>,
+}
+
+impl Snapshot {
+    /// Copies the snapshot's validators into the calendar state to be saved.
+    #[must_use]
+    pub fn apply_validators(&self, mut state: CalendarState) -> CalendarState {
+        state.sync_token.clone_from(&self.sync_token);
+        state.ctag.clone_from(&self.ctag);
+        state.http_etag.clone_from(&self.http_etag);
+        state.http_last_modified.clone_from(&self.http_last_modified);
+        state
+    }
+}
+
+/// Fetches a calendar. With `dry_run` the cache is not updated.
+///
+/// # Errors
+/// A message naming what failed (the caller adds the calendar's name).
+pub async fn fetch<A>(
+    engine: &Engine<A>,
+    cal: &CalendarConfig,
+    state: &CalendarState,
+    dry_run: bool,
+) -> Result<Snapshot, String> {
+    match cal.kind {
+        CalendarKind::Ics => fetch_ics(engine, cal, state, dry_run).await,
+        CalendarKind::Caldav => fetch_caldav(engine, cal, state, dry_run).await,
+    }
+}
+
+async fn fetch_ics<A>(
+    engine: &Engine<A>,
+    cal: &CalendarConfig,
+    state: &CalendarState,
+    dry_run: bool,
+) -> Result<Snapshot, String> {
+    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
+    let have_cache = !cached.is_empty();
+    let (etag, lm) = if have_cache {
+        (state.http_etag.as_deref(), state.http_last_modified.as_deref())
+    } else {
+        (None, None)
+    };
+    let fetched = ics::fetch(&engine.http, &cal.url, &engine.config.base_dir, etag, lm, SOURCE_TIMEOUT)
+        .await
+        .map_err(|e| e.to_string())?;
+    match fetched {
+        ics::Fetched::NotModified => Ok(Snapshot {
+            objects: cached,
+            changed: false,
+            http_etag: state.http_etag.clone(),
+            http_last_modified: state.http_last_modified.clone(),
+            ..Snapshot::default()
+        }),
+        ics::Fetched::Body { data, etag, last_modified } => {
+            let changed = cached.first().is_none_or(|c| c.data != data);
+            let obj = CachedObject { href: cal.url.clone(), etag: etag.clone(), data };
+            if changed && !dry_run {
+                engine
+                    .store
+                    .update_objects(&cal.name, std::slice::from_ref(&obj), &[], true)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(Snapshot {
+                objects: vec![obj],
+                changed,
+                http_etag: etag,
+                http_last_modified: last_modified,
+                ..Snapshot::default()
+            })
+        }
+    }
+}
+
+/// Builds the CalDAV client of a calendar, resolving its credentials.
+///
+/// # Errors
+/// When the URL is invalid or a credential file cannot be read.
+pub fn caldav_client(
+    cal: &CalendarConfig,
+    base_dir: &std::path::Path,
+) -> Result<caldav::CalDavClient, String> {
+    let url = url::Url::parse(&cal.url).map_err(|e| format!("invalid url {}: {e}", cal.url))?;
+    let auth = if let Some(token) = cal.resolve_token(base_dir).map_err(|e| e.to_string())? {
+        caldav::Auth::Bearer(token.expose().to_owned())
+    } else if let Some(user) = &cal.username {
+        let password = cal.resolve_password(base_dir).map_err(|e| e.to_string())?;
+        caldav::Auth::Basic {
+            username: user.clone(),
+            password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
+        }
+    } else {
+        caldav::Auth::None
+    };
+    caldav::CalDavClient::new(url, auth, SOURCE_TIMEOUT).map_err(|e| e.to_string())
+}
+
+/// CalDAV: RFC 6578 sync-collection when the server supports it (an invalid token falls back
+/// to a full listing); otherwise a time-range listing compared by ETag. Only changed objects
+/// are downloaded. An unchanged calendar costs one request.
+async fn fetch_caldav<A>(
+    engine: &Engine<A>,
+    cal: &CalendarConfig,
+    state: &CalendarState,
+    dry_run: bool,
+) -> Result<Snapshot, String> {
+    let client = caldav_client(cal, &engine.config.base_dir)?;
+    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
+    let have_cache = !cached.is_empty() || state.sync_token.is_some();
+    let token = if have_cache { state.sync_token.as_deref() } else { None };
+    let sync = match client.sync_collection(token).await {
+        Ok(s) => Some(s),
+        Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
+            tracing::info!(calendar = %cal.name, "sync token expired; listing the whole calendar");
+            Some(client.sync_collection(None).await.map_err(|e| e.to_string())?)
+        }
+        Err(e) if token.is_some() => return Err(e.to_string()),
+        Err(e) => {
+            tracing::debug!(calendar = %cal.name, "sync-collection unavailable ({e}); listing by time range");
+            None
+        }
+    };
+    let by_href: HashMap<&str, &CachedObject> = cached.iter().map(|o| (o.href.as_str(), o)).collect();
+    let (to_fetch, deleted, new_token) = if let Some(s) = sync {
+        let full = token.is_none();
+        let listed: HashSet<&str> = s.changed.iter().map(|r| r.href.as_str()).collect();
+        let to_fetch: Vec<String> = s
+            .changed
+            .iter()
+            .filter(|r| by_href.get(r.href.as_str()).is_none_or(|c| c.etag.is_none() || c.etag != r.etag))
+            .map(|r| r.href.clone())
+            .collect();
+        let mut deleted = s.deleted.clone();
+        if full {
+            deleted.extend(cached.iter().filter(|o| !listed.contains(o.href.as_str())).map(|o| o.href.clone()));
+        }
+        (to_fetch, deleted, Some(s.token))
+    } else {
+        let now = Utc::now();
+        let start = now - chrono::Duration::days(1);
+        let end = now + chrono::Duration::days(i64::from(engine.config.horizon_days) + 1);
+        let listed = client.list(start, end).await.map_err(|e| e.to_string())?;
+        let listed_set: HashSet<&str> = listed.iter().map(|r| r.href.as_str()).collect();
+        let mut to_fetch: Vec<String> = listed
+            .iter()
+            .filter(|r| by_href.get(r.href.as_str()).is_none_or(|c| c.etag.is_none() || c.etag != r.etag))
+            .map(|r| r.href.clone())
+            .collect();
+        // An object missing from a time-range listing may only have moved out of the range:
+        // fetch it by href; only what the server no longer has counts as deleted.
+        let missing: Vec<String> =
+            cached.iter().filter(|o| !listed_set.contains(o.href.as_str())).map(|o| o.href.clone()).collect();
+        to_fetch.extend(missing.iter().cloned());
+        (to_fetch, missing, None)
+    };
+    let fetched = if to_fetch.is_empty() {
+        Vec::new()
+    } else {
+        client.multiget(&to_fetch).await.map_err(|e| e.to_string())?
+    };
+    let fetched_hrefs: HashSet<&str> = fetched.iter().map(|o| o.href.as_str()).collect();
+    // In time-range mode, `deleted` held candidates: those the multiget returned still exist.
+    let deleted: Vec<String> = deleted.into_iter().filter(|h| !fetched_hrefs.contains(h.as_str())).collect();
+    let upserts: Vec<CachedObject> = fetched
+        .into_iter()
+        .map(|o| CachedObject { href: o.href, etag: o.etag, data: o.data })
+        .collect();
+    let changed = !upserts.is_empty() || !deleted.is_empty();
+    let mut objects: HashMap<String, CachedObject> =
+        cached.into_iter().map(|o| (o.href.clone(), o)).collect();
+    for h in &deleted {
+        objects.remove(h);
+    }
+    for o in &upserts {
+        objects.insert(o.href.clone(), o.clone());
+    }
+    if changed && !dry_run {
+        engine
+            .store
+            .update_objects(&cal.name, &upserts, &deleted, false)
+            .map_err(|e| e.to_string())?;
+    }
+    let mut objects: Vec<CachedObject> = objects.into_values().collect();
+    objects.sort_by(|a, b| a.href.cmp(&b.href));
+    Ok(Snapshot {
+        objects,
+        changed,
+        sync_token: new_token,
+        ..Snapshot::default()
+    })
+}

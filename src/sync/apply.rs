@@ -1,0 +1,552 @@
+//! Executes planned actions against the meeting API, the calendar and the state database.
+//!
+//! Order matters for crash safety: the state row is committed as `pending` before a create is
+//! sent and as `created` right after the answer; the write-back comes last. A crash anywhere
+//! leaves a row from which the next pass reconciles (listing the user's meetings) instead of
+//! creating a second meeting, and the event's own `X-CALMEET-MEETING-ID` covers a lost database.
+
+use chrono::{DateTime, Utc};
+
+use crate::config::{CalendarConfig, Config};
+use crate::source::{self, caldav};
+use crate::store::{EventKey, EventRow, RowState};
+use crate::sync::plan::{Action, CancelReason, Desired, SourcedEvent};
+use crate::sync::Engine;
+use crate::tencent::types::{CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, ModifyMeetingRequest, RecurringRule};
+use crate::tencent::{ApiError, MeetingApi};
+use crate::writeback::{self, MeetingBlock, PatchOptions};
+
+/// How often a write-back is retried after a 412 (a concurrent edit).
+const MAX_PRECONDITION_RETRIES: usize = 4;
+
+/// Applies the actions of one calendar.
+pub struct Context<'a, A> {
+    engine: &'a Engine<A>,
+    cal: &'a CalendarConfig,
+    events: &'a [SourcedEvent],
+    dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
+}
+
+fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
+    t.with_timezone(&config.default_zone()).format("%Y-%m-%d %H:%M %Z").to_string()
+}
+
+fn describe_rule(rule: Option<&RecurringRule>) -> String {
+    let Some(r) = rule else { return "single".to_owned() };
+    let kind = match r.recurring_type {
+        0 => "daily".to_owned(),
+        1 => "weekdays".to_owned(),
+        2 => "weekly".to_owned(),
+        3 => "every 2 weeks".to_owned(),
+        4 => "monthly".to_owned(),
+        _ => format!(
+            "custom(type {} step {} days {})",
+            r.customized_recurring_type.unwrap_or(0),
+            r.customized_recurring_step.unwrap_or(1),
+            r.customized_recurring_days.unwrap_or(0)
+        ),
+    };
+    match (r.until_type, r.until_count, r.until_date) {
+        (1, Some(n), _) => format!("{kind} x{n}"),
+        (_, _, Some(d)) => format!(
+            "{kind} until {}",
+            DateTime::from_timestamp(d, 0).map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
+        ),
+        _ => kind,
+    }
+}
+
+/// One line describing an action, for `--dry-run` and logs. Never contains a secret.
+#[must_use]
+pub fn describe(action: &Action, config: &Config) -> String {
+    let d = |desired: &Desired| {
+        format!(
+            "'{}' {} → {} ({}) as {}",
+            desired.subject,
+            fmt_time(desired.start, config),
+            fmt_time(desired.end, config),
+            describe_rule(desired.rule.as_ref()),
+            desired.userid
+        )
+    };
+    match action {
+        Action::Create { key, desired, reconcile, href, .. } => format!(
+            "create    {key}: {}{}{}",
+            d(desired),
+            if *reconcile { " [after looking for an earlier attempt]" } else { "" },
+            if href.is_some() { " + write-back" } else { "" }
+        ),
+        Action::Adopt { key, meeting_id, desired, .. } => {
+            format!("adopt     {key}: meeting {meeting_id} named in the event, {}", d(desired))
+        }
+        Action::Update { key, meeting_id, desired } => format!("update    {key}: meeting {meeting_id} → {}", d(desired)),
+        Action::Cancel { key, meeting_id, reason, href, .. } => format!(
+            "cancel    {key}: meeting {meeting_id} ({}){}",
+            reason.text(),
+            if href.is_some() { " + remove link from event" } else { "" }
+        ),
+        Action::CancelOccurrence { key, meeting_id, .. } => format!("cancel    {key}: one occurrence of meeting {meeting_id}"),
+        Action::MoveOccurrence { key, meeting_id, start, end, .. } => format!(
+            "move      {key}: one occurrence of meeting {meeting_id} to {} → {}",
+            fmt_time(*start, config),
+            fmt_time(*end, config)
+        ),
+        Action::WriteBack { key, href } => format!("write-back {key}: join link into {href}"),
+        Action::Skip { key, reason } => format!("skip      {key}: {reason}"),
+        Action::Forget { key } => format!("forget    {key}: meeting over or never made"),
+        Action::HoldCancels { calendar, count, live, .. } => format!(
+            "hold      calendar '{calendar}': {count} of {live} meetings would be cancelled at once; held until the next pass sees the same (or run `calmeet sync --confirm-deletions`)"
+        ),
+    }
+}
+
+impl<'a, A> Context<'a, A>
+where
+    A: MeetingApi + Clone + Send + Sync + 'static,
+{
+    /// A context for one calendar's actions.
+    #[must_use]
+    pub fn new(engine: &'a Engine<A>, cal: &'a CalendarConfig, events: &'a [SourcedEvent]) -> Self {
+        Self { engine, cal, events, dav: std::sync::OnceLock::new() }
+    }
+
+    fn api(&self) -> Result<&A, String> {
+        self.engine.api.as_ref().ok_or_else(|| "the meeting API is not configured".to_owned())
+    }
+
+    fn dav(&self) -> Result<&caldav::CalDavClient, String> {
+        self.dav
+            .get_or_init(|| source::caldav_client(self.cal, &self.engine.config.base_dir))
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn instanceid(&self) -> i64 {
+        self.engine.config.meeting.instanceid
+    }
+
+    fn put_row(&self, row: &EventRow) -> Result<(), String> {
+        self.engine.store.put(row).map_err(|e| format!("{}: {e}", row.key))
+    }
+
+    fn row(&self, key: &EventKey) -> Result<Option<EventRow>, String> {
+        self.engine.store.row(key).map_err(|e| format!("{key}: {e}"))
+    }
+
+    /// Executes one action. The error names the calendar, the event and the cause.
+    ///
+    /// # Errors
+    /// A message for the log and the pass report.
+    pub async fn apply(&self, action: &Action) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        match action {
+            Action::Create { key, desired, reconcile, href, .. } => {
+                self.create(key, desired, *reconcile, href.as_deref()).await
+            }
+            Action::Adopt { key, meeting_id, desired, href, .. } => {
+                self.adopt(key, meeting_id, desired, href.as_deref()).await
+            }
+            Action::Update { key, meeting_id, desired } => self.update(key, meeting_id, desired).await,
+            Action::Cancel { key, meeting_id, userid, reason, recurring, href } => {
+                self.cancel(key, meeting_id, userid, *reason, *recurring, href.as_deref()).await
+            }
+            Action::CancelOccurrence { key, meeting_id, userid } => {
+                self.change_occurrence(key, meeting_id, userid, None).await
+            }
+            Action::MoveOccurrence { key, meeting_id, userid, start, end, fingerprint } => {
+                self.change_occurrence(key, meeting_id, userid, Some((*start, *end, fingerprint.as_str()))).await
+            }
+            Action::WriteBack { key, href } => {
+                let Some(row) = self.row(key)? else { return Ok(()) };
+                self.write_back(&row, href).await
+            }
+            Action::Skip { key, reason } => {
+                tracing::warn!(calendar = %key.calendar, uid = %key.uid, "skipped: {reason}");
+                let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Skipped, now));
+                row.state = RowState::Skipped;
+                row.last_error = Some(reason.clone());
+                row.updated_at = now;
+                self.put_row(&row)
+            }
+            Action::Forget { key } => self.engine.store.delete(key).map_err(|e| format!("{key}: {e}")),
+            Action::HoldCancels { calendar, count, live, .. } => {
+                tracing::warn!(
+                    calendar = %calendar,
+                    "{count} of {live} meetings would be cancelled in one pass; holding them. If the events were really deleted, they are cancelled on the next pass that sees the same, or now with `calmeet sync --confirm-deletions`"
+                );
+                Ok(())
+            }
+        }
+    }
+
+    fn create_request(&self, desired: &Desired) -> CreateMeetingRequest {
+        let m = &self.engine.config.meeting;
+        let settings = serde_json::to_value(&m.settings)
+            .ok()
+            .and_then(|v| v.as_object().cloned())
+            .unwrap_or_default();
+        CreateMeetingRequest {
+            userid: desired.userid.clone(),
+            instanceid: self.instanceid(),
+            subject: desired.subject.clone(),
+            r#type: 0,
+            start_time: desired.start.timestamp().to_string(),
+            end_time: desired.end.timestamp().to_string(),
+            meeting_type: i64::from(desired.rule.is_some()),
+            recurring_rule: desired.rule.clone(),
+            password: m.password.clone(),
+            settings,
+            time_zone: desired.time_zone.clone(),
+            location: None,
+            hosts: None,
+            invitees: None,
+        }
+    }
+
+    fn record_meeting(row: &mut EventRow, info: &MeetingInfo, desired: &Desired, href: Option<&str>, now: i64) {
+        row.state = RowState::Created;
+        row.meeting_id = Some(info.meeting_id.clone());
+        if !info.meeting_code.is_empty() {
+            row.meeting_code = Some(info.meeting_code.clone());
+        }
+        if !info.join_url.is_empty() {
+            row.join_url = Some(info.join_url.clone());
+        }
+        row.password = info.password.clone().filter(|p| !p.is_empty());
+        row.userid = Some(desired.userid.clone());
+        row.fingerprint = Some(desired.fingerprint.clone());
+        Self::record_desired(row, desired);
+        if href.is_some() {
+            row.href = href.map(str::to_owned);
+        }
+        row.attempts = 0;
+        row.last_error = None;
+        row.updated_at = now;
+    }
+
+    fn record_desired(row: &mut EventRow, desired: &Desired) {
+        row.subject = desired.subject.clone();
+        row.start_at = Some(desired.start.timestamp());
+        row.end_at = Some(desired.end.timestamp());
+        row.series_end_at = Some(desired.series_end.timestamp());
+        row.recurring = desired.rule.is_some();
+        row.needs_extension = desired.truncated;
+    }
+
+    /// Looks for a meeting an earlier, interrupted create may have made: same creator, subject
+    /// and start time.
+    async fn find_earlier(&self, desired: &Desired) -> Result<Option<MeetingInfo>, ApiError> {
+        let api = self.api().map_err(ApiError::Invalid)?;
+        let found = api
+            .list_meetings(&desired.userid, self.instanceid(), desired.start.timestamp() - 1)
+            .await?;
+        Ok(found.into_iter().find(|m| {
+            m.subject.as_deref() == Some(desired.subject.as_str())
+                && m.start_time == Some(desired.start.timestamp())
+                && m.status.as_deref() != Some("MEETING_STATE_CANCELLED")
+        }))
+    }
+
+    async fn create(&self, key: &EventKey, desired: &Desired, reconcile: bool, href: Option<&str>) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
+        if reconcile || row.state == RowState::Pending {
+            match self.find_earlier(desired).await {
+                Ok(Some(info)) => {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, "found the meeting of an interrupted create; recording it instead of creating another");
+                    Self::record_meeting(&mut row, &info, desired, href, now);
+                    self.put_row(&row)?;
+                    return self.write_back_after(&row, href).await;
+                }
+                Ok(None) => {}
+                Err(e) => {
+                    return Err(format!("{key}: cannot check for a meeting from an interrupted create, so none is created now: {e}"));
+                }
+            }
+        }
+        // Commit the intent first: a crash after the call is then detected and reconciled.
+        row.state = RowState::Pending;
+        row.userid = Some(desired.userid.clone());
+        row.fingerprint = Some(desired.fingerprint.clone());
+        Self::record_desired(&mut row, desired);
+        row.href = href.map(str::to_owned).or(row.href.take());
+        row.updated_at = now;
+        self.put_row(&row)?;
+        crate::failpoint::hit("create.before_api");
+        match api.create_meeting(&self.create_request(desired)).await {
+            Ok(info) => {
+                crate::failpoint::hit("create.after_api");
+                Self::record_meeting(&mut row, &info, desired, href, now);
+                self.put_row(&row)?;
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
+                crate::failpoint::hit("create.after_state");
+                self.write_back_after(&row, href).await
+            }
+            Err(e) => {
+                row.attempts += 1;
+                row.last_error = Some(e.to_string());
+                if e.is_ambiguous() {
+                    // The meeting may exist: keep `pending`; the next pass looks for it first.
+                    self.put_row(&row)?;
+                    return Err(format!("{key}: create meeting: {e}; the next pass checks whether it was created before trying again"));
+                }
+                row.state = RowState::Failed;
+                // Credentials are not the event's fault: retry once the operator fixed them.
+                let global = matches!(e, ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. });
+                if !e.is_permanent() || global {
+                    // Retry next pass (attempts 0 marks "retry regardless of fingerprint").
+                    row.attempts = 0;
+                }
+                self.put_row(&row)?;
+                Err(format!("{key}: create meeting: {e}"))
+            }
+        }
+    }
+
+    async fn adopt(&self, key: &EventKey, meeting_id: &str, desired: &Desired, href: Option<&str>) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        match api.get_meeting(meeting_id, &desired.userid, self.instanceid()).await {
+            Ok(info) if info.status.as_deref() != Some("MEETING_STATE_CANCELLED") => {
+                let mut row = EventRow::new(key.clone(), RowState::Created, now);
+                Self::record_meeting(&mut row, &info, desired, href, now);
+                // The meeting may predate an edit made while the state was lost: if its
+                // subject or time differ, leave the fingerprint empty so the next pass updates.
+                let same = info.subject.as_deref() == Some(desired.subject.as_str())
+                    && (desired.rule.is_some() || info.start_time == Some(desired.start.timestamp()));
+                if !same {
+                    row.fingerprint = None;
+                }
+                row.written_back = true;
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "adopted the meeting named in the event");
+                self.put_row(&row)
+            }
+            Ok(_) | Err(ApiError::NotFound { .. }) => {
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "the meeting named in the event no longer exists; creating a new one");
+                self.create(key, desired, false, href).await
+            }
+            Err(e) => Err(format!("{key}: verify meeting {meeting_id}: {e}")),
+        }
+    }
+
+    async fn update(&self, key: &EventKey, meeting_id: &str, desired: &Desired) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        let Some(mut row) = self.row(key)? else { return Ok(()) };
+        let req = ModifyMeetingRequest {
+            userid: row.userid.clone().unwrap_or_else(|| desired.userid.clone()),
+            instanceid: self.instanceid(),
+            subject: Some(desired.subject.clone()),
+            start_time: Some(desired.start.timestamp().to_string()),
+            end_time: Some(desired.end.timestamp().to_string()),
+            meeting_type: Some(i64::from(desired.rule.is_some())),
+            recurring_rule: desired.rule.clone(),
+            time_zone: desired.time_zone.clone(),
+            ..ModifyMeetingRequest::default()
+        };
+        match api.modify_meeting(meeting_id, &req).await {
+            Ok(()) => {
+                row.fingerprint = Some(desired.fingerprint.clone());
+                Self::record_desired(&mut row, desired);
+                row.last_error = None;
+                row.updated_at = now;
+                self.put_row(&row)?;
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "updated meeting '{}'", desired.subject);
+                Ok(())
+            }
+            Err(ApiError::NotFound { .. }) => {
+                // Cancelled or deleted outside calmeet: the next pass creates a new one.
+                row.state = RowState::Cancelled;
+                row.last_error = Some("meeting no longer exists at Tencent".into());
+                row.updated_at = now;
+                self.put_row(&row)?;
+                Err(format!("{key}: meeting {meeting_id} no longer exists; a new one is created on the next pass"))
+            }
+            Err(e) => {
+                row.last_error = Some(e.to_string());
+                row.updated_at = now;
+                self.put_row(&row)?;
+                Err(format!("{key}: update meeting {meeting_id}: {e}"))
+            }
+        }
+    }
+
+    async fn cancel(
+        &self,
+        key: &EventKey,
+        meeting_id: &str,
+        userid: &str,
+        reason: CancelReason,
+        recurring: bool,
+        href: Option<&str>,
+    ) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        let req = CancelMeetingRequest {
+            userid: if userid.is_empty() { self.engine.config.meeting.userid.clone() } else { userid.to_owned() },
+            instanceid: self.instanceid(),
+            reason_code: 1,
+            reason_detail: reason.text().to_owned(),
+            meeting_type: recurring.then_some(1),
+            sub_meeting_id: None,
+        };
+        match api.cancel_meeting(meeting_id, &req).await {
+            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
+        }
+        tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
+        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
+        row.state = RowState::Cancelled;
+        row.updated_at = now;
+        row.last_error = None;
+        self.put_row(&row)?;
+        if reason == CancelReason::Replaced || !self.cal.writes_back() {
+            return Ok(());
+        }
+        if let Some(href) = href {
+            self.patch_object(key, href, |ics| writeback::remove(ics, &key.uid).map_err(|e| e.to_string()))
+                .await?;
+            row.written_back = false;
+            self.put_row(&row)?;
+        }
+        Ok(())
+    }
+
+    async fn change_occurrence(
+        &self,
+        key: &EventKey,
+        meeting_id: &str,
+        userid: &str,
+        moved: Option<(DateTime<Utc>, DateTime<Utc>, &str)>,
+    ) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        let Some(rid) = key.recurrence_id else { return Ok(()) };
+        let info = api
+            .get_meeting(meeting_id, userid, self.instanceid())
+            .await
+            .map_err(|e| format!("{key}: read occurrences of meeting {meeting_id}: {e}"))?;
+        let sub = info
+            .sub_meetings
+            .iter()
+            .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+            .map(|s| s.sub_meeting_id.clone());
+        let Some(sub) = sub else {
+            return Err(format!("{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"));
+        };
+        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Created, now));
+        row.meeting_id = Some(meeting_id.to_owned());
+        row.sub_meeting_id = Some(sub.clone());
+        row.userid = Some(userid.to_owned());
+        match moved {
+            None => {
+                let req = CancelMeetingRequest {
+                    userid: userid.to_owned(),
+                    instanceid: self.instanceid(),
+                    reason_code: 1,
+                    reason_detail: "calendar occurrence cancelled".into(),
+                    meeting_type: Some(1),
+                    sub_meeting_id: Some(sub),
+                };
+                match api.cancel_meeting(meeting_id, &req).await {
+                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => return Err(format!("{key}: cancel occurrence: {e}")),
+                }
+                row.state = RowState::Cancelled;
+            }
+            Some((start, end, fp)) => {
+                let req = ModifyMeetingRequest {
+                    userid: userid.to_owned(),
+                    instanceid: self.instanceid(),
+                    start_time: Some(start.timestamp().to_string()),
+                    end_time: Some(end.timestamp().to_string()),
+                    meeting_type: Some(1),
+                    recurring_rule: Some(RecurringRule { sub_meeting_id: Some(sub), ..RecurringRule::default() }),
+                    ..ModifyMeetingRequest::default()
+                };
+                api.modify_meeting(meeting_id, &req)
+                    .await
+                    .map_err(|e| format!("{key}: move occurrence: {e}"))?;
+                row.state = RowState::Created;
+                row.fingerprint = Some(fp.to_owned());
+                row.start_at = Some(start.timestamp());
+                row.end_at = Some(end.timestamp());
+            }
+        }
+        row.updated_at = now;
+        self.put_row(&row)
+    }
+
+    async fn write_back_after(&self, row: &EventRow, href: Option<&str>) -> Result<(), String> {
+        match href {
+            Some(h) if self.cal.writes_back() => self.write_back(row, h).await,
+            _ => Ok(()),
+        }
+    }
+
+    async fn write_back(&self, row: &EventRow, href: &str) -> Result<(), String> {
+        let (Some(meeting_id), Some(join_url)) = (row.meeting_id.clone(), row.join_url.clone()) else {
+            return Ok(());
+        };
+        let block = MeetingBlock {
+            meeting_id,
+            join_url,
+            meeting_code: row.meeting_code.clone().unwrap_or_default(),
+            password: row.password.clone(),
+        };
+        let opts = PatchOptions {
+            location_if_empty: self.cal.location == crate::config::LocationPolicy::IfEmpty,
+        };
+        let uid = row.key.uid.clone();
+        crate::failpoint::hit("writeback.before_put");
+        let etag = self
+            .patch_object(&row.key, href, |ics| writeback::apply(ics, &uid, &block, &opts).map_err(|e| e.to_string()))
+            .await?;
+        crate::failpoint::hit("writeback.after_put");
+        let mut row = row.clone();
+        row.written_back = true;
+        row.etag = etag;
+        row.href = Some(href.to_owned());
+        self.put_row(&row)
+    }
+
+    /// Reads an object, patches it and writes it back with `If-Match`; on 412 (a concurrent
+    /// edit) it reads again and re-applies the patch, a bounded number of times. It never
+    /// writes without a precondition. Returns the new ETag.
+    async fn patch_object(
+        &self,
+        key: &EventKey,
+        href: &str,
+        patch: impl Fn(&str) -> Result<String, String>,
+    ) -> Result<Option<String>, String> {
+        let dav = self.dav()?;
+        let _ = self.events;
+        for _ in 0..MAX_PRECONDITION_RETRIES {
+            let obj = dav.get(href).await.map_err(|e| format!("{key}: read {href}: {e}"))?;
+            let Some(etag) = obj.etag.clone() else {
+                return Err(format!("{key}: the server gave no ETag for {href}; calmeet writes only with If-Match, so the link is not written"));
+            };
+            let text = match String::from_utf8(obj.data) {
+                Ok(t) => t,
+                Err(_) => return Err(format!("{key}: {href} is not UTF-8; not written")),
+            };
+            let patched = patch(&text).map_err(|e| format!("{key}: cannot patch {href}: {e}"))?;
+            if patched == text {
+                return Ok(Some(etag));
+            }
+            match dav.put(href, patched.as_bytes(), &etag).await {
+                Ok(Some(new)) => return Ok(Some(new)),
+                Ok(None) => return dav.etag(href).await.map_err(|e| format!("{key}: {e}")),
+                Err(caldav::DavError::PreconditionFailed { .. }) => {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, "the event changed while calmeet wrote to it; reading it again");
+                }
+                Err(caldav::DavError::Forbidden { .. }) => {
+                    return Err(format!("{key}: the calendar is read-only for this user (403); the meeting exists but its link cannot be written into the event; set write_back = false to silence this"));
+                }
+                Err(e) => return Err(format!("{key}: write {href}: {e}")),
+            }
+        }
+        Err(format!("{key}: the event kept changing while calmeet wrote to it; trying again next pass"))
+    }
+}

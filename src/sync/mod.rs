@@ -1,0 +1,338 @@
+//! One sync pass: fetch every calendar, plan, apply, record.
+//!
+//! The rules live in [`plan`]; this module is the imperative shell around them. It applies
+//! actions in a crash-safe order: a `pending` row is committed before a create call, the result
+//! is committed right after it, and the write-back comes last, so a crash at any point leaves
+//! state from which the next pass neither loses nor duplicates a meeting. One calendar's failure
+//! never stops the others.
+
+pub mod apply;
+pub mod plan;
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::{Semaphore, watch};
+
+use crate::config::{CalendarConfig, CalendarKind, Config};
+use crate::event::{self, TagMatcher};
+use crate::source::{self, Snapshot};
+use crate::store::{CalendarState, RowState, Store};
+use crate::tencent::MeetingApi;
+
+pub use plan::{Action, CancelReason, Desired, PlanInput, SourcedEvent, plan};
+
+/// How often an unchanged calendar is still re-evaluated against the clock (events entering
+/// the horizon, series to extend).
+pub const REEVALUATE_EVERY: Duration = Duration::from_secs(15 * 60);
+/// Timeout for one calendar request.
+pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Options of one pass.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SyncOptions {
+    /// Print the plan; call no API, write no calendar, change no state.
+    pub dry_run: bool,
+    /// Let the mass-deletion guard through.
+    pub confirm_deletions: bool,
+}
+
+/// What happened to one calendar in a pass.
+#[derive(Debug, Clone, Default)]
+pub struct CalendarOutcome {
+    /// Calendar name.
+    pub name: String,
+    /// The calendar could not be read (nothing was planned for it).
+    pub error: Option<String>,
+    /// Errors of single events or actions.
+    pub event_errors: Vec<String>,
+    /// The plan, one line per action.
+    pub plan: Vec<String>,
+    /// Nothing changed since the last pass and nothing was evaluated.
+    pub unchanged: bool,
+}
+
+impl CalendarOutcome {
+    /// Whether anything failed.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.error.is_some() || !self.event_errors.is_empty()
+    }
+}
+
+/// What a whole pass did.
+#[derive(Debug, Clone)]
+pub struct PassReport {
+    /// Per calendar, in configuration order.
+    pub calendars: Vec<CalendarOutcome>,
+    /// When the pass began.
+    pub started: DateTime<Utc>,
+    /// When it ended.
+    pub finished: DateTime<Utc>,
+    /// The pass was cut short by a shutdown request.
+    pub interrupted: bool,
+}
+
+impl PassReport {
+    /// Whether anything failed (the `sync` command then exits 1).
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        self.calendars.iter().any(CalendarOutcome::failed)
+    }
+
+    /// Number of calendars or events with errors.
+    #[must_use]
+    pub fn error_count(&self) -> usize {
+        self.calendars
+            .iter()
+            .map(|c| usize::from(c.error.is_some()) + c.event_errors.len())
+            .sum()
+    }
+}
+
+/// The sync engine: configuration, state, meeting API and HTTP client for calendars.
+pub struct Engine<A> {
+    /// Configuration.
+    pub config: Arc<Config>,
+    /// State database.
+    pub store: Arc<Store>,
+    /// Meeting API; `None` in a dry run without credentials.
+    pub api: Option<A>,
+    /// HTTP client for calendars (one connection pool).
+    pub http: reqwest::Client,
+    /// Set to `true` to stop between actions.
+    pub shutdown: watch::Receiver<bool>,
+}
+
+impl<A> Clone for Engine<A>
+where
+    A: Clone,
+{
+    fn clone(&self) -> Self {
+        Self {
+            config: Arc::clone(&self.config),
+            store: Arc::clone(&self.store),
+            api: self.api.clone(),
+            http: self.http.clone(),
+            shutdown: self.shutdown.clone(),
+        }
+    }
+}
+
+/// Builds the HTTP client used for calendars: rustls, bounded redirects, a user agent.
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn calendar_http_client() -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(15))
+        .timeout(SOURCE_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(5))
+        .build()
+}
+
+impl<A> Engine<A>
+where
+    A: MeetingApi + Clone + Send + Sync + 'static,
+{
+    /// Runs one pass over every calendar, at most `max_concurrency` at a time.
+    pub async fn run_pass(&self, opts: SyncOptions) -> PassReport {
+        let started = Utc::now();
+        let limit = Arc::new(Semaphore::new(self.config.max_concurrency));
+        let mut tasks = tokio::task::JoinSet::new();
+        for (i, cal) in self.config.calendars.iter().enumerate() {
+            let engine = self.clone();
+            let cal = cal.clone();
+            let limit = Arc::clone(&limit);
+            tasks.spawn(async move {
+                let _permit = limit.acquire_owned().await;
+                if *engine.shutdown.borrow() {
+                    return (i, CalendarOutcome { name: cal.name.clone(), unchanged: true, ..Default::default() });
+                }
+                let outcome = engine.sync_calendar(&cal, opts).await;
+                (i, outcome)
+            });
+        }
+        let mut outcomes: Vec<Option<CalendarOutcome>> = vec![None; self.config.calendars.len()];
+        while let Some(joined) = tasks.join_next().await {
+            match joined {
+                Ok((i, o)) => {
+                    if let Some(slot) = outcomes.get_mut(i) {
+                        *slot = Some(o);
+                    }
+                }
+                Err(e) => tracing::error!("a calendar task failed: {e}"),
+            }
+        }
+        let calendars = outcomes
+            .into_iter()
+            .enumerate()
+            .map(|(i, o)| {
+                o.unwrap_or_else(|| CalendarOutcome {
+                    name: self.config.calendars.get(i).map(|c| c.name.clone()).unwrap_or_default(),
+                    error: Some("internal error: the calendar task stopped".into()),
+                    ..Default::default()
+                })
+            })
+            .collect();
+        PassReport { calendars, started, finished: Utc::now(), interrupted: *self.shutdown.borrow() }
+    }
+
+    /// Syncs one calendar. Never panics on bad input; errors are in the outcome.
+    pub async fn sync_calendar(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
+        let now = Utc::now();
+        let mut outcome = CalendarOutcome { name: cal.name.clone(), ..Default::default() };
+        let mut state = match self.store.calendar(&cal.name) {
+            Ok(s) => s,
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        };
+        state.last_pass_at = Some(now.timestamp());
+        let snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
+            Ok(s) => s,
+            Err(e) => {
+                let msg = format!("calendar '{}': {e}", cal.name);
+                tracing::error!(calendar = %cal.name, "{msg}; nothing in it is changed this pass");
+                state.last_error = Some(msg.clone());
+                outcome.error = Some(msg);
+                if !opts.dry_run {
+                    self.save_calendar_state(&state);
+                }
+                return outcome;
+            }
+        };
+        let rows = match self.store.rows(&cal.name) {
+            Ok(r) => r,
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        };
+        let pending_work = rows.iter().any(|r| {
+            matches!(r.state, RowState::Pending)
+                || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
+                || (r.state == RowState::Failed && r.attempts == 0)
+        }) || state.held_cancels.is_some();
+        let fresh = state
+            .evaluated_at
+            .is_some_and(|t| now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX));
+        if !snapshot.changed && fresh && !pending_work && !opts.dry_run {
+            outcome.unchanged = true;
+            state.last_ok_at = Some(now.timestamp());
+            state.last_error = None;
+            self.save_calendar_state(&snapshot.apply_validators(state));
+            return outcome;
+        }
+
+        let read = self.read_events(cal, &snapshot, &rows);
+        let (events, failed_uids) = match read {
+            Ok((events, failed, errors)) => {
+                outcome.event_errors.extend(errors);
+                (events, failed)
+            }
+            Err(whole) => {
+            let msg = format!("calendar '{}': {whole}", cal.name);
+            tracing::error!(calendar = %cal.name, "{msg}; nothing in it is changed this pass");
+            state.last_error = Some(msg.clone());
+            outcome.error = Some(msg);
+            if !opts.dry_run {
+                self.save_calendar_state(&state);
+            }
+            return outcome;
+            }
+        };
+        let input = PlanInput {
+            calendar: cal,
+            meeting: &self.config.meeting,
+            events: &events,
+            failed_uids: &failed_uids,
+            rows: &rows,
+            now,
+            horizon: chrono::Duration::days(i64::from(self.config.horizon_days)),
+            max_cancel_share: self.config.max_cancel_share,
+            confirm_deletions: opts.confirm_deletions,
+            held_cancels: state.held_cancels.as_deref(),
+        };
+        let actions = plan(&input);
+        outcome.plan = actions.iter().map(|a| apply::describe(a, &self.config)).collect();
+        if opts.dry_run {
+            return outcome;
+        }
+        let mut held = None;
+        let ctx = apply::Context::new(self, cal, &events);
+        for action in &actions {
+            if *self.shutdown.borrow() {
+                tracing::info!(calendar = %cal.name, "shutting down: the rest of this pass is left for the next start");
+                break;
+            }
+            if let Action::HoldCancels { token, .. } = action {
+                held = Some(token.clone());
+            }
+            if let Err(e) = ctx.apply(action).await {
+                tracing::error!(calendar = %cal.name, "{e}");
+                outcome.event_errors.push(e);
+            }
+        }
+        state.held_cancels = held;
+        state.evaluated_at = Some(now.timestamp());
+        state.last_ok_at = Some(now.timestamp());
+        state.last_error = outcome.event_errors.first().cloned();
+        self.save_calendar_state(&snapshot.apply_validators(state));
+        outcome
+    }
+
+    fn save_calendar_state(&self, state: &CalendarState) {
+        if let Err(e) = self.store.put_calendar(state) {
+            tracing::error!(calendar = %state.name, "cannot save calendar state: {e}");
+        }
+    }
+
+    /// Parses the snapshot's objects into tagged events. A broken object protects the rows
+    /// stored for it (their UIDs count as "failed", not as deleted).
+    fn read_events(
+        &self,
+        cal: &CalendarConfig,
+        snapshot: &Snapshot,
+        rows: &[crate::store::EventRow],
+    ) -> Result<(Vec<SourcedEvent>, HashSet<String>, Vec<String>), String> {
+        let zone = self.config.default_zone();
+        let matcher = TagMatcher::new(cal.match_rules.as_ref());
+        let mut events = Vec::new();
+        let mut failed = HashSet::new();
+        let mut errors = Vec::new();
+        for obj in &snapshot.objects {
+            match event::parse_calendar(&obj.data, zone, &matcher) {
+                Ok(parsed) => {
+                    for f in parsed.failures {
+                        let uid = f.uid.clone().unwrap_or_else(|| "(no UID)".into());
+                        let msg = format!("calendar '{}' event {uid}: {}", cal.name, f.message);
+                        tracing::warn!(calendar = %cal.name, uid = %uid, "{}", f.message);
+                        errors.push(msg);
+                        failed.insert(uid);
+                    }
+                    let href = (cal.kind == CalendarKind::Caldav).then(|| obj.href.clone());
+                    for ev in parsed.events {
+                        events.push(SourcedEvent { event: ev, href: href.clone(), etag: obj.etag.clone() });
+                    }
+                }
+                Err(e) if cal.kind == CalendarKind::Caldav => {
+                    let msg = format!("calendar '{}' object {}: {e}", cal.name, obj.href);
+                    tracing::warn!(calendar = %cal.name, href = %obj.href, "{e}");
+                    errors.push(msg);
+                    for r in rows.iter().filter(|r| r.href.as_deref() == Some(obj.href.as_str())) {
+                        failed.insert(r.key.uid.clone());
+                    }
+                }
+                // A feed is one object: if it cannot be read, nothing in it can be trusted, and
+                // nothing may be cancelled because of it.
+                Err(e) => return Err(e.to_string()),
+            }
+        }
+        Ok((events, failed, errors))
+    }
+}

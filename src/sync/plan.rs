@@ -1,0 +1,549 @@
+//! The sync rules: a pure function from (events seen, state rows, clock) to actions.
+//!
+//! Everything calmeet decides lives here, readable top to bottom and tested without I/O.
+//! `apply` executes the actions; `--dry-run` prints them.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+
+use crate::config::{CalendarConfig, MeetingConfig};
+use crate::event::{Event, Timing};
+use crate::fingerprint;
+use crate::recurrence::{self, RecurringRule};
+use crate::store::{EventKey, EventRow, RowState};
+
+/// An event together with where it is stored.
+#[derive(Debug, Clone)]
+pub struct SourcedEvent {
+    /// The parsed event.
+    pub event: Event,
+    /// Href of the calendar object holding it (CalDAV), for write-back.
+    pub href: Option<String>,
+    /// ETag of that object as read.
+    pub etag: Option<String>,
+}
+
+/// What the meeting for an event should look like.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// Subject (SUMMARY cut to the limit).
+    pub subject: String,
+    /// Start of the (first remaining) meeting.
+    pub start: DateTime<Utc>,
+    /// Its end.
+    pub end: DateTime<Utc>,
+    /// Recurrence, for a series.
+    pub rule: Option<RecurringRule>,
+    /// End of the last occurrence the meeting will hold.
+    pub series_end: DateTime<Utc>,
+    /// The series goes on past what the meeting holds.
+    pub truncated: bool,
+    /// Creator userid.
+    pub userid: String,
+    /// IANA zone name of DTSTART, sent as `time_zone`.
+    pub time_zone: Option<String>,
+    /// Fingerprint of the event's meeting-relevant fields.
+    pub fingerprint: String,
+}
+
+/// Why a meeting is cancelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CancelReason {
+    /// The event has STATUS:CANCELLED.
+    EventCancelled,
+    /// The event is gone from the calendar.
+    EventDeleted,
+    /// The event is no longer tagged.
+    Untagged,
+    /// The meeting must be replaced by a new one (single ↔ series).
+    Replaced,
+}
+
+impl CancelReason {
+    /// Text sent as the API's `reason_detail` and shown in logs.
+    #[must_use]
+    pub fn text(self) -> &'static str {
+        match self {
+            Self::EventCancelled => "calendar event cancelled",
+            Self::EventDeleted => "calendar event deleted",
+            Self::Untagged => "calendar event no longer tagged as an online meeting",
+            Self::Replaced => "calendar event changed between single and recurring",
+        }
+    }
+}
+
+/// One thing to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create a meeting (after reconciling a `pending` row) and write it back.
+    Create {
+        /// The event.
+        key: EventKey,
+        /// The meeting.
+        desired: Desired,
+        /// A create was sent before and its outcome is unknown: look for it first.
+        reconcile: bool,
+        /// Object to write the link into.
+        href: Option<String>,
+        /// Its ETag as read.
+        etag: Option<String>,
+    },
+    /// The event names a meeting calmeet made but the state has no row: verify and record it.
+    Adopt {
+        /// The event.
+        key: EventKey,
+        /// The meeting id found in the event.
+        meeting_id: String,
+        /// The meeting as the event now says.
+        desired: Desired,
+        /// Object href.
+        href: Option<String>,
+        /// Its ETag.
+        etag: Option<String>,
+    },
+    /// Modify the meeting in place (same id, same link).
+    Update {
+        /// The event.
+        key: EventKey,
+        /// The meeting.
+        meeting_id: String,
+        /// The meeting as the event now says.
+        desired: Desired,
+    },
+    /// Cancel the meeting and remove the block from the event.
+    Cancel {
+        /// The event.
+        key: EventKey,
+        /// The meeting.
+        meeting_id: String,
+        /// Its creator.
+        userid: String,
+        /// Why.
+        reason: CancelReason,
+        /// Whether the meeting is a series.
+        recurring: bool,
+        /// Object to remove the block from, if it still exists.
+        href: Option<String>,
+    },
+    /// Cancel one occurrence of a series (EXDATE or a cancelled override).
+    CancelOccurrence {
+        /// Key of the occurrence (recurrence_id = original start).
+        key: EventKey,
+        /// The series' meeting.
+        meeting_id: String,
+        /// Its creator.
+        userid: String,
+    },
+    /// Move one occurrence of a series (a RECURRENCE-ID override with other times).
+    MoveOccurrence {
+        /// Key of the occurrence.
+        key: EventKey,
+        /// The series' meeting.
+        meeting_id: String,
+        /// Its creator.
+        userid: String,
+        /// New start.
+        start: DateTime<Utc>,
+        /// New end.
+        end: DateTime<Utc>,
+        /// Fingerprint of the override.
+        fingerprint: String,
+    },
+    /// Put the join link (back) into the event.
+    WriteBack {
+        /// The event.
+        key: EventKey,
+        /// Object href.
+        href: String,
+    },
+    /// The event cannot get a meeting; say so once.
+    Skip {
+        /// The event.
+        key: EventKey,
+        /// Why (shown in the warning and in `status`).
+        reason: String,
+    },
+    /// The meeting is over and the event gone: forget the row.
+    Forget {
+        /// The event.
+        key: EventKey,
+    },
+    /// Too many cancellations at once: hold them until the next pass confirms.
+    HoldCancels {
+        /// Calendar name.
+        calendar: String,
+        /// Cancellations held.
+        count: usize,
+        /// Live meetings in the calendar.
+        live: usize,
+        /// Identifies the held set so that the next pass can confirm it.
+        token: String,
+    },
+}
+
+impl Action {
+    /// The key this action is about (the calendar name for `HoldCancels`).
+    #[must_use]
+    pub fn sort_key(&self) -> (u8, String, String, i64) {
+        let (rank, key) = match self {
+            Self::HoldCancels { calendar, .. } => {
+                return (0, calendar.clone(), String::new(), 0);
+            }
+            Self::Cancel { key, .. } => (1, key),
+            Self::Forget { key } => (2, key),
+            Self::Update { key, .. } => (3, key),
+            Self::Adopt { key, .. } => (4, key),
+            Self::Create { key, .. } => (5, key),
+            Self::CancelOccurrence { key, .. } => (6, key),
+            Self::MoveOccurrence { key, .. } => (7, key),
+            Self::WriteBack { key, .. } => (8, key),
+            Self::Skip { key, .. } => (9, key),
+        };
+        (rank, key.calendar.clone(), key.uid.clone(), key.recurrence_id.unwrap_or(-1))
+    }
+}
+
+/// Everything `plan` looks at for one calendar.
+#[derive(Debug)]
+pub struct PlanInput<'a> {
+    /// The calendar.
+    pub calendar: &'a CalendarConfig,
+    /// Meeting defaults.
+    pub meeting: &'a MeetingConfig,
+    /// Tagged events (and events carrying a calmeet meeting id) seen in the calendar.
+    pub events: &'a [SourcedEvent],
+    /// UIDs of tagged events that could not be read: their meetings are left alone.
+    pub failed_uids: &'a HashSet<String>,
+    /// State rows of this calendar.
+    pub rows: &'a [EventRow],
+    /// The clock.
+    pub now: DateTime<Utc>,
+    /// How far ahead events are considered.
+    pub horizon: Duration,
+    /// Share of live meetings that may be cancelled at once.
+    pub max_cancel_share: f64,
+    /// `--confirm-deletions`.
+    pub confirm_deletions: bool,
+    /// Token of the cancellations held in the previous pass.
+    pub held_cancels: Option<&'a str>,
+}
+
+/// Computes the actions for one calendar, sorted deterministically.
+#[must_use]
+pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
+    let cal = &input.calendar.name;
+    let rows: HashMap<&EventKey, &EventRow> = input.rows.iter().map(|r| (&r.key, r)).collect();
+    let mut actions = Vec::new();
+    let mut seen: HashSet<EventKey> = HashSet::new();
+    let mut disappearing = Vec::new();
+
+    // Masters and single events first: overrides need their master's decision.
+    let mut masters: BTreeMap<&str, &SourcedEvent> = BTreeMap::new();
+    for se in input.events.iter().filter(|se| se.event.recurrence_id.is_none()) {
+        masters.insert(se.event.uid.as_str(), se);
+    }
+    for (uid, se) in &masters {
+        let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: None };
+        seen.insert(key.clone());
+        let row = rows.get(&key).copied();
+        let ev = &se.event;
+        let live = row.filter(|r| r.state == RowState::Created && r.meeting_id.is_some());
+
+        if ev.cancelled || !ev.tagged {
+            if let Some(r) = live {
+                let reason = if ev.cancelled { CancelReason::EventCancelled } else { CancelReason::Untagged };
+                let a = cancel_action(r, reason, se.href.clone().or_else(|| r.href.clone()));
+                if meeting_over(r, input.now) {
+                    actions.push(Action::Forget { key });
+                } else if reason == CancelReason::Untagged {
+                    disappearing.push(a);
+                } else {
+                    actions.push(a);
+                }
+            }
+            continue;
+        }
+        let desired = match desired_meeting(ev, input) {
+            Ok(Some(d)) => d,
+            Ok(None) => continue, // not within the horizon yet, or already over
+            Err(reason) => {
+                let known = row.is_some_and(|r| r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str()));
+                if live.is_none() && !known {
+                    actions.push(Action::Skip { key, reason });
+                }
+                continue;
+            }
+        };
+        match row {
+            None => {
+                if let Some(mid) = &ev.meeting_id {
+                    actions.push(Action::Adopt {
+                        key,
+                        meeting_id: mid.clone(),
+                        desired,
+                        href: se.href.clone(),
+                        etag: se.etag.clone(),
+                    });
+                } else if desired.start > input.now {
+                    actions.push(create(key, desired, false, se));
+                }
+            }
+            Some(r) => match r.state {
+                RowState::Pending => actions.push(create(key, desired, true, se)),
+                RowState::Created => {
+                    let Some(mid) = r.meeting_id.clone() else {
+                        actions.push(create(key, desired, true, se));
+                        continue;
+                    };
+                    if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) {
+                        if desired.series_end <= input.now {
+                            // Moved into the past: the meeting is left as it was.
+                        } else if r.recurring != desired.rule.is_some() {
+                            actions.push(cancel_action(r, CancelReason::Replaced, None));
+                            actions.push(create(key.clone(), desired, false, se));
+                        } else {
+                            actions.push(Action::Update { key: key.clone(), meeting_id: mid.clone(), desired });
+                        }
+                    }
+                    let link_missing = ev.meeting_id.as_deref() != Some(mid.as_str()) || !r.written_back;
+                    if input.calendar.writes_back() && link_missing {
+                        if let Some(href) = &se.href {
+                            actions.push(Action::WriteBack { key, href: href.clone() });
+                        }
+                    }
+                }
+                RowState::Failed => {
+                    // A permanent failure is retried only once the event changed.
+                    if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) || r.attempts == 0 {
+                        if desired.start > input.now {
+                            actions.push(create(key, desired, false, se));
+                        }
+                    }
+                }
+                RowState::Cancelled | RowState::Skipped => {
+                    if desired.start > input.now {
+                        if let Some(mid) = &ev.meeting_id {
+                            if r.meeting_id.as_deref() != Some(mid.as_str()) {
+                                actions.push(Action::Adopt { key, meeting_id: mid.clone(), desired, href: se.href.clone(), etag: se.etag.clone() });
+                                continue;
+                            }
+                        }
+                        actions.push(create(key, desired, false, se));
+                    }
+                }
+            },
+        }
+    }
+
+    plan_occurrences(input, &masters, &rows, &mut seen, &mut actions);
+
+    // Rows whose event is gone.
+    for r in input.rows {
+        if seen.contains(&r.key) || input.failed_uids.contains(&r.key.uid) {
+            continue;
+        }
+        if r.key.recurrence_id.is_some() {
+            // An occurrence row whose override vanished: the series decides (see above).
+            if !masters.contains_key(r.key.uid.as_str()) {
+                actions.push(Action::Forget { key: r.key.clone() });
+            }
+            continue;
+        }
+        match r.state {
+            RowState::Created if r.meeting_id.is_some() => {
+                if meeting_over(r, input.now) {
+                    actions.push(Action::Forget { key: r.key.clone() });
+                } else {
+                    disappearing.push(cancel_action(r, CancelReason::EventDeleted, None));
+                }
+            }
+            // A pending create whose event vanished: its outcome is unknown, so keep the row
+            // until a reconcile can say; only failed/skipped/cancelled rows are dropped.
+            RowState::Pending => {}
+            _ => actions.push(Action::Forget { key: r.key.clone() }),
+        }
+    }
+
+    guard_mass_cancellation(input, disappearing, &mut actions);
+    actions.sort_by_key(Action::sort_key);
+    actions
+}
+
+fn create(key: EventKey, desired: Desired, reconcile: bool, se: &SourcedEvent) -> Action {
+    Action::Create { key, desired, reconcile, href: se.href.clone(), etag: se.etag.clone() }
+}
+
+fn cancel_action(r: &EventRow, reason: CancelReason, href: Option<String>) -> Action {
+    Action::Cancel {
+        key: r.key.clone(),
+        meeting_id: r.meeting_id.clone().unwrap_or_default(),
+        userid: r.userid.clone().unwrap_or_default(),
+        reason,
+        recurring: r.recurring,
+        href: href.or_else(|| r.href.clone()),
+    }
+}
+
+/// A meeting whose last occurrence has started is never cancelled or changed.
+fn meeting_over(r: &EventRow, now: DateTime<Utc>) -> bool {
+    let last_end = r.series_end_at.or(r.end_at).unwrap_or(i64::MAX);
+    let started = r.start_at.is_some_and(|s| s <= now.timestamp()) && !r.recurring;
+    started || last_end <= now.timestamp()
+}
+
+/// Holds disappearance cancellations when too many would happen in one pass.
+fn guard_mass_cancellation(input: &PlanInput<'_>, disappearing: Vec<Action>, actions: &mut Vec<Action>) {
+    if disappearing.is_empty() {
+        return;
+    }
+    let live = input
+        .rows
+        .iter()
+        .filter(|r| r.key.recurrence_id.is_none() && r.state == RowState::Created && !meeting_over(r, input.now))
+        .count()
+        .max(1);
+    let mut ids: Vec<String> = disappearing
+        .iter()
+        .filter_map(|a| match a {
+            Action::Cancel { key, .. } => Some(key.uid.clone()),
+            _ => None,
+        })
+        .collect();
+    ids.sort();
+    let token = fingerprint::hex(&{
+        use sha2::Digest;
+        sha2::Sha256::digest(ids.join("\n").as_bytes())
+    })
+    .chars()
+    .take(16)
+    .collect::<String>();
+    #[allow(clippy::cast_precision_loss)]
+    let share = disappearing.len() as f64 / live as f64;
+    let confirmed = input.confirm_deletions || input.held_cancels == Some(token.as_str());
+    // A single disappearance is held too when it is the calendar's only meeting: an empty
+    // feed and a real deletion look the same, and one pass of delay costs little.
+    if share > input.max_cancel_share && !confirmed {
+        actions.push(Action::HoldCancels {
+            calendar: input.calendar.name.clone(),
+            count: disappearing.len(),
+            live,
+            token,
+        });
+    } else {
+        actions.extend(disappearing);
+    }
+}
+
+/// EXDATEs and overrides of series that have a meeting.
+fn plan_occurrences(
+    input: &PlanInput<'_>,
+    masters: &BTreeMap<&str, &SourcedEvent>,
+    rows: &HashMap<&EventKey, &EventRow>,
+    seen: &mut HashSet<EventKey>,
+    actions: &mut Vec<Action>,
+) {
+    let cal = &input.calendar.name;
+    let now = input.now.timestamp();
+    for (uid, master) in masters {
+        let mkey = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: None };
+        let Some(mrow) = rows.get(&mkey).filter(|r| r.state == RowState::Created && r.recurring) else {
+            continue;
+        };
+        let Some(mid) = mrow.meeting_id.clone() else { continue };
+        let userid = mrow.userid.clone().unwrap_or_default();
+        let in_meeting = |t: i64| mrow.start_at.is_some_and(|s| t >= s) && mrow.series_end_at.is_none_or(|e| t < e) && t > now;
+        for x in &master.event.exdates {
+            let t = x.timestamp();
+            let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: Some(t) };
+            seen.insert(key.clone());
+            let done = rows.get(&key).is_some_and(|r| r.state == RowState::Cancelled);
+            if !done && in_meeting(t) {
+                actions.push(Action::CancelOccurrence { key, meeting_id: mid.clone(), userid: userid.clone() });
+            }
+        }
+        for se in input.events.iter().filter(|e| e.event.uid == *uid && e.event.recurrence_id.is_some()) {
+            let Some(rid) = se.event.recurrence_id else { continue };
+            let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: Some(rid) };
+            seen.insert(key.clone());
+            let row = rows.get(&key).copied();
+            if !in_meeting(rid) {
+                continue;
+            }
+            if se.event.cancelled {
+                if row.is_none_or(|r| r.state != RowState::Cancelled) {
+                    actions.push(Action::CancelOccurrence { key, meeting_id: mid.clone(), userid: userid.clone() });
+                }
+                continue;
+            }
+            let Timing::Timed { start, end, .. } = &se.event.timing else { continue };
+            let fp = fingerprint::of_event(&se.event, "");
+            let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
+            let unchanged_times = start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
+            let recorded = row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            if !unchanged_times && !recorded && *start > input.now {
+                actions.push(Action::MoveOccurrence {
+                    key,
+                    meeting_id: mid.clone(),
+                    userid: userid.clone(),
+                    start: *start,
+                    end: *end,
+                    fingerprint: fp,
+                });
+            }
+        }
+    }
+}
+
+/// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
+/// `Err`: the event can never get a meeting, with the reason.
+fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>, String> {
+    let Timing::Timed { start, end, local_start, zone } = &ev.timing else {
+        return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+    };
+    let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
+    let fingerprint = fingerprint::of_event(ev, &subject);
+    let userid = input.calendar.userid.clone().unwrap_or_else(|| input.meeting.userid.clone());
+    let horizon_end = input.now + input.horizon;
+    let time_zone = zone.iana_name();
+    let (start, end, rule, series_end, truncated) = match &ev.rrule {
+        None => {
+            if *end <= input.now {
+                return Ok(None);
+            }
+            (*start, *end, None, *end, false)
+        }
+        Some(text) => {
+            let rrule = recurrence::Rrule::parse(text).map_err(|e| format!("RRULE '{text}': {e}"))?;
+            let series = recurrence::Series {
+                rule: &rrule,
+                dtstart: *local_start,
+                zone,
+                duration: *end - *start,
+                exdates: &ev.exdates,
+            };
+            match recurrence::map_series(&series, input.now) {
+                Ok(p) => {
+                    let last = p.occurrences.last().copied().unwrap_or(p.first_start);
+                    (p.first_start, p.first_end, Some(p.rule), last + (*end - *start), p.truncated)
+                }
+                Err(recurrence::MapError::Ended) => return Ok(None),
+                Err(e) => return Err(format!("RRULE '{text}' cannot be expressed as a Tencent recurring meeting: {e}")),
+            }
+        }
+    };
+    if start > horizon_end {
+        return Ok(None);
+    }
+    Ok(Some(Desired { subject, start, end, rule, series_end, truncated, userid, time_zone, fingerprint }))
+}
+
+/// SUMMARY cut to `max` characters (never inside a UTF-8 sequence); a placeholder when empty.
+#[must_use]
+pub fn subject_of(summary: &str, max: usize) -> String {
+    let s = summary.trim();
+    if s.is_empty() {
+        return "(no title)".to_owned();
+    }
+    s.chars().take(max).collect()
+}
