@@ -754,3 +754,6 @@ const WINDOWS_ZONES: &[(&str, &str, &str)] = &[
     ("Samoa Standard Time", "Samoa", "Pacific/Apia"),
     ("Line Islands Standard Time", "Kiritimati Island", "Pacific/Kiritimati"),
 ];
+
+#[cfg(test)]
+mod tests;
