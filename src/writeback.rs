@@ -1,1 +1,644 @@
-//! writeback
+//! Write-back: patches calmeet's meeting details into the raw text of a calendar object.
+//!
+//! calmeet owns exactly four things inside a VEVENT: a fenced block at the end of DESCRIPTION,
+//! `X-CALMEET-MEETING-ID`, the `CONFERENCE` line labelled "Tencent Meeting", and (optionally)
+//! a LOCATION it filled in because it was empty. This module adds, replaces and removes those
+//! and nothing else. It works on raw content lines: every line it does not own is copied
+//! byte for byte, folds, line endings and a missing final newline included.
+//!
+//! It must never re-serialise an object through a parser (the `icalendar` serialisers add
+//! DTSTAMP/UID lines and reorder properties), never touch a nested component (VALARM), and
+//! never do I/O.
+
+mod content_line;
+
+use content_line::{
+    ContentLine, RawLine, escape_text, fold, line_ending, split_lines, unescape_text,
+};
+
+/// First line of calmeet's block inside DESCRIPTION; the block is found by this fence.
+pub const BLOCK_START: &str = "── Tencent Meeting ──";
+/// Last line of calmeet's block inside DESCRIPTION.
+pub const BLOCK_END: &str = "── end of Tencent Meeting ──";
+/// VEVENT property that remembers the meeting id inside the calendar itself.
+pub const MEETING_ID_PROPERTY: &str = "X-CALMEET-MEETING-ID";
+/// `LABEL` of the RFC 7986 CONFERENCE property calmeet writes.
+pub const CONFERENCE_LABEL: &str = "Tencent Meeting";
+
+/// The meeting details written into an event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MeetingBlock {
+    /// Tencent Meeting `meeting_id` (the API's key), stored in `X-CALMEET-MEETING-ID`.
+    pub meeting_id: String,
+    /// Join link shown to attendees.
+    pub join_url: String,
+    /// Numeric meeting code (spaces allowed; rendered grouped 3-3-3).
+    pub meeting_code: String,
+    /// Meeting password, only when the meeting has one.
+    pub password: Option<String>,
+}
+
+impl MeetingBlock {
+    /// The block as it appears in DESCRIPTION (lines joined by `\n`, no trailing newline).
+    #[must_use]
+    pub fn render(&self) -> String {
+        let mut lines = vec![
+            BLOCK_START.to_owned(),
+            format!("Join: {}", single_line(&self.join_url)),
+            format!("Meeting code: {}", group_code(&self.meeting_code)),
+        ];
+        if let Some(password) = &self.password {
+            lines.push(format!("Password: {}", single_line(password)));
+        }
+        lines.push(BLOCK_END.to_owned());
+        lines.join("\n")
+    }
+}
+
+/// Knobs for [`apply`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PatchOptions {
+    /// Put the join URL into LOCATION when LOCATION is absent or empty.
+    pub location_if_empty: bool,
+}
+
+/// Why an object could not be patched. The object is never partially changed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatchError {
+    /// No VEVENT carries the UID; the object changed on the server since it was read.
+    #[error(
+        "no VEVENT with UID {uid:?} in the calendar object; re-read the object, the event may have been deleted or replaced"
+    )]
+    UidNotFound {
+        /// The UID that was looked for.
+        uid: String,
+    },
+    /// BEGIN/END lines do not nest; patching such an object could corrupt it.
+    #[error("calendar object is malformed at logical line {line}: {reason}; it was left unchanged")]
+    Malformed {
+        /// 1-based logical line number.
+        line: usize,
+        /// What is wrong there.
+        reason: String,
+    },
+}
+
+/// The user's text of a DESCRIPTION value (unescaped) without calmeet's block.
+///
+/// Exact inverse of appending the block: the blank line calmeet put before the block goes too.
+/// A block whose end fence was deleted runs to the end of the text; text a user typed after a
+/// complete block is kept.
+#[must_use]
+pub fn strip_block(description: &str) -> String {
+    let Some(span) = find_block(description) else {
+        return description.to_owned();
+    };
+    let prefix = &description[..span.start];
+    let suffix = &description[span.end..];
+    let rest = suffix
+        .strip_prefix("\r\n")
+        .or_else(|| suffix.strip_prefix('\n'))
+        .unwrap_or(suffix);
+    if !rest.is_empty() {
+        return format!("{prefix}{rest}");
+    }
+    ["\r\n\r\n", "\n\n", "\r\n", "\n"]
+        .iter()
+        .find_map(|sep| prefix.strip_suffix(sep))
+        .unwrap_or(prefix)
+        .to_owned()
+}
+
+/// Writes `block` into every VEVENT with `uid` (master and overrides) that is not
+/// `STATUS:CANCELLED`: DESCRIPTION block, `X-CALMEET-MEETING-ID`, CONFERENCE, and LOCATION when
+/// `opts.location_if_empty`. Applying the same block twice changes nothing the second time; a
+/// new block replaces the old one.
+///
+/// # Errors
+/// [`PatchError::UidNotFound`] when no VEVENT has `uid`, [`PatchError::Malformed`] when the
+/// components do not nest.
+pub fn apply(
+    ics: &str,
+    uid: &str,
+    block: &MeetingBlock,
+    opts: &PatchOptions,
+) -> Result<String, PatchError> {
+    let doc = Document::parse(ics)?;
+    let events = doc.events_with_uid(uid)?;
+    let mut edits = Edits::default();
+    for event in events.iter().filter(|event| !doc.is_cancelled(event)) {
+        patch_event(&doc, event, block, opts, &mut edits);
+    }
+    Ok(doc.render(&edits))
+}
+
+/// Removes everything [`apply`] wrote from every VEVENT with `uid`, restoring the user's
+/// DESCRIPTION. A DESCRIPTION holding only the block is removed entirely (calmeet created it);
+/// LOCATION is removed only while it still equals the join URL.
+///
+/// # Errors
+/// As for [`apply`].
+pub fn remove(ics: &str, uid: &str) -> Result<String, PatchError> {
+    let doc = Document::parse(ics)?;
+    let events = doc.events_with_uid(uid)?;
+    let mut edits = Edits::default();
+    for event in &events {
+        unpatch_event(&doc, event, &mut edits);
+    }
+    Ok(doc.render(&edits))
+}
+
+/// The meeting id recorded in the event: `X-CALMEET-MEETING-ID` of the master VEVENT, else of
+/// the first override that has one.
+#[must_use]
+pub fn meeting_id(ics: &str, uid: &str) -> Option<String> {
+    let doc = Document::parse(ics).ok()?;
+    let events = doc.events_with_uid(uid).ok()?;
+    let id_of = |event: &&Event| {
+        doc.first_prop(event, MEETING_ID_PROPERTY)
+            .map(|(_, line)| unescape_text(&line.value).trim().to_owned())
+            .filter(|id| !id.is_empty())
+    };
+    let is_master = |event: &&&Event| doc.first_prop(event, "RECURRENCE-ID").is_none();
+    events
+        .iter()
+        .filter(is_master)
+        .find_map(id_of)
+        .or_else(|| events.iter().find_map(id_of))
+}
+
+fn patch_event(
+    doc: &Document<'_>,
+    event: &Event,
+    block: &MeetingBlock,
+    opts: &PatchOptions,
+    edits: &mut Edits,
+) {
+    let eol = doc.eol;
+    let old_urls = doc.our_urls(event);
+    let mut inserts = Vec::new();
+
+    // DESCRIPTION: user text + one blank line + block.
+    match doc.first_prop(event, "DESCRIPTION") {
+        Some((i, line)) => {
+            let current = unescape_text(&line.value);
+            let wanted = compose(&strip_block(&current), block);
+            if current != wanted {
+                edits.replace(i, doc.rewrite(i, &line.head, &escape_text(&wanted)));
+            }
+        }
+        None => inserts.push(fold(
+            &format!("DESCRIPTION:{}", escape_text(&block.render())),
+            eol,
+        )),
+    }
+
+    // LOCATION: only when asked, only when empty or still showing an old link of ours.
+    if opts.location_if_empty {
+        match doc.first_prop(event, "LOCATION") {
+            Some((i, line)) => {
+                let current = unescape_text(&line.value);
+                let current = current.trim();
+                let ours_or_empty = current.is_empty() || old_urls.iter().any(|u| u == current);
+                if ours_or_empty && current != block.join_url {
+                    let value = escape_text(&block.join_url);
+                    edits.replace(i, doc.rewrite(i, &line.head, &value));
+                }
+            }
+            None => inserts.push(fold(
+                &format!("LOCATION:{}", escape_text(&block.join_url)),
+                eol,
+            )),
+        }
+    }
+
+    // X-CALMEET-MEETING-ID: one line, replaced in place.
+    let wanted_id = format!("{MEETING_ID_PROPERTY}:{}", escape_text(&block.meeting_id));
+    let id_lines: Vec<usize> = doc
+        .props_named(event, MEETING_ID_PROPERTY)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    replace_or_insert(doc, &id_lines, &wanted_id, edits, &mut inserts);
+
+    // CONFERENCE: only the one that is ours; other conference links stay.
+    let wanted_conference = conference_line(&block.join_url);
+    let conference_lines: Vec<usize> = doc
+        .props_named(event, "CONFERENCE")
+        .into_iter()
+        .filter(|(_, line)| {
+            is_our_conference(line) || {
+                let url = line.value.trim();
+                url == block.join_url || old_urls.iter().any(|u| u == url)
+            }
+        })
+        .map(|(i, _)| i)
+        .collect();
+    replace_or_insert(
+        doc,
+        &conference_lines,
+        &wanted_conference,
+        edits,
+        &mut inserts,
+    );
+
+    if !inserts.is_empty() {
+        edits.insert_after(event.insert_after, inserts);
+    }
+}
+
+/// Keeps the first of `lines` (rewritten to `wanted` unless already equal), deletes the rest,
+/// or queues `wanted` for insertion when there is none.
+fn replace_or_insert(
+    doc: &Document<'_>,
+    lines: &[usize],
+    wanted: &str,
+    edits: &mut Edits,
+    inserts: &mut Vec<String>,
+) {
+    match lines.split_first() {
+        Some((&first, duplicates)) => {
+            if doc.lines[first].unfolded() != wanted {
+                let mut new = fold(wanted, doc.eol);
+                truncate_eol(&mut new, doc.lines[first].eol(), doc.eol);
+                edits.replace(first, new);
+            }
+            for &i in duplicates {
+                edits.delete(i);
+            }
+        }
+        None => inserts.push(fold(wanted, doc.eol)),
+    }
+}
+
+fn unpatch_event(doc: &Document<'_>, event: &Event, edits: &mut Edits) {
+    let urls = doc.our_urls(event);
+    if let Some((i, line)) = doc.first_prop(event, "DESCRIPTION") {
+        let current = unescape_text(&line.value);
+        if find_block(&current).is_some() {
+            let user = strip_block(&current);
+            if user.is_empty() {
+                edits.delete(i);
+            } else {
+                edits.replace(i, doc.rewrite(i, &line.head, &escape_text(&user)));
+            }
+        }
+    }
+    for (i, _) in doc.props_named(event, MEETING_ID_PROPERTY) {
+        edits.delete(i);
+    }
+    for (i, line) in doc.props_named(event, "CONFERENCE") {
+        if is_our_conference(line) || urls.iter().any(|u| u == line.value.trim()) {
+            edits.delete(i);
+        }
+    }
+    for (i, line) in doc.props_named(event, "LOCATION") {
+        let value = unescape_text(&line.value);
+        if urls.iter().any(|u| u == value.trim()) {
+            edits.delete(i);
+        }
+    }
+}
+
+fn compose(user: &str, block: &MeetingBlock) -> String {
+    if user.is_empty() {
+        block.render()
+    } else {
+        format!("{user}\n\n{}", block.render())
+    }
+}
+
+fn conference_line(join_url: &str) -> String {
+    // URI values are not TEXT-escaped; strip line breaks so the line stays one property.
+    format!(
+        "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL={CONFERENCE_LABEL}:{}",
+        single_line(join_url)
+    )
+}
+
+fn is_our_conference(line: &ContentLine) -> bool {
+    line.param("LABEL")
+        .is_some_and(|label| label.trim().eq_ignore_ascii_case(CONFERENCE_LABEL))
+}
+
+fn single_line(text: &str) -> String {
+    text.replace(['\r', '\n'], " ").trim().to_owned()
+}
+
+fn group_code(code: &str) -> String {
+    let digits: Vec<char> = code.chars().filter(|c| !c.is_whitespace()).collect();
+    digits
+        .chunks(3)
+        .map(|chunk| chunk.iter().collect::<String>())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// Byte range of calmeet's block in an unescaped DESCRIPTION: from the start of the last start
+/// fence line to the end of the following end fence line (before its newline), or to the end
+/// of the text when the end fence is gone.
+struct BlockSpan {
+    start: usize,
+    end: usize,
+}
+
+fn find_block(text: &str) -> Option<BlockSpan> {
+    let lines = || {
+        text.split_inclusive('\n').scan(0, |offset, line| {
+            let start = *offset;
+            *offset += line.len();
+            let content = line.trim_end_matches('\n').trim_end_matches('\r');
+            Some((start, content))
+        })
+    };
+    // The last start fence is ours: a user may have pasted an old block into their own text,
+    // but calmeet's block is always appended after everything else.
+    let start = lines()
+        .filter(|(_, content)| content.trim() == BLOCK_START)
+        .map(|(start, _)| start)
+        .last()?;
+    let end = lines()
+        .skip_while(|(offset, _)| *offset <= start)
+        .find(|(_, content)| content.trim() == BLOCK_END)
+        .map_or(text.len(), |(offset, content)| offset + content.len());
+    Some(BlockSpan { start, end })
+}
+
+/// A replacement keeps the replaced line's own terminator, so a property that ended a file
+/// without a final newline still does.
+fn truncate_eol(new: &mut String, original_eol: &str, written_eol: &str) {
+    if original_eol != written_eol && new.ends_with(written_eol) {
+        new.truncate(new.len() - written_eol.len());
+        new.push_str(original_eol);
+    }
+}
+
+/// A VEVENT's position in the document.
+struct Event {
+    /// Indices of the VEVENT's own property lines (nested components excluded).
+    props: Vec<usize>,
+    /// Index of the line after which new properties go: the last own property (new
+    /// properties must precede nested VALARMs), or BEGIN:VEVENT when there is none.
+    insert_after: usize,
+}
+
+/// An object split into logical lines, with the parsed form of each.
+struct Document<'a> {
+    lines: Vec<RawLine<'a>>,
+    parsed: Vec<Option<ContentLine>>,
+    events: Vec<Event>,
+    eol: &'static str,
+}
+
+impl<'a> Document<'a> {
+    fn parse(text: &'a str) -> Result<Self, PatchError> {
+        let lines = split_lines(text);
+        let parsed: Vec<Option<ContentLine>> = lines
+            .iter()
+            .map(|line| ContentLine::parse(&line.unfolded()))
+            .collect();
+        let mut stack: Vec<String> = Vec::new();
+        let mut events = Vec::new();
+        let mut current: Option<Event> = None;
+        for (i, line) in parsed.iter().enumerate() {
+            let Some(line) = line else { continue };
+            let malformed = |reason: String| PatchError::Malformed {
+                line: i + 1,
+                reason,
+            };
+            if line.is("BEGIN") {
+                let name = line.value.trim().to_ascii_uppercase();
+                if name == "VEVENT" && current.is_none() {
+                    current = Some(Event {
+                        props: Vec::new(),
+                        insert_after: i,
+                    });
+                    stack.push(name);
+                    continue;
+                }
+                stack.push(name);
+            } else if line.is("END") {
+                let name = line.value.trim().to_ascii_uppercase();
+                match stack.pop() {
+                    Some(open) if open == name => {}
+                    Some(open) => {
+                        return Err(malformed(format!("END:{name} closes BEGIN:{open}")));
+                    }
+                    None => return Err(malformed(format!("END:{name} without BEGIN"))),
+                }
+                if name == "VEVENT" && !stack.iter().any(|c| c == "VEVENT") {
+                    events.extend(current.take());
+                }
+            } else if let Some(event) = current.as_mut()
+                && stack.last().is_some_and(|c| c == "VEVENT")
+            {
+                event.props.push(i);
+                event.insert_after = i;
+            }
+        }
+        if let Some(open) = stack.last() {
+            return Err(PatchError::Malformed {
+                line: lines.len(),
+                reason: format!("BEGIN:{open} is never closed"),
+            });
+        }
+        Ok(Self {
+            lines,
+            parsed,
+            events,
+            eol: line_ending(text),
+        })
+    }
+
+    fn events_with_uid(&self, uid: &str) -> Result<Vec<&Event>, PatchError> {
+        let found: Vec<&Event> = self
+            .events
+            .iter()
+            .filter(|event| {
+                self.props_named(event, "UID").iter().any(|(_, line)| {
+                    let value = &line.value;
+                    value == uid || unescape_text(value).trim() == uid.trim()
+                })
+            })
+            .collect();
+        if found.is_empty() {
+            return Err(PatchError::UidNotFound {
+                uid: uid.to_owned(),
+            });
+        }
+        Ok(found)
+    }
+
+    /// The VEVENT's own properties called `name` (any case), in document order.
+    fn props_named<'s>(&'s self, event: &Event, name: &str) -> Vec<(usize, &'s ContentLine)> {
+        event
+            .props
+            .iter()
+            .filter_map(|&i| Some((i, self.parsed[i].as_ref()?)))
+            .filter(|(_, line)| line.is(name))
+            .collect()
+    }
+
+    fn first_prop<'s>(&'s self, event: &Event, name: &str) -> Option<(usize, &'s ContentLine)> {
+        self.props_named(event, name).into_iter().next()
+    }
+
+    fn is_cancelled(&self, event: &Event) -> bool {
+        self.props_named(event, "STATUS")
+            .iter()
+            .any(|(_, line)| line.value.trim().eq_ignore_ascii_case("CANCELLED"))
+    }
+
+    /// Join URLs calmeet wrote earlier into this event: the `Join:` line of the block and the
+    /// value of a CONFERENCE labelled as ours.
+    fn our_urls(&self, event: &Event) -> Vec<String> {
+        let mut urls = Vec::new();
+        if let Some((_, line)) = self.first_prop(event, "DESCRIPTION") {
+            let text = unescape_text(&line.value);
+            if let Some(span) = find_block(&text) {
+                urls.extend(
+                    text[span.start..span.end]
+                        .lines()
+                        .filter_map(|line| line.trim().strip_prefix("Join:"))
+                        .map(|url| url.trim().to_owned())
+                        .filter(|url| !url.is_empty()),
+                );
+            }
+        }
+        for (_, line) in self.props_named(event, "CONFERENCE") {
+            if is_our_conference(line) {
+                urls.push(line.value.trim().to_owned());
+            }
+        }
+        urls
+    }
+
+    /// A replacement for line `i`: `head:value`, folded, with line `i`'s own terminator.
+    fn rewrite(&self, i: usize, head: &str, value: &str) -> String {
+        let mut new = fold(&format!("{head}:{value}"), self.eol);
+        truncate_eol(&mut new, self.lines[i].eol(), self.eol);
+        new
+    }
+
+    fn render(&self, edits: &Edits) -> String {
+        let mut out = String::with_capacity(self.lines.iter().map(|l| l.raw.len()).sum());
+        for (i, line) in self.lines.iter().enumerate() {
+            match edits.line.get(&i) {
+                Some(LineEdit::Replace(new)) => out.push_str(new),
+                Some(LineEdit::Delete) => {}
+                None => out.push_str(line.raw),
+            }
+            if let Some(inserted) = edits.after.get(&i) {
+                for new in inserted {
+                    out.push_str(new);
+                }
+            }
+        }
+        out
+    }
+}
+
+enum LineEdit {
+    Replace(String),
+    Delete,
+}
+
+/// Pending changes, keyed by logical line index. Computed fully before rendering, so an
+/// error leaves nothing half-applied.
+#[derive(Default)]
+struct Edits {
+    line: std::collections::BTreeMap<usize, LineEdit>,
+    after: std::collections::BTreeMap<usize, Vec<String>>,
+}
+
+impl Edits {
+    fn replace(&mut self, i: usize, new: String) {
+        self.line.insert(i, LineEdit::Replace(new));
+    }
+    fn delete(&mut self, i: usize) {
+        self.line.insert(i, LineEdit::Delete);
+    }
+    fn insert_after(&mut self, i: usize, new: Vec<String>) {
+        self.after.entry(i).or_default().extend(new);
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    fn block() -> MeetingBlock {
+        MeetingBlock {
+            meeting_id: "1234567890".into(),
+            join_url: "https://meeting.tencent.com/dm/abc".into(),
+            meeting_code: "637228110".into(),
+            password: Some("1111".into()),
+        }
+    }
+
+    #[test]
+    fn render_groups_code_and_fences_the_block() {
+        assert_eq!(
+            block().render(),
+            "── Tencent Meeting ──\nJoin: https://meeting.tencent.com/dm/abc\n\
+             Meeting code: 637 228 110\nPassword: 1111\n── end of Tencent Meeting ──"
+        );
+        let no_password = MeetingBlock {
+            password: None,
+            ..block()
+        };
+        assert!(!no_password.render().contains("Password"));
+    }
+
+    #[test]
+    fn strip_block_is_inverse_of_compose() {
+        for user in ["", "hello", "a\n", "\n", "x\n\ny", "中文,;\\"] {
+            assert_eq!(strip_block(&compose(user, &block())), user, "{user:?}");
+        }
+    }
+
+    #[test]
+    fn strip_block_tolerates_missing_end_fence_and_crlf() {
+        let text = "agenda\r\n\r\n── Tencent Meeting ──\r\nJoin: x\r\nMeeting code: 1";
+        assert_eq!(strip_block(text), "agenda");
+        let text = "agenda\n\n── Tencent Meeting ──\nJoin: x\n── end of Tencent Meeting ──\nP.S.";
+        assert_eq!(strip_block(text), "agenda\n\nP.S.");
+        assert_eq!(strip_block("no block"), "no block");
+    }
+
+    #[test]
+    fn apply_inserts_before_nested_alarm() {
+        let ics = "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nSUMMARY:s\nBEGIN:VALARM\n\
+                   DESCRIPTION:alarm\nEND:VALARM\nEND:VEVENT\nEND:VCALENDAR\n";
+        let out = apply(ics, "u", &block(), &PatchOptions::default()).unwrap();
+        let summary = out.find("SUMMARY:s\n").unwrap();
+        let alarm = out.find("BEGIN:VALARM").unwrap();
+        let description = out.find("DESCRIPTION:── Tencent").unwrap();
+        assert!(summary < description && description < alarm, "{out}");
+        assert!(out.contains("DESCRIPTION:alarm\n"));
+        assert_eq!(meeting_id(&out, "u").as_deref(), Some("1234567890"));
+        assert_eq!(remove(&out, "u").unwrap(), ics);
+    }
+
+    #[test]
+    fn malformed_nesting_is_an_error() {
+        let err = apply(
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nEND:VCALENDAR\n",
+            "u",
+            &block(),
+            &PatchOptions::default(),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, PatchError::Malformed { line: 4, .. }),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn unknown_uid_is_reported() {
+        let err = remove("BEGIN:VEVENT\nUID:a\nEND:VEVENT\n", "b").unwrap_err();
+        assert_eq!(err, PatchError::UidNotFound { uid: "b".into() });
+    }
+}
