@@ -1,0 +1,1 @@
+//! logging (placeholder while daemon.rs compiles)
