@@ -10,6 +10,8 @@ pub mod config;
 pub mod daemon;
 pub mod event;
 pub mod fingerprint;
+pub mod logging;
+pub mod notify;
 pub mod recurrence;
 pub mod source;
 pub mod store;
