@@ -9,13 +9,13 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use tokio::sync::watch;
 
 use crate::config::{CalendarKind, Config, ConfigError};
 use crate::store::Store;
 use crate::sync::{Engine, PassReport, SyncOptions};
-use crate::tencent::{ClientConfig, MeetingApi, TencentClient};
+use crate::tencent::{ClientConfig, TencentClient};
 
 /// sysexits `EX_CONFIG`.
 pub const EXIT_CONFIG: u8 = 78;
@@ -27,28 +27,16 @@ pub struct Cli {
     /// Config file (default: $CALMEET_CONFIG, ~/.config/calmeet/config.toml, /etc/calmeet/config.toml).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Log level: error, warn, info, debug, trace (or a RUST_LOG-style filter).
-    #[arg(long, global = true, default_value = "info", value_name = "LEVEL")]
-    pub log_level: String,
+    /// Log level: error, warn, info, debug, trace, or a filter such as "calmeet=debug,info"
+    /// (default: $RUST_LOG, else info).
+    #[arg(long, global = true, value_name = "LEVEL")]
+    pub log_level: Option<String>,
     /// Log format: auto (journald under systemd, human on a terminal), human, json, journald.
-    #[arg(long, global = true, value_enum, default_value_t = LogFormatArg::Auto)]
-    pub log_format: LogFormatArg,
+    #[arg(long, global = true, value_enum, default_value_t = crate::logging::LogFormat::Auto)]
+    pub log_format: crate::logging::LogFormat,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
-}
-
-/// Log output formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormatArg {
-    /// journald when `JOURNAL_STREAM` is set, else human.
-    Auto,
-    /// Human-readable lines.
-    Human,
-    /// One JSON object per line.
-    Json,
-    /// The systemd journal.
-    Journald,
 }
 
 /// Subcommands.
@@ -90,10 +78,22 @@ pub async fn main(cli: Cli) -> ExitCode {
         Err(e) => return config_error(&e),
     };
     match cli.command {
-        Command::Sync { dry_run, confirm_deletions } => sync(config, SyncOptions { dry_run, confirm_deletions }).await,
+        Command::Sync {
+            dry_run,
+            confirm_deletions,
+        } => {
+            sync(
+                config,
+                SyncOptions {
+                    dry_run,
+                    confirm_deletions,
+                },
+            )
+            .await
+        }
         Command::Status { json } => status(&config, json),
         Command::Check { discover } => check(config, discover).await,
-        Command::Run => crate::daemon::run_service(path, config).await,
+        Command::Run => crate::service::run_service(path, config).await,
     }
 }
 
@@ -148,7 +148,13 @@ pub fn build_engine(
         Some(api_client(&config).map_err(|e| (EXIT_CONFIG, format!("config error: {e}")))?)
     };
     let http = crate::sync::calendar_http_client().map_err(|e| (1, format!("HTTP client: {e}")))?;
-    Ok(Engine { config: Arc::new(config), store: Arc::new(store), api, http, shutdown })
+    Ok(Engine {
+        config: Arc::new(config),
+        store: Arc::new(store),
+        api,
+        http,
+        shutdown,
+    })
 }
 
 async fn sync(config: Config, opts: SyncOptions) -> ExitCode {
@@ -162,7 +168,11 @@ async fn sync(config: Config, opts: SyncOptions) -> ExitCode {
     };
     let report = engine.run_pass(opts).await;
     print_report(&report, opts.dry_run);
-    if report.failed() { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 /// Prints a pass's plan (dry run) or summary.
@@ -190,19 +200,29 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         "{} calendars, {actions} actions {verb}, {} errors{}",
         report.calendars.len(),
         report.error_count(),
-        if dry_run { " (dry run: nothing was changed)" } else { "" }
+        if dry_run {
+            " (dry run: nothing was changed)"
+        } else {
+            ""
+        }
     );
 }
 
 fn ts(t: Option<i64>, zone: chrono_tz::Tz) -> String {
     t.and_then(|t| chrono::DateTime::from_timestamp(t, 0))
-        .map_or_else(|| "-".to_owned(), |d| d.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+        .map_or_else(
+            || "-".to_owned(),
+            |d| d.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string(),
+        )
 }
 
 fn status(config: &Config, json: bool) -> ExitCode {
     let path = config.state_path();
     if !path.exists() {
-        println!("no state yet at {} (run `calmeet sync` first)", path.display());
+        println!(
+            "no state yet at {} (run `calmeet sync` first)",
+            path.display()
+        );
         return ExitCode::SUCCESS;
     }
     let store = match Store::open_read_only(&path) {
@@ -220,7 +240,7 @@ fn status(config: &Config, json: bool) -> ExitCode {
         }
     };
     let zone = config.default_zone();
-    let next_run = crate::daemon::next_run_after(&config.schedule, chrono::Utc::now());
+    let next_run = crate::service::next_run_after(&config.schedule, chrono::Utc::now());
     if json {
         let v = serde_json::json!({
             "next_run": next_run.map(|t| t.to_rfc3339()),
@@ -239,7 +259,10 @@ fn status(config: &Config, json: bool) -> ExitCode {
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return ExitCode::SUCCESS;
     }
-    println!("{:<16} {:<17} {:<17} OUTCOME", "CALENDAR", "LAST PASS", "LAST OK");
+    println!(
+        "{:<16} {:<17} {:<17} OUTCOME",
+        "CALENDAR", "LAST PASS", "LAST OK"
+    );
     for c in &cals {
         println!(
             "{:<16} {:<17} {:<17} {}",
@@ -250,14 +273,24 @@ fn status(config: &Config, json: bool) -> ExitCode {
         );
     }
     if let Some(n) = next_run {
-        println!("next run: {}", n.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z"));
+        println!(
+            "next run: {}",
+            n.with_timezone(&zone).format("%Y-%m-%d %H:%M:%S %Z")
+        );
     }
     println!();
-    println!("{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} LAST ERROR", "CALENDAR", "SUBJECT", "NEXT", "CODE", "STATE", "UID");
+    println!(
+        "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} LAST ERROR",
+        "CALENDAR", "SUBJECT", "NEXT", "CODE", "STATE", "UID"
+    );
     for r in &rows {
         let subject: String = r.subject.chars().take(26).collect();
         let uid: String = r.key.uid.chars().take(30).collect();
-        let code = r.meeting_code.as_deref().map(crate::writeback::group_code).unwrap_or_default();
+        let code = r
+            .meeting_code
+            .as_deref()
+            .map(crate::writeback::group_code)
+            .unwrap_or_default();
         println!(
             "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} {}",
             r.key.calendar,
@@ -274,7 +307,11 @@ fn status(config: &Config, json: bool) -> ExitCode {
 
 async fn check(config: Config, discover: Option<String>) -> ExitCode {
     let mut failed = false;
-    println!("config {}: ok ({} calendars)", config.source, config.calendars.len());
+    println!(
+        "config {}: ok ({} calendars)",
+        config.source,
+        config.calendars.len()
+    );
     let http = match crate::sync::calendar_http_client() {
         Ok(h) => h,
         Err(e) => {
@@ -284,20 +321,31 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
     };
     for cal in &config.calendars {
         let result = match cal.kind {
-            CalendarKind::Ics => crate::source::ics::fetch(&http, &cal.url, &config.base_dir, None, None, Duration::from_secs(30))
-                .await
-                .map_err(|e| e.to_string())
-                .and_then(|f| match f {
-                    crate::source::ics::Fetched::Body { data, .. } => {
-                        let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
-                        crate::event::parse_calendar(&data, config.default_zone(), &m)
-                            .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
-                            .map_err(|e| e.to_string())
-                    }
-                    crate::source::ics::Fetched::NotModified => Ok("not modified".into()),
-                }),
+            CalendarKind::Ics => crate::source::ics::fetch(
+                &http,
+                &cal.url,
+                &config.base_dir,
+                None,
+                None,
+                Duration::from_secs(30),
+            )
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|f| match f {
+                crate::source::ics::Fetched::Body { data, .. } => {
+                    let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+                    crate::event::parse_calendar(&data, config.default_zone(), &m)
+                        .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
+                        .map_err(|e| e.to_string())
+                }
+                crate::source::ics::Fetched::NotModified => Ok("not modified".into()),
+            }),
             CalendarKind::Caldav => match crate::source::caldav_client(cal, &config.base_dir) {
-                Ok(c) => c.ctag().await.map(|_| "reachable".to_owned()).map_err(|e| e.to_string()),
+                Ok(c) => c
+                    .ctag()
+                    .await
+                    .map(|_| "reachable".to_owned())
+                    .map_err(|e| e.to_string()),
                 Err(e) => Err(e),
             },
         };
@@ -325,8 +373,15 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
         }
         Ok(api) => {
             let m = &config.meeting;
-            match api.list_meetings(&m.userid, m.instanceid, chrono::Utc::now().timestamp()).await {
-                Ok(list) => println!("meeting API: ok (signed request accepted; {} upcoming meetings for {})", list.len(), m.userid),
+            match api
+                .list_meetings(&m.userid, m.instanceid, chrono::Utc::now().timestamp())
+                .await
+            {
+                Ok(list) => println!(
+                    "meeting API: ok (signed request accepted; {} upcoming meetings for {})",
+                    list.len(),
+                    m.userid
+                ),
                 Err(e) => {
                     failed = true;
                     println!("meeting API: FAILED: {e}");
@@ -334,25 +389,42 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
             }
         }
     }
-    if failed { ExitCode::from(1) } else { ExitCode::SUCCESS }
+    if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
 async fn discover_calendars(config: &Config, url: &str) -> Result<Vec<String>, String> {
     let account = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
     // Credentials of the first CalDAV calendar on the same host are used for discovery.
-    let cal = config
-        .calendars
-        .iter()
-        .find(|c| c.kind == CalendarKind::Caldav && url::Url::parse(&c.url).ok().and_then(|u| u.host_str().map(str::to_owned)) == account.host_str().map(str::to_owned));
+    let cal = config.calendars.iter().find(|c| {
+        c.kind == CalendarKind::Caldav
+            && url::Url::parse(&c.url)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+                == account.host_str().map(str::to_owned)
+    });
     let client = match cal {
         Some(c) => crate::source::caldav_client(c, &config.base_dir)?,
-        None => crate::source::caldav::CalDavClient::new(account.clone(), crate::source::caldav::Auth::None, Duration::from_secs(30))
-            .map_err(|e| e.to_string())?,
+        None => crate::source::caldav::CalDavClient::new(
+            account.clone(),
+            crate::source::caldav::Auth::None,
+            Duration::from_secs(30),
+        )
+        .map_err(|e| e.to_string())?,
     };
     let found = client.discover(&account).await.map_err(|e| e.to_string())?;
     Ok(found
         .iter()
-        .map(|c| format!("  calendar {:?}: url = \"{}\"", c.display_name.as_deref().unwrap_or(""), c.url))
+        .map(|c| {
+            format!(
+                "  calendar {:?}: url = \"{}\"",
+                c.display_name.as_deref().unwrap_or(""),
+                c.url
+            )
+        })
         .collect())
 }
 

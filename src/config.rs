@@ -373,13 +373,13 @@ impl Config {
                 ),
             ));
         }
-        if let Some(tz) = &self.timezone {
-            if tz.parse::<chrono_tz::Tz>().is_err() {
-                return Err(self.invalid(
-                    "timezone",
-                    format!("'{tz}' is not an IANA time zone name (e.g. Asia/Shanghai)"),
-                ));
-            }
+        if let Some(tz) = &self.timezone
+            && tz.parse::<chrono_tz::Tz>().is_err()
+        {
+            return Err(self.invalid(
+                "timezone",
+                format!("'{tz}' is not an IANA time zone name (e.g. Asia/Shanghai)"),
+            ));
         }
         if !(1..=3650).contains(&self.horizon_days) {
             return Err(self.invalid("horizon_days", "must be between 1 and 3650"));
@@ -395,10 +395,10 @@ impl Config {
         {
             return Err(self.invalid("meeting.api_base", "must be an http(s) URL"));
         }
-        if let Some(p) = &self.meeting.password {
-            if !(4..=6).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()) {
-                return Err(self.invalid("meeting.password", "must be 4 to 6 digits"));
-            }
+        if let Some(p) = &self.meeting.password
+            && (!(4..=6).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
+        {
+            return Err(self.invalid("meeting.password", "must be 4 to 6 digits"));
         }
         if !(10..=500).contains(&self.meeting.subject_max_chars) {
             return Err(self.invalid("meeting.subject_max_chars", "must be between 10 and 500"));
@@ -420,7 +420,10 @@ impl Config {
             if !names.insert(cal.name.as_str()) {
                 return Err(self.invalid(
                     &key("name"),
-                    format!("'{}' is used by two calendars; names must be unique", cal.name),
+                    format!(
+                        "'{}' is used by two calendars; names must be unique",
+                        cal.name
+                    ),
                 ));
             }
             let is_http = cal.url.starts_with("http://") || cal.url.starts_with("https://");
@@ -448,14 +451,15 @@ impl Config {
             if let Some(u) = &cal.userid {
                 check_userid(u).map_err(|m| self.invalid(&key("userid"), m.to_owned()))?;
             }
-            if let Some(m) = &cal.match_rules {
-                if m.categories.is_empty() && m.keywords.is_empty() {
-                    return Err(self.invalid(
-                        &key("match"),
-                        "needs at least one of categories or keywords (remove the table for \
+            if let Some(m) = &cal.match_rules
+                && m.categories.is_empty()
+                && m.keywords.is_empty()
+            {
+                return Err(self.invalid(
+                    &key("match"),
+                    "needs at least one of categories or keywords (remove the table for \
                          the defaults)",
-                    ));
-                }
+                ));
             }
         }
         Ok(())
@@ -479,7 +483,12 @@ impl Config {
         }
         if let Some(dir) = std::env::var_os("STATE_DIRECTORY") {
             // systemd may pass several colon-separated directories; the first is ours.
-            let first = dir.to_string_lossy().split(':').next().unwrap_or("").to_owned();
+            let first = dir
+                .to_string_lossy()
+                .split(':')
+                .next()
+                .unwrap_or("")
+                .to_owned();
             if !first.is_empty() {
                 return PathBuf::from(first).join("calmeet.db");
             }
@@ -502,9 +511,9 @@ fn check_userid(u: &str) -> Result<(), &'static str> {
     if u.len() > 40 {
         return Err("must be at most 40 bytes");
     }
-    if u.chars().any(|c| {
-        !c.is_ascii() || c.is_ascii_whitespace() || "!*'();:@&=+$,/?#[]".contains(c)
-    }) {
+    if u.chars()
+        .any(|c| !c.is_ascii() || c.is_ascii_whitespace() || "!*'();:@&=+$,/?#[]".contains(c))
+    {
         return Err("must be ASCII without spaces or any of ! * ' ( ) ; : @ & = + $ , / ? # [ ]");
     }
     Ok(())
@@ -512,10 +521,10 @@ fn check_userid(u: &str) -> Result<(), &'static str> {
 
 /// The system's zone from `$TZ` or `/etc/localtime`, when it names an IANA zone.
 fn system_zone() -> Option<chrono_tz::Tz> {
-    if let Ok(tz) = std::env::var("TZ") {
-        if let Ok(z) = tz.trim_start_matches(':').parse() {
-            return Some(z);
-        }
+    if let Ok(tz) = std::env::var("TZ")
+        && let Ok(z) = tz.trim_start_matches(':').parse()
+    {
+        return Some(z);
     }
     let target = std::fs::read_link("/etc/localtime").ok()?;
     let s = target.to_string_lossy();
@@ -549,10 +558,10 @@ fn resolve_secret(
 /// systemd's `LoadCredential=` and elsewhere.
 fn expand_credentials_dir(p: &Path, base: &Path) -> PathBuf {
     let s = p.to_string_lossy();
-    if let Some(rest) = s.strip_prefix("$CREDENTIALS_DIRECTORY/") {
-        if let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY") {
-            return PathBuf::from(dir).join(rest);
-        }
+    if let Some(rest) = s.strip_prefix("$CREDENTIALS_DIRECTORY/")
+        && let Some(dir) = std::env::var_os("CREDENTIALS_DIRECTORY")
+    {
+        return PathBuf::from(dir).join(rest);
     }
     base.join(p)
 }
@@ -639,21 +648,25 @@ kind = "caldav"
 
     #[test]
     fn bad_schedule_explains_syntax() {
-        let err = parse("schedule = \"*/5 * * * *\"\n").unwrap_err().to_string();
+        let err = parse("schedule = \"*/5 * * * *\"\n")
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("schedule"), "{err}");
         assert!(err.contains("seconds first"), "{err}");
     }
 
     #[test]
     fn duplicate_calendar_names_rejected() {
-        let text = format!("{MINIMAL}\n[[calendar]]\nname = \"team\"\nurl = \"x.ics\"\nkind = \"ics\"\n");
+        let text =
+            format!("{MINIMAL}\n[[calendar]]\nname = \"team\"\nurl = \"x.ics\"\nkind = \"ics\"\n");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("calendar[1].name"), "{err}");
     }
 
     #[test]
     fn ics_write_back_rejected() {
-        let text = "[[calendar]]\nname = \"f\"\nurl = \"f.ics\"\nkind = \"ics\"\nwrite_back = true\n";
+        let text =
+            "[[calendar]]\nname = \"f\"\nurl = \"f.ics\"\nkind = \"ics\"\nwrite_back = true\n";
         assert!(parse(text).unwrap_err().to_string().contains("write_back"));
     }
 
@@ -661,7 +674,12 @@ kind = "caldav"
     fn bad_timezone_and_password_rejected() {
         assert!(parse("timezone = \"Mars/Base\"\n").is_err());
         let t = "[meeting]\npassword = \"12\"\n";
-        assert!(parse(t).unwrap_err().to_string().contains("meeting.password"));
+        assert!(
+            parse(t)
+                .unwrap_err()
+                .to_string()
+                .contains("meeting.password")
+        );
     }
 
     #[test]
@@ -675,8 +693,17 @@ kind = "caldav"
         let t = "[meeting]\nsecret_key = \"TOPSECRET\"\n[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\npassword = \"PW123\"\n";
         let c = parse(t).unwrap();
         let dbg = format!("{c:?}");
-        assert!(!dbg.contains("TOPSECRET") && !dbg.contains("PW123"), "{dbg}");
-        assert_eq!(c.meeting.resolve_secret_key(Path::new("/")).unwrap().expose(), "TOPSECRET");
+        assert!(
+            !dbg.contains("TOPSECRET") && !dbg.contains("PW123"),
+            "{dbg}"
+        );
+        assert_eq!(
+            c.meeting
+                .resolve_secret_key(Path::new("/"))
+                .unwrap()
+                .expose(),
+            "TOPSECRET"
+        );
     }
 
     #[test]
@@ -685,22 +712,28 @@ kind = "caldav"
         std::fs::write(dir.path().join("key"), "s3cret\n").unwrap();
         let t = "[meeting]\nsecret_key_file = \"key\"\n";
         let c = Config::parse(t, "t", dir.path()).unwrap();
-        assert_eq!(c.meeting.resolve_secret_key(dir.path()).unwrap().expose(), "s3cret");
+        assert_eq!(
+            c.meeting.resolve_secret_key(dir.path()).unwrap().expose(),
+            "s3cret"
+        );
     }
 
     #[test]
     fn missing_secret_file_error_names_the_key() {
         let t = "[meeting]\nsecret_key_file = \"/nonexistent/key\"\n";
         let c = parse(t).unwrap();
-        let err = c.meeting.resolve_secret_key(Path::new("/")).unwrap_err().to_string();
+        let err = c
+            .meeting
+            .resolve_secret_key(Path::new("/"))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("meeting.secret_key"), "{err}");
     }
 
     #[test]
     fn match_rules_parse() {
-        let text = format!(
-            "{MINIMAL}[calendar.match]\ncategories = [\"Online\"]\nkeywords = [\"#tm\"]\n"
-        );
+        let text =
+            format!("{MINIMAL}[calendar.match]\ncategories = [\"Online\"]\nkeywords = [\"#tm\"]\n");
         let c = parse(&text).unwrap();
         let m = c.calendars[0].match_rules.as_ref().unwrap();
         assert_eq!(m.keywords, vec!["#tm"]);

@@ -126,7 +126,10 @@ impl TagMatcher {
                 location_keywords: Vec::new(),
             },
             None => Self {
-                categories: DEFAULT_CATEGORIES.iter().map(|s| s.to_lowercase()).collect(),
+                categories: DEFAULT_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
                 keywords: Vec::new(),
                 location_keywords: DEFAULT_LOCATION_KEYWORDS
                     .iter()
@@ -148,13 +151,17 @@ impl TagMatcher {
     ) -> bool {
         let cat_hit = categories.iter().any(|c| {
             let c = c.trim().to_lowercase();
-            self.categories.iter().any(|w| *w == c)
+            self.categories.contains(&c)
         });
         if cat_hit {
             return true;
         }
         let location_l = location.to_lowercase();
-        if self.location_keywords.iter().any(|k| location_l.contains(k)) {
+        if self
+            .location_keywords
+            .iter()
+            .any(|k| location_l.contains(k))
+        {
             return true;
         }
         if self.keywords.is_empty() {
@@ -162,9 +169,9 @@ impl TagMatcher {
         }
         let summary_l = summary.to_lowercase();
         let description_l = description.to_lowercase();
-        self.keywords.iter().any(|k| {
-            summary_l.contains(k) || location_l.contains(k) || description_l.contains(k)
-        })
+        self.keywords
+            .iter()
+            .any(|k| summary_l.contains(k) || location_l.contains(k) || description_l.contains(k))
     }
 }
 
@@ -197,7 +204,8 @@ pub fn unfold_bytes(input: &[u8]) -> Vec<u8> {
 /// `ParseError` for non-UTF-8, non-iCalendar or truncated input.
 pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
     let unfolded = unfold_bytes(bytes);
-    let text = String::from_utf8(unfolded).map_err(|e| ParseError::NotUtf8(e.utf8_error().valid_up_to()))?;
+    let text = String::from_utf8(unfolded)
+        .map_err(|e| ParseError::NotUtf8(e.utf8_error().valid_up_to()))?;
     let trimmed = text.trim_start_matches('\u{feff}').trim();
     let first = trimmed.lines().next().unwrap_or("");
     if !first.trim_end().eq_ignore_ascii_case("BEGIN:VCALENDAR") {
@@ -248,11 +256,17 @@ pub fn parse_calendar(
     let mut tagged_uids = std::collections::HashSet::new();
     let mut raws: Vec<RawEvent<'_>> = components.iter().map(|c| RawEvent::new(c)).collect();
     for raw in &mut raws {
-        raw.tagged = matcher.matches(&raw.categories, &raw.summary, &raw.location, &raw.description);
-        if raw.tagged && raw.recurrence_id.is_none() {
-            if let Some(uid) = &raw.uid {
-                tagged_uids.insert(uid.clone());
-            }
+        raw.tagged = matcher.matches(
+            &raw.categories,
+            &raw.summary,
+            &raw.location,
+            &raw.description,
+        );
+        if raw.tagged
+            && raw.recurrence_id.is_none()
+            && let Some(uid) = &raw.uid
+        {
+            tagged_uids.insert(uid.clone());
         }
     }
     for raw in raws {
@@ -286,7 +300,11 @@ struct RawEvent<'c> {
 
 impl<'c> RawEvent<'c> {
     fn new(c: &'c Component<'c>) -> Self {
-        let text = |name: &str| prop(c, name).map(|p| p.val.as_str().to_owned()).unwrap_or_default();
+        let text = |name: &str| {
+            prop(c, name)
+                .map(|p| p.val.as_str().to_owned())
+                .unwrap_or_default()
+        };
         let categories = c
             .properties
             .iter()
@@ -322,7 +340,10 @@ impl<'c> RawEvent<'c> {
             return Err(fail(
                 &None,
                 None,
-                format!("event '{}' has no UID; calmeet cannot track it", self.summary),
+                format!(
+                    "event '{}' has no UID; calmeet cannot track it",
+                    self.summary
+                ),
             ));
         };
         let rid = match self.recurrence_id {
@@ -340,13 +361,26 @@ impl<'c> RawEvent<'c> {
             Err(e) => return Err(fail(&self.uid, rid, e)),
         };
         let mut exdates = Vec::new();
-        for p in c.properties.iter().filter(|p| p.name.as_str().eq_ignore_ascii_case("EXDATE")) {
-            for value in p.val.as_str().split(',').map(str::trim).filter(|v| !v.is_empty()) {
+        for p in c
+            .properties
+            .iter()
+            .filter(|p| p.name.as_str().eq_ignore_ascii_case("EXDATE"))
+        {
+            for value in p
+                .val
+                .as_str()
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+            {
                 match read_time_value(value, param(p, "TZID"), param(p, "VALUE"), resolver) {
                     Ok(TimeValue::DateTime { utc, .. }) => exdates.push(utc),
                     // A DATE EXDATE on a timed series excludes the occurrence on that day.
                     Ok(TimeValue::Date(d)) => {
-                        if let Timing::Timed { local_start, zone, .. } = &timing {
+                        if let Timing::Timed {
+                            local_start, zone, ..
+                        } = &timing
+                        {
                             exdates.push(zone.to_utc(d.and_time(local_start.time())));
                         }
                     }
@@ -373,7 +407,9 @@ impl<'c> RawEvent<'c> {
 }
 
 fn prop<'a>(c: &'a Component<'a>, name: &str) -> Option<&'a Property<'a>> {
-    c.properties.iter().find(|p| p.name.as_str().eq_ignore_ascii_case(name))
+    c.properties
+        .iter()
+        .find(|p| p.name.as_str().eq_ignore_ascii_case(name))
 }
 
 fn param<'a>(p: &'a Property<'a>, key: &str) -> Option<&'a str> {
@@ -401,12 +437,20 @@ fn split_text_list(value: &str) -> Vec<String> {
         }
     }
     items.push(cur);
-    items.into_iter().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()).collect()
+    items
+        .into_iter()
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .collect()
 }
 
 enum TimeValue {
     Date(NaiveDate),
-    DateTime { utc: DateTime<Utc>, local: NaiveDateTime, zone: Zone },
+    DateTime {
+        utc: DateTime<Utc>,
+        local: NaiveDateTime,
+        zone: Zone,
+    },
 }
 
 fn midnight(d: NaiveDate) -> NaiveDateTime {
@@ -414,7 +458,12 @@ fn midnight(d: NaiveDate) -> NaiveDateTime {
 }
 
 fn read_time(p: &Property<'_>, resolver: &ZoneResolver) -> Result<TimeValue, String> {
-    read_time_value(p.val.as_str(), param(p, "TZID"), param(p, "VALUE"), resolver)
+    read_time_value(
+        p.val.as_str(),
+        param(p, "TZID"),
+        param(p, "VALUE"),
+        resolver,
+    )
 }
 
 fn read_time_value(
@@ -424,11 +473,13 @@ fn read_time_value(
     resolver: &ZoneResolver,
 ) -> Result<TimeValue, String> {
     let v = raw.trim();
-    let is_date = value_type.is_some_and(|t| t.eq_ignore_ascii_case("DATE")) || (v.len() == 8 && !v.contains('T'));
+    let is_date = value_type.is_some_and(|t| t.eq_ignore_ascii_case("DATE"))
+        || (v.len() == 8 && !v.contains('T'));
     if is_date {
         // Some producers put a `Z` on a DATE (Google birthdays); the date is what counts.
         let d = v.trim_end_matches('Z');
-        let date = NaiveDate::parse_from_str(d, "%Y%m%d").map_err(|_| format!("'{v}' is not a valid DATE"))?;
+        let date = NaiveDate::parse_from_str(d, "%Y%m%d")
+            .map_err(|_| format!("'{v}' is not a valid DATE"))?;
         return Ok(TimeValue::Date(date));
     }
     let (body, utc) = match v.strip_suffix('Z').or_else(|| v.strip_suffix('z')) {
@@ -439,7 +490,11 @@ fn read_time_value(
         .map_err(|_| format!("'{v}' is not a valid DATE-TIME"))?;
     if utc {
         let utc = local.and_utc();
-        return Ok(TimeValue::DateTime { utc, local, zone: Zone::Utc });
+        return Ok(TimeValue::DateTime {
+            utc,
+            local,
+            zone: Zone::Utc,
+        });
     }
     let zone = resolver.resolve(tzid).map_err(|e| e.to_string())?;
     let utc = zone.to_utc(local);
@@ -448,17 +503,19 @@ fn read_time_value(
 
 fn resolve_timing(c: &Component<'_>, resolver: &ZoneResolver) -> Result<Timing, String> {
     let start_p = prop(c, "DTSTART").ok_or_else(|| "event has no DTSTART".to_owned())?;
-    let (start, local_start, zone) = match read_time(start_p, resolver).map_err(|e| format!("DTSTART: {e}"))? {
-        TimeValue::Date(_) => return Ok(Timing::AllDay),
-        TimeValue::DateTime { utc, local, zone } => (utc, local, zone),
-    };
+    let (start, local_start, zone) =
+        match read_time(start_p, resolver).map_err(|e| format!("DTSTART: {e}"))? {
+            TimeValue::Date(_) => return Ok(Timing::AllDay),
+            TimeValue::DateTime { utc, local, zone } => (utc, local, zone),
+        };
     let end = if let Some(end_p) = prop(c, "DTEND") {
         match read_time(end_p, resolver).map_err(|e| format!("DTEND: {e}"))? {
             TimeValue::DateTime { utc, .. } => utc,
             TimeValue::Date(_) => return Err("DTEND is a DATE but DTSTART a DATE-TIME".into()),
         }
     } else if let Some(d) = prop(c, "DURATION") {
-        let dur = parse_duration(d.val.as_str()).ok_or_else(|| format!("DURATION '{}' is invalid", d.val.as_str()))?;
+        let dur = parse_duration(d.val.as_str())
+            .ok_or_else(|| format!("DURATION '{}' is invalid", d.val.as_str()))?;
         start + dur
     } else {
         start + Duration::minutes(DEFAULT_LENGTH_MINUTES)
@@ -467,8 +524,17 @@ fn resolve_timing(c: &Component<'_>, resolver: &ZoneResolver) -> Result<Timing, 
         return Err(format!("DTEND ({end}) is before DTSTART ({start})"));
     }
     // A zero-length event (Thunderbird writes DURATION:PT0S) still needs a meeting that lasts.
-    let end = if end == start { start + Duration::minutes(DEFAULT_LENGTH_MINUTES) } else { end };
-    Ok(Timing::Timed { start, end, local_start, zone })
+    let end = if end == start {
+        start + Duration::minutes(DEFAULT_LENGTH_MINUTES)
+    } else {
+        end
+    };
+    Ok(Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    })
 }
 
 /// Parses an RFC 5545 DURATION (`P1D`, `PT1H30M`, `-PT15M`, `P2W`).
@@ -516,11 +582,17 @@ mod tests {
     use super::*;
 
     fn cal(body: &str) -> Vec<u8> {
-        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}END:VCALENDAR\r\n").into_bytes()
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\n{body}END:VCALENDAR\r\n")
+            .into_bytes()
     }
 
     fn parse(body: &str) -> Parsed {
-        parse_calendar(&cal(body), chrono_tz::Asia::Shanghai, &TagMatcher::new(None)).unwrap()
+        parse_calendar(
+            &cal(body),
+            chrono_tz::Asia::Shanghai,
+            &TagMatcher::new(None),
+        )
+        .unwrap()
     }
 
     #[test]
@@ -547,7 +619,10 @@ mod tests {
 
     #[test]
     fn keyword_rules_search_summary_location_description() {
-        let rules = MatchRules { categories: vec![], keywords: vec!["#TM".into()] };
+        let rules = MatchRules {
+            categories: vec![],
+            keywords: vec!["#TM".into()],
+        };
         let m = TagMatcher::new(Some(&rules));
         assert!(m.matches(&[], "Sync #tm", "", ""));
         assert!(m.matches(&[], "", "", "please #tm"));
@@ -556,7 +631,10 @@ mod tests {
 
     #[test]
     fn our_own_block_never_counts_as_a_tag() {
-        let rules = MatchRules { categories: vec![], keywords: vec!["tencent meeting".into()] };
+        let rules = MatchRules {
+            categories: vec![],
+            keywords: vec!["tencent meeting".into()],
+        };
         let m = TagMatcher::new(Some(&rules));
         let body = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20300101T010000Z\r\nSUMMARY:x\r\nDESCRIPTION:notes\\n\\n── Tencent Meeting ──\\nJoin: https://meeting.tencent.com/dm/1\\nMeeting code: 123 456 789\\n── end of Tencent Meeting ──\r\nEND:VEVENT\r\n";
         let p = parse_calendar(&cal(body), chrono_tz::UTC, &m).unwrap();
@@ -565,53 +643,86 @@ mod tests {
 
     #[test]
     fn categories_list_with_escaped_comma() {
-        assert_eq!(split_text_list("Work,腾讯会议, A\\,B"), vec!["Work", "腾讯会议", "A,B"]);
+        assert_eq!(
+            split_text_list("Work,腾讯会议, A\\,B"),
+            vec!["Work", "腾讯会议", "A,B"]
+        );
     }
 
     #[test]
     fn tagged_event_times_resolve_with_tzid_and_floating() {
-        let p = parse("BEGIN:VEVENT\r\nUID:u1\r\nDTSTART;TZID=Europe/Berlin:20300601T093000\r\nDTEND;TZID=Europe/Berlin:20300601T103000\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:Berlin\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:u2\r\nDTSTART:20300601T093000\r\nDURATION:PT30M\r\nCATEGORIES:腾讯会议\r\nSUMMARY:Floating\r\nEND:VEVENT\r\n");
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:u1\r\nDTSTART;TZID=Europe/Berlin:20300601T093000\r\nDTEND;TZID=Europe/Berlin:20300601T103000\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:Berlin\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:u2\r\nDTSTART:20300601T093000\r\nDURATION:PT30M\r\nCATEGORIES:腾讯会议\r\nSUMMARY:Floating\r\nEND:VEVENT\r\n",
+        );
         assert_eq!(p.events.len(), 2);
-        let Timing::Timed { start, end, .. } = &p.events[0].timing else { panic!() };
+        let Timing::Timed { start, end, .. } = &p.events[0].timing else {
+            panic!()
+        };
         assert_eq!(start.to_rfc3339(), "2030-06-01T07:30:00+00:00");
         assert_eq!(end.to_rfc3339(), "2030-06-01T08:30:00+00:00");
-        let Timing::Timed { start, end, .. } = &p.events[1].timing else { panic!() };
-        assert_eq!(start.to_rfc3339(), "2030-06-01T01:30:00+00:00", "floating in Asia/Shanghai");
+        let Timing::Timed { start, end, .. } = &p.events[1].timing else {
+            panic!()
+        };
+        assert_eq!(
+            start.to_rfc3339(),
+            "2030-06-01T01:30:00+00:00",
+            "floating in Asia/Shanghai"
+        );
         assert_eq!((*end - *start).num_minutes(), 30);
     }
 
     #[test]
     fn windows_zone_name_resolves() {
-        let p = parse("BEGIN:VEVENT\r\nUID:w\r\nDTSTART;TZID=China Standard Time:20300601T093000\r\nDTEND;TZID=China Standard Time:20300601T100000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
-        let Timing::Timed { start, .. } = &p.events[0].timing else { panic!() };
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:w\r\nDTSTART;TZID=China Standard Time:20300601T093000\r\nDTEND;TZID=China Standard Time:20300601T100000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+        );
+        let Timing::Timed { start, .. } = &p.events[0].timing else {
+            panic!()
+        };
         assert_eq!(start.to_rfc3339(), "2030-06-01T01:30:00+00:00");
     }
 
     #[test]
     fn all_day_event_is_marked() {
-        let p = parse("BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20300601\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20300601\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+        );
         assert!(matches!(p.events[0].timing, Timing::AllDay));
     }
 
     #[test]
     fn untagged_broken_event_is_ignored_tagged_broken_is_reported() {
-        let p = parse("BEGIN:VEVENT\r\nUID:x\r\nDTSTART:garbage\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:y\r\nDTSTART:2030BAD\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:x\r\nDTSTART:garbage\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:y\r\nDTSTART:2030BAD\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+        );
         assert!(p.events.is_empty());
         assert_eq!(p.failures.len(), 1);
         assert_eq!(p.failures[0].uid.as_deref(), Some("y"));
-        assert!(p.failures[0].message.contains("DTSTART"), "{:?}", p.failures);
+        assert!(
+            p.failures[0].message.contains("DTSTART"),
+            "{:?}",
+            p.failures
+        );
         assert_eq!(p.vevents, 2);
     }
 
     #[test]
     fn unknown_tzid_is_a_failure_naming_it() {
-        let p = parse("BEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Nowhere/Land:20300601T093000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n");
-        assert!(p.failures[0].message.contains("Nowhere/Land"), "{:?}", p.failures);
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:z\r\nDTSTART;TZID=Nowhere/Land:20300601T093000\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+        );
+        assert!(
+            p.failures[0].message.contains("Nowhere/Land"),
+            "{:?}",
+            p.failures
+        );
     }
 
     #[test]
     fn override_inherits_tag_from_master_listed_after_it() {
-        let p = parse("BEGIN:VEVENT\r\nUID:s\r\nRECURRENCE-ID:20300608T010000Z\r\nDTSTART:20300608T020000Z\r\nDTEND:20300608T030000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE:20300615T010000Z\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:series\r\nEND:VEVENT\r\n");
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:s\r\nRECURRENCE-ID:20300608T010000Z\r\nDTSTART:20300608T020000Z\r\nDTEND:20300608T030000Z\r\nSUMMARY:moved\r\nEND:VEVENT\r\nBEGIN:VEVENT\r\nUID:s\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\nRRULE:FREQ=WEEKLY;COUNT=4\r\nEXDATE:20300615T010000Z\r\nCATEGORIES:Tencent Meeting\r\nSUMMARY:series\r\nEND:VEVENT\r\n",
+        );
         assert_eq!(p.events.len(), 2, "master and override both kept");
         let ov = p.events.iter().find(|e| e.recurrence_id.is_some()).unwrap();
         assert!(ov.tagged);
@@ -624,10 +735,26 @@ mod tests {
     fn whole_calendar_errors() {
         let m = TagMatcher::new(None);
         let z = chrono_tz::UTC;
-        assert!(matches!(parse_calendar(b"<html>oops</html>", z, &m), Err(ParseError::NotICalendar(_))));
-        assert_eq!(parse_calendar(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\n", z, &m).unwrap_err(), ParseError::Truncated);
-        assert!(matches!(parse_calendar(b"BEGIN:VCALENDAR\r\nSUMMARY:\xff\xfe\r\nEND:VCALENDAR\r\n", z, &m), Err(ParseError::NotUtf8(_))));
-        assert!(matches!(parse_calendar(b"", z, &m), Err(ParseError::NotICalendar(_))));
+        assert!(matches!(
+            parse_calendar(b"<html>oops</html>", z, &m),
+            Err(ParseError::NotICalendar(_))
+        ));
+        assert_eq!(
+            parse_calendar(b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:a\r\n", z, &m).unwrap_err(),
+            ParseError::Truncated
+        );
+        assert!(matches!(
+            parse_calendar(
+                b"BEGIN:VCALENDAR\r\nSUMMARY:\xff\xfe\r\nEND:VCALENDAR\r\n",
+                z,
+                &m
+            ),
+            Err(ParseError::NotUtf8(_))
+        ));
+        assert!(matches!(
+            parse_calendar(b"", z, &m),
+            Err(ParseError::NotICalendar(_))
+        ));
     }
 
     #[test]

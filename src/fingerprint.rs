@@ -19,7 +19,12 @@ pub fn of_event(event: &Event, subject: &str) -> String {
     canon.push('\n');
     match &event.timing {
         Timing::AllDay => canon.push_str("allday\n"),
-        Timing::Timed { start, end, local_start, zone } => {
+        Timing::Timed {
+            start,
+            end,
+            local_start,
+            zone,
+        } => {
             canon.push_str(&format!(
                 "{}\n{}\n{}\n{}\n",
                 start.timestamp(),
@@ -46,7 +51,12 @@ pub fn of_event(event: &Event, subject: &str) -> String {
 pub fn normalise_rrule(rule: &str) -> String {
     let mut parts: Vec<String> = rule
         .split(';')
-        .map(|p| p.chars().filter(|c| !c.is_whitespace()).collect::<String>().to_ascii_uppercase())
+        .map(|p| {
+            p.chars()
+                .filter(|c| !c.is_whitespace())
+                .collect::<String>()
+                .to_ascii_uppercase()
+        })
         .filter(|p| !p.is_empty())
         .collect();
     parts.sort();
@@ -57,10 +67,12 @@ pub fn normalise_rrule(rule: &str) -> String {
 #[must_use]
 pub fn hex(bytes: &[u8]) -> String {
     use std::fmt::Write;
-    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
-        let _ = write!(s, "{b:02x}");
-        s
-    })
+    bytes
+        .iter()
+        .fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+            let _ = write!(s, "{b:02x}");
+            s
+        })
 }
 
 #[cfg(test)]
@@ -73,7 +85,10 @@ mod tests {
             normalise_rrule("freq=daily;BYDAY=MO, TU;"),
             normalise_rrule("BYDAY=MO,TU;FREQ=DAILY")
         );
-        assert_ne!(normalise_rrule("FREQ=DAILY"), normalise_rrule("FREQ=WEEKLY"));
+        assert_ne!(
+            normalise_rrule("FREQ=DAILY"),
+            normalise_rrule("FREQ=WEEKLY")
+        );
     }
 
     #[test]

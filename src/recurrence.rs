@@ -9,38 +9,11 @@
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Datelike, Duration, NaiveDate, NaiveDateTime, Utc, Weekday};
-use serde::{Deserialize, Serialize};
 
 use crate::tz::{Zone, last_day_of_month, month_day, nth_weekday_of_month};
 
-/// Tencent Meeting's `recurring_rule` object (API reference §3.1).
-///
-/// Until the branches merge this mirrors `crate::tencent::types::RecurringRule`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RecurringRule {
-    /// 0 daily, 1 Monday–Friday, 2 weekly, 3 every two weeks, 4 monthly, 5 customized.
-    pub recurring_type: i64,
-    /// 0 ends by date, 1 ends by count.
-    pub until_type: i64,
-    /// Number of occurrences (with `until_type` 1).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until_count: Option<i64>,
-    /// Unix seconds of the last occurrence's start (with `until_type` 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub until_date: Option<i64>,
-    /// Customized only: 0 by day, 1 by week, 2 monthly by weekday, 3 monthly by date.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customized_recurring_type: Option<i64>,
-    /// Customized only: every n days/weeks/months.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customized_recurring_step: Option<i64>,
-    /// Customized only: bit mask of days (meaning depends on the customized type).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub customized_recurring_days: Option<i64>,
-    /// PUT only: the occurrence to modify.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sub_meeting_id: Option<String>,
-}
+/// Tencent Meeting's `recurring_rule` object (API reference §3.1); plain data.
+pub use crate::tencent::types::RecurringRule;
 
 /// Why RRULE text could not be parsed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

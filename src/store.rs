@@ -134,8 +134,10 @@ impl std::fmt::Display for EventKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "calendar '{}' event {}", self.calendar, self.uid)?;
         if let Some(r) = self.recurrence_id {
-            let when = chrono::DateTime::from_timestamp(r, 0)
-                .map_or_else(|| r.to_string(), |d| d.format("%Y-%m-%d %H:%MZ").to_string());
+            let when = chrono::DateTime::from_timestamp(r, 0).map_or_else(
+                || r.to_string(),
+                |d| d.format("%Y-%m-%d %H:%MZ").to_string(),
+            );
             write!(f, " (occurrence {when})")?;
         }
         Ok(())
@@ -313,26 +315,40 @@ impl Store {
                 message: e.to_string(),
             })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn init(mut conn: Connection) -> Result<Self, StoreError> {
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         let done: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
-        for (i, sql) in MIGRATIONS.iter().enumerate().skip(usize::try_from(done).unwrap_or(0)) {
+        for (i, sql) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(done).unwrap_or(0))
+        {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
-            tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
+            tx.pragma_update(
+                None,
+                "user_version",
+                i64::try_from(i + 1).unwrap_or(i64::MAX),
+            )?;
             tx.commit()?;
         }
-        Ok(Self { conn: Mutex::new(conn) })
+        Ok(Self {
+            conn: Mutex::new(conn),
+        })
     }
 
     fn conn(&self) -> MutexGuard<'_, Connection> {
         // A panic while holding the lock cannot leave SQLite inconsistent (every write is a
         // statement or a transaction), so a poisoned lock is safe to keep using.
-        self.conn.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.conn
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// All rows of one calendar.
@@ -438,7 +454,9 @@ impl Store {
         let mut stmt = conn.prepare_cached(&format!(
             "SELECT {ROW_COLUMNS} FROM events WHERE meeting_id = ?1 AND recurrence_id = -1 LIMIT 1"
         ))?;
-        Ok(stmt.query_row(params![meeting_id], row_from_sql).optional()?)
+        Ok(stmt
+            .query_row(params![meeting_id], row_from_sql)
+            .optional()?)
     }
 
     /// A calendar's sync state (default when never synced).
@@ -481,8 +499,9 @@ impl Store {
         let names: Vec<String> = {
             let conn = self.conn();
             let mut stmt = conn.prepare_cached("SELECT name FROM calendars ORDER BY name")?;
-            let names = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-            names
+
+            stmt.query_map([], |r| r.get(0))?
+                .collect::<Result<_, _>>()?
         };
         names.iter().map(|n| self.calendar(n)).collect()
     }
@@ -518,10 +537,15 @@ impl Store {
     /// On SQLite errors.
     pub fn objects(&self, calendar: &str) -> Result<Vec<CachedObject>, StoreError> {
         let conn = self.conn();
-        let mut stmt =
-            conn.prepare_cached("SELECT href, etag, data FROM objects WHERE calendar = ?1 ORDER BY href")?;
+        let mut stmt = conn.prepare_cached(
+            "SELECT href, etag, data FROM objects WHERE calendar = ?1 ORDER BY href",
+        )?;
         let rows = stmt.query_map(params![calendar], |r| {
-            Ok(CachedObject { href: r.get(0)?, etag: r.get(1)?, data: r.get(2)? })
+            Ok(CachedObject {
+                href: r.get(0)?,
+                etag: r.get(1)?,
+                data: r.get(2)?,
+            })
         })?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
@@ -550,7 +574,8 @@ impl Store {
             for o in upserts {
                 put.execute(params![calendar, o.href, o.etag, o.data])?;
             }
-            let mut del = tx.prepare_cached("DELETE FROM objects WHERE calendar = ?1 AND href = ?2")?;
+            let mut del =
+                tx.prepare_cached("DELETE FROM objects WHERE calendar = ?1 AND href = ?2")?;
             for h in deletes {
                 del.execute(params![calendar, h])?;
             }
@@ -599,7 +624,11 @@ mod tests {
     use super::*;
 
     fn key(uid: &str, rid: Option<i64>) -> EventKey {
-        EventKey { calendar: "team".into(), uid: uid.into(), recurrence_id: rid }
+        EventKey {
+            calendar: "team".into(),
+            uid: uid.into(),
+            recurrence_id: rid,
+        }
     }
 
     #[test]
@@ -614,7 +643,12 @@ mod tests {
             row.state = RowState::Created;
             row.meeting_id = Some("m1".into());
             s.put(&row).unwrap();
-            s.put(&EventRow::new(key("a", Some(1_900_000_000)), RowState::Skipped, 100)).unwrap();
+            s.put(&EventRow::new(
+                key("a", Some(1_900_000_000)),
+                RowState::Skipped,
+                100,
+            ))
+            .unwrap();
         }
         let s = Store::open(&path).unwrap();
         let rows = s.rows("team").unwrap();
@@ -633,7 +667,10 @@ mod tests {
         let p = dir.path().join("s.db");
         drop(Store::open(&p).unwrap());
         let s = Store::open(&p).unwrap();
-        let v: i64 = s.conn().pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        let v: i64 = s
+            .conn()
+            .pragma_query_value(None, "user_version", |r| r.get(0))
+            .unwrap();
         assert_eq!(v, i64::try_from(MIGRATIONS.len()).unwrap());
     }
 
@@ -645,10 +682,21 @@ mod tests {
         c.sync_token = Some("t1".into());
         s.put_calendar(&c).unwrap();
         assert_eq!(s.calendar("c").unwrap().sync_token.as_deref(), Some("t1"));
-        let o = |h: &str| CachedObject { href: h.into(), etag: Some("e".into()), data: b"x".to_vec() };
-        s.update_objects("c", &[o("/1"), o("/2")], &[], true).unwrap();
-        s.update_objects("c", &[o("/3")], &["/1".into()], false).unwrap();
-        let hrefs: Vec<_> = s.objects("c").unwrap().into_iter().map(|o| o.href).collect();
+        let o = |h: &str| CachedObject {
+            href: h.into(),
+            etag: Some("e".into()),
+            data: b"x".to_vec(),
+        };
+        s.update_objects("c", &[o("/1"), o("/2")], &[], true)
+            .unwrap();
+        s.update_objects("c", &[o("/3")], &["/1".into()], false)
+            .unwrap();
+        let hrefs: Vec<_> = s
+            .objects("c")
+            .unwrap()
+            .into_iter()
+            .map(|o| o.href)
+            .collect();
         assert_eq!(hrefs, vec!["/2", "/3"]);
         s.update_objects("c", &[o("/9")], &[], true).unwrap();
         assert_eq!(s.objects("c").unwrap().len(), 1);

@@ -325,7 +325,9 @@ fn single_line(text: &str) -> String {
     text.replace(['\r', '\n'], " ").trim().to_owned()
 }
 
-fn group_code(code: &str) -> String {
+/// A meeting code grouped 3-3-3 for reading aloud.
+#[must_use]
+pub fn group_code(code: &str) -> String {
     let digits: Vec<char> = code.chars().filter(|c| !c.is_whitespace()).collect();
     digits
         .chunks(3)

@@ -100,11 +100,21 @@ pub async fn fetch(
             message: e.to_string(),
         })?;
         if data.len() > MAX_FEED_BYTES {
-            return Err(IcsError::TooLarge { url: path.display().to_string(), limit: MAX_FEED_BYTES });
+            return Err(IcsError::TooLarge {
+                url: path.display().to_string(),
+                limit: MAX_FEED_BYTES,
+            });
         }
-        return Ok(Fetched::Body { data, etag: None, last_modified: None });
+        return Ok(Fetched::Body {
+            data,
+            etag: None,
+            last_modified: None,
+        });
     };
-    let transport = |e: reqwest::Error| IcsError::Transport { url: url.clone(), message: error_chain(&e) };
+    let transport = |e: reqwest::Error| IcsError::Transport {
+        url: url.clone(),
+        message: error_chain(&e),
+    };
     let mut req = http.get(&url).timeout(timeout);
     if let Some(e) = etag {
         req = req.header(IF_NONE_MATCH, e);
@@ -123,22 +133,44 @@ pub async fn fetch(
             404 | 410 => ": the feed no longer exists at this URL",
             _ => "",
         };
-        return Err(IcsError::Status { url, status: status.as_u16(), hint });
+        return Err(IcsError::Status {
+            url,
+            status: status.as_u16(),
+            hint,
+        });
     }
-    let header = |name| resp.headers().get(name).and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok()).map(str::to_owned);
+    let header = |name| {
+        resp.headers()
+            .get(name)
+            .and_then(|v: &reqwest::header::HeaderValue| v.to_str().ok())
+            .map(str::to_owned)
+    };
     let new_etag = header(ETAG);
     let new_lm = header(LAST_MODIFIED);
-    if resp.content_length().is_some_and(|n| n > MAX_FEED_BYTES as u64) {
-        return Err(IcsError::TooLarge { url, limit: MAX_FEED_BYTES });
+    if resp
+        .content_length()
+        .is_some_and(|n| n > MAX_FEED_BYTES as u64)
+    {
+        return Err(IcsError::TooLarge {
+            url,
+            limit: MAX_FEED_BYTES,
+        });
     }
     let mut data = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
         if data.len() + chunk.len() > MAX_FEED_BYTES {
-            return Err(IcsError::TooLarge { url, limit: MAX_FEED_BYTES });
+            return Err(IcsError::TooLarge {
+                url,
+                limit: MAX_FEED_BYTES,
+            });
         }
         data.extend_from_slice(&chunk);
     }
-    Ok(Fetched::Body { data, etag: new_etag, last_modified: new_lm })
+    Ok(Fetched::Body {
+        data,
+        etag: new_etag,
+        last_modified: new_lm,
+    })
 }
 
 /// An error with its sources, which carry the useful part (e.g. "connection refused").
@@ -163,8 +195,14 @@ mod tests {
 
     #[test]
     fn webcal_becomes_https_and_paths_stay_local() {
-        assert_eq!(http_url("webcal://x.org/a.ics").as_deref(), Some("https://x.org/a.ics"));
-        assert_eq!(http_url("http://x.org/a.ics").as_deref(), Some("http://x.org/a.ics"));
+        assert_eq!(
+            http_url("webcal://x.org/a.ics").as_deref(),
+            Some("https://x.org/a.ics")
+        );
+        assert_eq!(
+            http_url("http://x.org/a.ics").as_deref(),
+            Some("http://x.org/a.ics")
+        );
         assert_eq!(http_url("examples/team.ics"), None);
     }
 }

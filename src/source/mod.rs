@@ -39,7 +39,9 @@ impl Snapshot {
         state.sync_token.clone_from(&self.sync_token);
         state.ctag.clone_from(&self.ctag);
         state.http_etag.clone_from(&self.http_etag);
-        state.http_last_modified.clone_from(&self.http_last_modified);
+        state
+            .http_last_modified
+            .clone_from(&self.http_last_modified);
         state
     }
 }
@@ -69,13 +71,23 @@ async fn fetch_ics<A>(
     let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
     let have_cache = !cached.is_empty();
     let (etag, lm) = if have_cache {
-        (state.http_etag.as_deref(), state.http_last_modified.as_deref())
+        (
+            state.http_etag.as_deref(),
+            state.http_last_modified.as_deref(),
+        )
     } else {
         (None, None)
     };
-    let fetched = ics::fetch(&engine.http, &cal.url, &engine.config.base_dir, etag, lm, SOURCE_TIMEOUT)
-        .await
-        .map_err(|e| e.to_string())?;
+    let fetched = ics::fetch(
+        &engine.http,
+        &cal.url,
+        &engine.config.base_dir,
+        etag,
+        lm,
+        SOURCE_TIMEOUT,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match fetched {
         ics::Fetched::NotModified => Ok(Snapshot {
             objects: cached,
@@ -84,9 +96,17 @@ async fn fetch_ics<A>(
             http_last_modified: state.http_last_modified.clone(),
             ..Snapshot::default()
         }),
-        ics::Fetched::Body { data, etag, last_modified } => {
+        ics::Fetched::Body {
+            data,
+            etag,
+            last_modified,
+        } => {
             let changed = cached.first().is_none_or(|c| c.data != data);
-            let obj = CachedObject { href: cal.url.clone(), etag: etag.clone(), data };
+            let obj = CachedObject {
+                href: cal.url.clone(),
+                etag: etag.clone(),
+                data,
+            };
             if changed && !dry_run {
                 engine
                     .store
@@ -139,12 +159,21 @@ async fn fetch_caldav<A>(
     let client = caldav_client(cal, &engine.config.base_dir)?;
     let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
     let have_cache = !cached.is_empty() || state.sync_token.is_some();
-    let token = if have_cache { state.sync_token.as_deref() } else { None };
+    let token = if have_cache {
+        state.sync_token.as_deref()
+    } else {
+        None
+    };
     let sync = match client.sync_collection(token).await {
         Ok(s) => Some(s),
-        Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
+        Err(caldav::DavError::InvalidSyncToken) if token.is_some() => {
             tracing::info!(calendar = %cal.name, "sync token expired; listing the whole calendar");
-            Some(client.sync_collection(None).await.map_err(|e| e.to_string())?)
+            Some(
+                client
+                    .sync_collection(None)
+                    .await
+                    .map_err(|e| e.to_string())?,
+            )
         }
         Err(e) if token.is_some() => return Err(e.to_string()),
         Err(e) => {
@@ -152,19 +181,29 @@ async fn fetch_caldav<A>(
             None
         }
     };
-    let by_href: HashMap<&str, &CachedObject> = cached.iter().map(|o| (o.href.as_str(), o)).collect();
+    let by_href: HashMap<&str, &CachedObject> =
+        cached.iter().map(|o| (o.href.as_str(), o)).collect();
     let (to_fetch, deleted, new_token) = if let Some(s) = sync {
         let full = token.is_none();
         let listed: HashSet<&str> = s.changed.iter().map(|r| r.href.as_str()).collect();
         let to_fetch: Vec<String> = s
             .changed
             .iter()
-            .filter(|r| by_href.get(r.href.as_str()).is_none_or(|c| c.etag.is_none() || c.etag != r.etag))
+            .filter(|r| {
+                by_href
+                    .get(r.href.as_str())
+                    .is_none_or(|c| c.etag.is_none() || c.etag != r.etag)
+            })
             .map(|r| r.href.clone())
             .collect();
         let mut deleted = s.deleted.clone();
         if full {
-            deleted.extend(cached.iter().filter(|o| !listed.contains(o.href.as_str())).map(|o| o.href.clone()));
+            deleted.extend(
+                cached
+                    .iter()
+                    .filter(|o| !listed.contains(o.href.as_str()))
+                    .map(|o| o.href.clone()),
+            );
         }
         (to_fetch, deleted, Some(s.token))
     } else {
@@ -175,27 +214,44 @@ async fn fetch_caldav<A>(
         let listed_set: HashSet<&str> = listed.iter().map(|r| r.href.as_str()).collect();
         let mut to_fetch: Vec<String> = listed
             .iter()
-            .filter(|r| by_href.get(r.href.as_str()).is_none_or(|c| c.etag.is_none() || c.etag != r.etag))
+            .filter(|r| {
+                by_href
+                    .get(r.href.as_str())
+                    .is_none_or(|c| c.etag.is_none() || c.etag != r.etag)
+            })
             .map(|r| r.href.clone())
             .collect();
         // An object missing from a time-range listing may only have moved out of the range:
         // fetch it by href; only what the server no longer has counts as deleted.
-        let missing: Vec<String> =
-            cached.iter().filter(|o| !listed_set.contains(o.href.as_str())).map(|o| o.href.clone()).collect();
+        let missing: Vec<String> = cached
+            .iter()
+            .filter(|o| !listed_set.contains(o.href.as_str()))
+            .map(|o| o.href.clone())
+            .collect();
         to_fetch.extend(missing.iter().cloned());
         (to_fetch, missing, None)
     };
     let fetched = if to_fetch.is_empty() {
         Vec::new()
     } else {
-        client.multiget(&to_fetch).await.map_err(|e| e.to_string())?
+        client
+            .multiget(&to_fetch)
+            .await
+            .map_err(|e| e.to_string())?
     };
     let fetched_hrefs: HashSet<&str> = fetched.iter().map(|o| o.href.as_str()).collect();
     // In time-range mode, `deleted` held candidates: those the multiget returned still exist.
-    let deleted: Vec<String> = deleted.into_iter().filter(|h| !fetched_hrefs.contains(h.as_str())).collect();
+    let deleted: Vec<String> = deleted
+        .into_iter()
+        .filter(|h| !fetched_hrefs.contains(h.as_str()))
+        .collect();
     let upserts: Vec<CachedObject> = fetched
         .into_iter()
-        .map(|o| CachedObject { href: o.href, etag: o.etag, data: o.data })
+        .map(|o| CachedObject {
+            href: o.href,
+            etag: o.etag,
+            data: o.data,
+        })
         .collect();
     let changed = !upserts.is_empty() || !deleted.is_empty();
     let mut objects: HashMap<String, CachedObject> =

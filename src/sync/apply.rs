@@ -10,9 +10,11 @@ use chrono::{DateTime, Utc};
 use crate::config::{CalendarConfig, Config};
 use crate::source::{self, caldav};
 use crate::store::{EventKey, EventRow, RowState};
-use crate::sync::plan::{Action, CancelReason, Desired, SourcedEvent};
 use crate::sync::Engine;
-use crate::tencent::types::{CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, ModifyMeetingRequest, RecurringRule};
+use crate::sync::plan::{Action, CancelReason, Desired, SourcedEvent};
+use crate::tencent::types::{
+    CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, ModifyMeetingRequest, RecurringRule,
+};
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, MeetingBlock, PatchOptions};
 
@@ -28,11 +30,15 @@ pub struct Context<'a, A> {
 }
 
 fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
-    t.with_timezone(&config.default_zone()).format("%Y-%m-%d %H:%M %Z").to_string()
+    t.with_timezone(&config.default_zone())
+        .format("%Y-%m-%d %H:%M %Z")
+        .to_string()
 }
 
 fn describe_rule(rule: Option<&RecurringRule>) -> String {
-    let Some(r) = rule else { return "single".to_owned() };
+    let Some(r) = rule else {
+        return "single".to_owned();
+    };
     let kind = match r.recurring_type {
         0 => "daily".to_owned(),
         1 => "weekdays".to_owned(),
@@ -50,7 +56,8 @@ fn describe_rule(rule: Option<&RecurringRule>) -> String {
         (1, Some(n), _) => format!("{kind} x{n}"),
         (_, _, Some(d)) => format!(
             "{kind} until {}",
-            DateTime::from_timestamp(d, 0).map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
+            DateTime::from_timestamp(d, 0)
+                .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
         ),
         _ => kind,
     }
@@ -70,23 +77,63 @@ pub fn describe(action: &Action, config: &Config) -> String {
         )
     };
     match action {
-        Action::Create { key, desired, reconcile, href, .. } => format!(
+        Action::Create {
+            key,
+            desired,
+            reconcile,
+            href,
+            ..
+        } => format!(
             "create    {key}: {}{}{}",
             d(desired),
-            if *reconcile { " [after looking for an earlier attempt]" } else { "" },
+            if *reconcile {
+                " [after looking for an earlier attempt]"
+            } else {
+                ""
+            },
             if href.is_some() { " + write-back" } else { "" }
         ),
-        Action::Adopt { key, meeting_id, desired, .. } => {
-            format!("adopt     {key}: meeting {meeting_id} named in the event, {}", d(desired))
+        Action::Adopt {
+            key,
+            meeting_id,
+            desired,
+            ..
+        } => {
+            format!(
+                "adopt     {key}: meeting {meeting_id} named in the event, {}",
+                d(desired)
+            )
         }
-        Action::Update { key, meeting_id, desired } => format!("update    {key}: meeting {meeting_id} → {}", d(desired)),
-        Action::Cancel { key, meeting_id, reason, href, .. } => format!(
+        Action::Update {
+            key,
+            meeting_id,
+            desired,
+        } => format!("update    {key}: meeting {meeting_id} → {}", d(desired)),
+        Action::Cancel {
+            key,
+            meeting_id,
+            reason,
+            href,
+            ..
+        } => format!(
             "cancel    {key}: meeting {meeting_id} ({}){}",
             reason.text(),
-            if href.is_some() { " + remove link from event" } else { "" }
+            if href.is_some() {
+                " + remove link from event"
+            } else {
+                ""
+            }
         ),
-        Action::CancelOccurrence { key, meeting_id, .. } => format!("cancel    {key}: one occurrence of meeting {meeting_id}"),
-        Action::MoveOccurrence { key, meeting_id, start, end, .. } => format!(
+        Action::CancelOccurrence {
+            key, meeting_id, ..
+        } => format!("cancel    {key}: one occurrence of meeting {meeting_id}"),
+        Action::MoveOccurrence {
+            key,
+            meeting_id,
+            start,
+            end,
+            ..
+        } => format!(
             "move      {key}: one occurrence of meeting {meeting_id} to {} → {}",
             fmt_time(*start, config),
             fmt_time(*end, config)
@@ -94,7 +141,12 @@ pub fn describe(action: &Action, config: &Config) -> String {
         Action::WriteBack { key, href } => format!("write-back {key}: join link into {href}"),
         Action::Skip { key, reason } => format!("skip      {key}: {reason}"),
         Action::Forget { key } => format!("forget    {key}: meeting over or never made"),
-        Action::HoldCancels { calendar, count, live, .. } => format!(
+        Action::HoldCancels {
+            calendar,
+            count,
+            live,
+            ..
+        } => format!(
             "hold      calendar '{calendar}': {count} of {live} meetings would be cancelled at once; held until the next pass sees the same (or run `calmeet sync --confirm-deletions`)"
         ),
     }
@@ -107,11 +159,19 @@ where
     /// A context for one calendar's actions.
     #[must_use]
     pub fn new(engine: &'a Engine<A>, cal: &'a CalendarConfig, events: &'a [SourcedEvent]) -> Self {
-        Self { engine, cal, events, dav: std::sync::OnceLock::new() }
+        Self {
+            engine,
+            cal,
+            events,
+            dav: std::sync::OnceLock::new(),
+        }
     }
 
     fn api(&self) -> Result<&A, String> {
-        self.engine.api.as_ref().ok_or_else(|| "the meeting API is not configured".to_owned())
+        self.engine
+            .api
+            .as_ref()
+            .ok_or_else(|| "the meeting API is not configured".to_owned())
     }
 
     fn dav(&self) -> Result<&caldav::CalDavClient, String> {
@@ -126,11 +186,17 @@ where
     }
 
     fn put_row(&self, row: &EventRow) -> Result<(), String> {
-        self.engine.store.put(row).map_err(|e| format!("{}: {e}", row.key))
+        self.engine
+            .store
+            .put(row)
+            .map_err(|e| format!("{}: {e}", row.key))
     }
 
     fn row(&self, key: &EventKey) -> Result<Option<EventRow>, String> {
-        self.engine.store.row(key).map_err(|e| format!("{key}: {e}"))
+        self.engine
+            .store
+            .row(key)
+            .map_err(|e| format!("{key}: {e}"))
     }
 
     /// Executes one action. The error names the calendar, the event and the cause.
@@ -140,36 +206,91 @@ where
     pub async fn apply(&self, action: &Action) -> Result<(), String> {
         let now = Utc::now().timestamp();
         match action {
-            Action::Create { key, desired, reconcile, href, .. } => {
-                self.create(key, desired, *reconcile, href.as_deref()).await
+            Action::Create {
+                key,
+                desired,
+                reconcile,
+                href,
+                ..
+            } => self.create(key, desired, *reconcile, href.as_deref()).await,
+            Action::Adopt {
+                key,
+                meeting_id,
+                desired,
+                href,
+                ..
+            } => self.adopt(key, meeting_id, desired, href.as_deref()).await,
+            Action::Update {
+                key,
+                meeting_id,
+                desired,
+            } => self.update(key, meeting_id, desired).await,
+            Action::Cancel {
+                key,
+                meeting_id,
+                userid,
+                reason,
+                recurring,
+                href,
+            } => {
+                self.cancel(
+                    key,
+                    meeting_id,
+                    userid,
+                    *reason,
+                    *recurring,
+                    href.as_deref(),
+                )
+                .await
             }
-            Action::Adopt { key, meeting_id, desired, href, .. } => {
-                self.adopt(key, meeting_id, desired, href.as_deref()).await
-            }
-            Action::Update { key, meeting_id, desired } => self.update(key, meeting_id, desired).await,
-            Action::Cancel { key, meeting_id, userid, reason, recurring, href } => {
-                self.cancel(key, meeting_id, userid, *reason, *recurring, href.as_deref()).await
-            }
-            Action::CancelOccurrence { key, meeting_id, userid } => {
-                self.change_occurrence(key, meeting_id, userid, None).await
-            }
-            Action::MoveOccurrence { key, meeting_id, userid, start, end, fingerprint } => {
-                self.change_occurrence(key, meeting_id, userid, Some((*start, *end, fingerprint.as_str()))).await
+            Action::CancelOccurrence {
+                key,
+                meeting_id,
+                userid,
+            } => self.change_occurrence(key, meeting_id, userid, None).await,
+            Action::MoveOccurrence {
+                key,
+                meeting_id,
+                userid,
+                start,
+                end,
+                fingerprint,
+            } => {
+                self.change_occurrence(
+                    key,
+                    meeting_id,
+                    userid,
+                    Some((*start, *end, fingerprint.as_str())),
+                )
+                .await
             }
             Action::WriteBack { key, href } => {
-                let Some(row) = self.row(key)? else { return Ok(()) };
+                let Some(row) = self.row(key)? else {
+                    return Ok(());
+                };
                 self.write_back(&row, href).await
             }
             Action::Skip { key, reason } => {
                 tracing::warn!(calendar = %key.calendar, uid = %key.uid, "skipped: {reason}");
-                let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Skipped, now));
+                let mut row = self
+                    .row(key)?
+                    .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Skipped, now));
                 row.state = RowState::Skipped;
                 row.last_error = Some(reason.clone());
                 row.updated_at = now;
                 self.put_row(&row)
             }
-            Action::Forget { key } => self.engine.store.delete(key).map_err(|e| format!("{key}: {e}")),
-            Action::HoldCancels { calendar, count, live, .. } => {
+            Action::Forget { key } => self
+                .engine
+                .store
+                .delete(key)
+                .map_err(|e| format!("{key}: {e}")),
+            Action::HoldCancels {
+                calendar,
+                count,
+                live,
+                ..
+            } => {
                 tracing::warn!(
                     calendar = %calendar,
                     "{count} of {live} meetings would be cancelled in one pass; holding them. If the events were really deleted, they are cancelled on the next pass that sees the same, or now with `calmeet sync --confirm-deletions`"
@@ -203,7 +324,13 @@ where
         }
     }
 
-    fn record_meeting(row: &mut EventRow, info: &MeetingInfo, desired: &Desired, href: Option<&str>, now: i64) {
+    fn record_meeting(
+        row: &mut EventRow,
+        info: &MeetingInfo,
+        desired: &Desired,
+        href: Option<&str>,
+        now: i64,
+    ) {
         row.state = RowState::Created;
         row.meeting_id = Some(info.meeting_id.clone());
         if !info.meeting_code.is_empty() {
@@ -238,7 +365,11 @@ where
     async fn find_earlier(&self, desired: &Desired) -> Result<Option<MeetingInfo>, ApiError> {
         let api = self.api().map_err(ApiError::Invalid)?;
         let found = api
-            .list_meetings(&desired.userid, self.instanceid(), desired.start.timestamp() - 1)
+            .list_meetings(
+                &desired.userid,
+                self.instanceid(),
+                desired.start.timestamp() - 1,
+            )
             .await?;
         Ok(found.into_iter().find(|m| {
             m.subject.as_deref() == Some(desired.subject.as_str())
@@ -247,10 +378,18 @@ where
         }))
     }
 
-    async fn create(&self, key: &EventKey, desired: &Desired, reconcile: bool, href: Option<&str>) -> Result<(), String> {
+    async fn create(
+        &self,
+        key: &EventKey,
+        desired: &Desired,
+        reconcile: bool,
+        href: Option<&str>,
+    ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
+        let mut row = self
+            .row(key)?
+            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
         if reconcile || row.state == RowState::Pending {
             match self.find_earlier(desired).await {
                 Ok(Some(info)) => {
@@ -261,7 +400,9 @@ where
                 }
                 Ok(None) => {}
                 Err(e) => {
-                    return Err(format!("{key}: cannot check for a meeting from an interrupted create, so none is created now: {e}"));
+                    return Err(format!(
+                        "{key}: cannot check for a meeting from an interrupted create, so none is created now: {e}"
+                    ));
                 }
             }
         }
@@ -289,11 +430,16 @@ where
                 if e.is_ambiguous() {
                     // The meeting may exist: keep `pending`; the next pass looks for it first.
                     self.put_row(&row)?;
-                    return Err(format!("{key}: create meeting: {e}; the next pass checks whether it was created before trying again"));
+                    return Err(format!(
+                        "{key}: create meeting: {e}; the next pass checks whether it was created before trying again"
+                    ));
                 }
                 row.state = RowState::Failed;
                 // Credentials are not the event's fault: retry once the operator fixed them.
-                let global = matches!(e, ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. });
+                let global = matches!(
+                    e,
+                    ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. }
+                );
                 if !e.is_permanent() || global {
                     // Retry next pass (attempts 0 marks "retry regardless of fingerprint").
                     row.attempts = 0;
@@ -304,17 +450,27 @@ where
         }
     }
 
-    async fn adopt(&self, key: &EventKey, meeting_id: &str, desired: &Desired, href: Option<&str>) -> Result<(), String> {
+    async fn adopt(
+        &self,
+        key: &EventKey,
+        meeting_id: &str,
+        desired: &Desired,
+        href: Option<&str>,
+    ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        match api.get_meeting(meeting_id, &desired.userid, self.instanceid()).await {
+        match api
+            .get_meeting(meeting_id, &desired.userid, self.instanceid())
+            .await
+        {
             Ok(info) if info.status.as_deref() != Some("MEETING_STATE_CANCELLED") => {
                 let mut row = EventRow::new(key.clone(), RowState::Created, now);
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 // The meeting may predate an edit made while the state was lost: if its
                 // subject or time differ, leave the fingerprint empty so the next pass updates.
                 let same = info.subject.as_deref() == Some(desired.subject.as_str())
-                    && (desired.rule.is_some() || info.start_time == Some(desired.start.timestamp()));
+                    && (desired.rule.is_some()
+                        || info.start_time == Some(desired.start.timestamp()));
                 if !same {
                     row.fingerprint = None;
                 }
@@ -330,10 +486,17 @@ where
         }
     }
 
-    async fn update(&self, key: &EventKey, meeting_id: &str, desired: &Desired) -> Result<(), String> {
+    async fn update(
+        &self,
+        key: &EventKey,
+        meeting_id: &str,
+        desired: &Desired,
+    ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let Some(mut row) = self.row(key)? else { return Ok(()) };
+        let Some(mut row) = self.row(key)? else {
+            return Ok(());
+        };
         let req = ModifyMeetingRequest {
             userid: row.userid.clone().unwrap_or_else(|| desired.userid.clone()),
             instanceid: self.instanceid(),
@@ -361,7 +524,9 @@ where
                 row.last_error = Some("meeting no longer exists at Tencent".into());
                 row.updated_at = now;
                 self.put_row(&row)?;
-                Err(format!("{key}: meeting {meeting_id} no longer exists; a new one is created on the next pass"))
+                Err(format!(
+                    "{key}: meeting {meeting_id} no longer exists; a new one is created on the next pass"
+                ))
             }
             Err(e) => {
                 row.last_error = Some(e.to_string());
@@ -384,7 +549,11 @@ where
         let now = Utc::now().timestamp();
         let api = self.api()?;
         let req = CancelMeetingRequest {
-            userid: if userid.is_empty() { self.engine.config.meeting.userid.clone() } else { userid.to_owned() },
+            userid: if userid.is_empty() {
+                self.engine.config.meeting.userid.clone()
+            } else {
+                userid.to_owned()
+            },
             instanceid: self.instanceid(),
             reason_code: 1,
             reason_detail: reason.text().to_owned(),
@@ -396,7 +565,9 @@ where
             Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
         }
         tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
-        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
+        let mut row = self
+            .row(key)?
+            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
         row.state = RowState::Cancelled;
         row.updated_at = now;
         row.last_error = None;
@@ -405,8 +576,10 @@ where
             return Ok(());
         }
         if let Some(href) = href {
-            self.patch_object(key, href, |ics| writeback::remove(ics, &key.uid).map_err(|e| e.to_string()))
-                .await?;
+            self.patch_object(key, href, |ics| {
+                writeback::remove(ics, &key.uid).map_err(|e| e.to_string())
+            })
+            .await?;
             row.written_back = false;
             self.put_row(&row)?;
         }
@@ -422,7 +595,9 @@ where
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let Some(rid) = key.recurrence_id else { return Ok(()) };
+        let Some(rid) = key.recurrence_id else {
+            return Ok(());
+        };
         let info = api
             .get_meeting(meeting_id, userid, self.instanceid())
             .await
@@ -433,9 +608,13 @@ where
             .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
             .map(|s| s.sub_meeting_id.clone());
         let Some(sub) = sub else {
-            return Err(format!("{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"));
+            return Err(format!(
+                "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
+            ));
         };
-        let mut row = self.row(key)?.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Created, now));
+        let mut row = self
+            .row(key)?
+            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Created, now));
         row.meeting_id = Some(meeting_id.to_owned());
         row.sub_meeting_id = Some(sub.clone());
         row.userid = Some(userid.to_owned());
@@ -462,7 +641,10 @@ where
                     start_time: Some(start.timestamp().to_string()),
                     end_time: Some(end.timestamp().to_string()),
                     meeting_type: Some(1),
-                    recurring_rule: Some(RecurringRule { sub_meeting_id: Some(sub), ..RecurringRule::default() }),
+                    recurring_rule: Some(RecurringRule {
+                        sub_meeting_id: Some(sub),
+                        ..RecurringRule::default()
+                    }),
                     ..ModifyMeetingRequest::default()
                 };
                 api.modify_meeting(meeting_id, &req)
@@ -486,7 +668,8 @@ where
     }
 
     async fn write_back(&self, row: &EventRow, href: &str) -> Result<(), String> {
-        let (Some(meeting_id), Some(join_url)) = (row.meeting_id.clone(), row.join_url.clone()) else {
+        let (Some(meeting_id), Some(join_url)) = (row.meeting_id.clone(), row.join_url.clone())
+        else {
             return Ok(());
         };
         let block = MeetingBlock {
@@ -501,7 +684,9 @@ where
         let uid = row.key.uid.clone();
         crate::failpoint::hit("writeback.before_put");
         let etag = self
-            .patch_object(&row.key, href, |ics| writeback::apply(ics, &uid, &block, &opts).map_err(|e| e.to_string()))
+            .patch_object(&row.key, href, |ics| {
+                writeback::apply(ics, &uid, &block, &opts).map_err(|e| e.to_string())
+            })
             .await?;
         crate::failpoint::hit("writeback.after_put");
         let mut row = row.clone();
@@ -523,9 +708,14 @@ where
         let dav = self.dav()?;
         let _ = self.events;
         for _ in 0..MAX_PRECONDITION_RETRIES {
-            let obj = dav.get(href).await.map_err(|e| format!("{key}: read {href}: {e}"))?;
+            let obj = dav
+                .get(href)
+                .await
+                .map_err(|e| format!("{key}: read {href}: {e}"))?;
             let Some(etag) = obj.etag.clone() else {
-                return Err(format!("{key}: the server gave no ETag for {href}; calmeet writes only with If-Match, so the link is not written"));
+                return Err(format!(
+                    "{key}: the server gave no ETag for {href}; calmeet writes only with If-Match, so the link is not written"
+                ));
             };
             let text = match String::from_utf8(obj.data) {
                 Ok(t) => t,
@@ -538,15 +728,19 @@ where
             match dav.put(href, patched.as_bytes(), &etag).await {
                 Ok(Some(new)) => return Ok(Some(new)),
                 Ok(None) => return dav.etag(href).await.map_err(|e| format!("{key}: {e}")),
-                Err(caldav::DavError::PreconditionFailed { .. }) => {
+                Err(caldav::DavError::PreconditionFailed) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, "the event changed while calmeet wrote to it; reading it again");
                 }
-                Err(caldav::DavError::Forbidden { .. }) => {
-                    return Err(format!("{key}: the calendar is read-only for this user (403); the meeting exists but its link cannot be written into the event; set write_back = false to silence this"));
+                Err(caldav::DavError::Forbidden) => {
+                    return Err(format!(
+                        "{key}: the calendar is read-only for this user (403); the meeting exists but its link cannot be written into the event; set write_back = false to silence this"
+                    ));
                 }
                 Err(e) => return Err(format!("{key}: write {href}: {e}")),
             }
         }
-        Err(format!("{key}: the event kept changing while calmeet wrote to it; trying again next pass"))
+        Err(format!(
+            "{key}: the event kept changing while calmeet wrote to it; trying again next pass"
+        ))
     }
 }

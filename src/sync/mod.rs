@@ -92,6 +92,9 @@ impl PassReport {
     }
 }
 
+/// Events read from a calendar: tagged events, UIDs that failed to parse, error messages.
+type ReadEvents = (Vec<SourcedEvent>, HashSet<String>, Vec<String>);
+
 /// The sync engine: configuration, state, meeting API and HTTP client for calendars.
 pub struct Engine<A> {
     /// Configuration.
@@ -150,7 +153,14 @@ where
             tasks.spawn(async move {
                 let _permit = limit.acquire_owned().await;
                 if *engine.shutdown.borrow() {
-                    return (i, CalendarOutcome { name: cal.name.clone(), unchanged: true, ..Default::default() });
+                    return (
+                        i,
+                        CalendarOutcome {
+                            name: cal.name.clone(),
+                            unchanged: true,
+                            ..Default::default()
+                        },
+                    );
                 }
                 let outcome = engine.sync_calendar(&cal, opts).await;
                 (i, outcome)
@@ -172,19 +182,32 @@ where
             .enumerate()
             .map(|(i, o)| {
                 o.unwrap_or_else(|| CalendarOutcome {
-                    name: self.config.calendars.get(i).map(|c| c.name.clone()).unwrap_or_default(),
+                    name: self
+                        .config
+                        .calendars
+                        .get(i)
+                        .map(|c| c.name.clone())
+                        .unwrap_or_default(),
                     error: Some("internal error: the calendar task stopped".into()),
                     ..Default::default()
                 })
             })
             .collect();
-        PassReport { calendars, started, finished: Utc::now(), interrupted: *self.shutdown.borrow() }
+        PassReport {
+            calendars,
+            started,
+            finished: Utc::now(),
+            interrupted: *self.shutdown.borrow(),
+        }
     }
 
     /// Syncs one calendar. Never panics on bad input; errors are in the outcome.
     pub async fn sync_calendar(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
         let now = Utc::now();
-        let mut outcome = CalendarOutcome { name: cal.name.clone(), ..Default::default() };
+        let mut outcome = CalendarOutcome {
+            name: cal.name.clone(),
+            ..Default::default()
+        };
         let mut state = match self.store.calendar(&cal.name) {
             Ok(s) => s,
             Err(e) => {
@@ -218,9 +241,9 @@ where
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
                 || (r.state == RowState::Failed && r.attempts == 0)
         }) || state.held_cancels.is_some();
-        let fresh = state
-            .evaluated_at
-            .is_some_and(|t| now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX));
+        let fresh = state.evaluated_at.is_some_and(|t| {
+            now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
+        });
         if !snapshot.changed && fresh && !pending_work && !opts.dry_run {
             outcome.unchanged = true;
             state.last_ok_at = Some(now.timestamp());
@@ -236,14 +259,14 @@ where
                 (events, failed)
             }
             Err(whole) => {
-            let msg = format!("calendar '{}': {whole}", cal.name);
-            tracing::error!(calendar = %cal.name, "{msg}; nothing in it is changed this pass");
-            state.last_error = Some(msg.clone());
-            outcome.error = Some(msg);
-            if !opts.dry_run {
-                self.save_calendar_state(&state);
-            }
-            return outcome;
+                let msg = format!("calendar '{}': {whole}", cal.name);
+                tracing::error!(calendar = %cal.name, "{msg}; nothing in it is changed this pass");
+                state.last_error = Some(msg.clone());
+                outcome.error = Some(msg);
+                if !opts.dry_run {
+                    self.save_calendar_state(&state);
+                }
+                return outcome;
             }
         };
         let input = PlanInput {
@@ -259,7 +282,10 @@ where
             held_cancels: state.held_cancels.as_deref(),
         };
         let actions = plan(&input);
-        outcome.plan = actions.iter().map(|a| apply::describe(a, &self.config)).collect();
+        outcome.plan = actions
+            .iter()
+            .map(|a| apply::describe(a, &self.config))
+            .collect();
         if opts.dry_run {
             return outcome;
         }
@@ -299,7 +325,7 @@ where
         cal: &CalendarConfig,
         snapshot: &Snapshot,
         rows: &[crate::store::EventRow],
-    ) -> Result<(Vec<SourcedEvent>, HashSet<String>, Vec<String>), String> {
+    ) -> Result<ReadEvents, String> {
         let zone = self.config.default_zone();
         let matcher = TagMatcher::new(cal.match_rules.as_ref());
         let mut events = Vec::new();
@@ -317,14 +343,21 @@ where
                     }
                     let href = (cal.kind == CalendarKind::Caldav).then(|| obj.href.clone());
                     for ev in parsed.events {
-                        events.push(SourcedEvent { event: ev, href: href.clone(), etag: obj.etag.clone() });
+                        events.push(SourcedEvent {
+                            event: ev,
+                            href: href.clone(),
+                            etag: obj.etag.clone(),
+                        });
                     }
                 }
                 Err(e) if cal.kind == CalendarKind::Caldav => {
                     let msg = format!("calendar '{}' object {}: {e}", cal.name, obj.href);
                     tracing::warn!(calendar = %cal.name, href = %obj.href, "{e}");
                     errors.push(msg);
-                    for r in rows.iter().filter(|r| r.href.as_deref() == Some(obj.href.as_str())) {
+                    for r in rows
+                        .iter()
+                        .filter(|r| r.href.as_deref() == Some(obj.href.as_str()))
+                    {
                         failed.insert(r.key.uid.clone());
                     }
                 }

@@ -200,7 +200,12 @@ impl Action {
             Self::WriteBack { key, .. } => (8, key),
             Self::Skip { key, .. } => (9, key),
         };
-        (rank, key.calendar.clone(), key.uid.clone(), key.recurrence_id.unwrap_or(-1))
+        (
+            rank,
+            key.calendar.clone(),
+            key.uid.clone(),
+            key.recurrence_id.unwrap_or(-1),
+        )
     }
 }
 
@@ -240,11 +245,19 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
 
     // Masters and single events first: overrides need their master's decision.
     let mut masters: BTreeMap<&str, &SourcedEvent> = BTreeMap::new();
-    for se in input.events.iter().filter(|se| se.event.recurrence_id.is_none()) {
+    for se in input
+        .events
+        .iter()
+        .filter(|se| se.event.recurrence_id.is_none())
+    {
         masters.insert(se.event.uid.as_str(), se);
     }
     for (uid, se) in &masters {
-        let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: None };
+        let key = EventKey {
+            calendar: cal.clone(),
+            uid: (*uid).to_owned(),
+            recurrence_id: None,
+        };
         seen.insert(key.clone());
         let row = rows.get(&key).copied();
         let ev = &se.event;
@@ -252,7 +265,11 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
 
         if ev.cancelled || !ev.tagged {
             if let Some(r) = live {
-                let reason = if ev.cancelled { CancelReason::EventCancelled } else { CancelReason::Untagged };
+                let reason = if ev.cancelled {
+                    CancelReason::EventCancelled
+                } else {
+                    CancelReason::Untagged
+                };
                 let a = cancel_action(r, reason, se.href.clone().or_else(|| r.href.clone()));
                 if meeting_over(r, input.now) {
                     actions.push(Action::Forget { key });
@@ -268,7 +285,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             Ok(Some(d)) => d,
             Ok(None) => continue, // not within the horizon yet, or already over
             Err(reason) => {
-                let known = row.is_some_and(|r| r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str()));
+                let known = row.is_some_and(|r| {
+                    r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
+                });
                 if live.is_none() && !known {
                     actions.push(Action::Skip { key, reason });
                 }
@@ -303,31 +322,47 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                             actions.push(cancel_action(r, CancelReason::Replaced, None));
                             actions.push(create(key.clone(), desired, false, se));
                         } else {
-                            actions.push(Action::Update { key: key.clone(), meeting_id: mid.clone(), desired });
+                            actions.push(Action::Update {
+                                key: key.clone(),
+                                meeting_id: mid.clone(),
+                                desired,
+                            });
                         }
                     }
-                    let link_missing = ev.meeting_id.as_deref() != Some(mid.as_str()) || !r.written_back;
-                    if input.calendar.writes_back() && link_missing {
-                        if let Some(href) = &se.href {
-                            actions.push(Action::WriteBack { key, href: href.clone() });
-                        }
+                    let link_missing =
+                        ev.meeting_id.as_deref() != Some(mid.as_str()) || !r.written_back;
+                    if input.calendar.writes_back()
+                        && link_missing
+                        && let Some(href) = &se.href
+                    {
+                        actions.push(Action::WriteBack {
+                            key,
+                            href: href.clone(),
+                        });
                     }
                 }
                 RowState::Failed => {
                     // A permanent failure is retried only once the event changed.
-                    if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) || r.attempts == 0 {
-                        if desired.start > input.now {
-                            actions.push(create(key, desired, false, se));
-                        }
+                    if (r.fingerprint.as_deref() != Some(desired.fingerprint.as_str())
+                        || r.attempts == 0)
+                        && desired.start > input.now
+                    {
+                        actions.push(create(key, desired, false, se));
                     }
                 }
                 RowState::Cancelled | RowState::Skipped => {
                     if desired.start > input.now {
-                        if let Some(mid) = &ev.meeting_id {
-                            if r.meeting_id.as_deref() != Some(mid.as_str()) {
-                                actions.push(Action::Adopt { key, meeting_id: mid.clone(), desired, href: se.href.clone(), etag: se.etag.clone() });
-                                continue;
-                            }
+                        if let Some(mid) = &ev.meeting_id
+                            && r.meeting_id.as_deref() != Some(mid.as_str())
+                        {
+                            actions.push(Action::Adopt {
+                                key,
+                                meeting_id: mid.clone(),
+                                desired,
+                                href: se.href.clone(),
+                                etag: se.etag.clone(),
+                            });
+                            continue;
                         }
                         actions.push(create(key, desired, false, se));
                     }
@@ -371,7 +406,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
 }
 
 fn create(key: EventKey, desired: Desired, reconcile: bool, se: &SourcedEvent) -> Action {
-    Action::Create { key, desired, reconcile, href: se.href.clone(), etag: se.etag.clone() }
+    Action::Create {
+        key,
+        desired,
+        reconcile,
+        href: se.href.clone(),
+        etag: se.etag.clone(),
+    }
 }
 
 fn cancel_action(r: &EventRow, reason: CancelReason, href: Option<String>) -> Action {
@@ -393,14 +434,22 @@ fn meeting_over(r: &EventRow, now: DateTime<Utc>) -> bool {
 }
 
 /// Holds disappearance cancellations when too many would happen in one pass.
-fn guard_mass_cancellation(input: &PlanInput<'_>, disappearing: Vec<Action>, actions: &mut Vec<Action>) {
+fn guard_mass_cancellation(
+    input: &PlanInput<'_>,
+    disappearing: Vec<Action>,
+    actions: &mut Vec<Action>,
+) {
     if disappearing.is_empty() {
         return;
     }
     let live = input
         .rows
         .iter()
-        .filter(|r| r.key.recurrence_id.is_none() && r.state == RowState::Created && !meeting_over(r, input.now))
+        .filter(|r| {
+            r.key.recurrence_id.is_none()
+                && r.state == RowState::Created
+                && !meeting_over(r, input.now)
+        })
         .count()
         .max(1);
     let mut ids: Vec<String> = disappearing
@@ -446,25 +495,58 @@ fn plan_occurrences(
     let cal = &input.calendar.name;
     let now = input.now.timestamp();
     for (uid, master) in masters {
-        let mkey = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: None };
-        let Some(mrow) = rows.get(&mkey).filter(|r| r.state == RowState::Created && r.recurring) else {
+        let mkey = EventKey {
+            calendar: cal.clone(),
+            uid: (*uid).to_owned(),
+            recurrence_id: None,
+        };
+        let Some(mrow) = rows
+            .get(&mkey)
+            .filter(|r| r.state == RowState::Created && r.recurring)
+        else {
             continue;
         };
-        let Some(mid) = mrow.meeting_id.clone() else { continue };
+        let Some(mid) = mrow.meeting_id.clone() else {
+            continue;
+        };
         let userid = mrow.userid.clone().unwrap_or_default();
-        let in_meeting = |t: i64| mrow.start_at.is_some_and(|s| t >= s) && mrow.series_end_at.is_none_or(|e| t < e) && t > now;
+        let in_meeting = |t: i64| {
+            mrow.start_at.is_some_and(|s| t >= s)
+                && mrow.series_end_at.is_none_or(|e| t < e)
+                && t > now
+        };
         for x in &master.event.exdates {
             let t = x.timestamp();
-            let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: Some(t) };
+            let key = EventKey {
+                calendar: cal.clone(),
+                uid: (*uid).to_owned(),
+                recurrence_id: Some(t),
+            };
             seen.insert(key.clone());
-            let done = rows.get(&key).is_some_and(|r| r.state == RowState::Cancelled);
+            let done = rows
+                .get(&key)
+                .is_some_and(|r| r.state == RowState::Cancelled);
             if !done && in_meeting(t) {
-                actions.push(Action::CancelOccurrence { key, meeting_id: mid.clone(), userid: userid.clone() });
+                actions.push(Action::CancelOccurrence {
+                    key,
+                    meeting_id: mid.clone(),
+                    userid: userid.clone(),
+                });
             }
         }
-        for se in input.events.iter().filter(|e| e.event.uid == *uid && e.event.recurrence_id.is_some()) {
-            let Some(rid) = se.event.recurrence_id else { continue };
-            let key = EventKey { calendar: cal.clone(), uid: (*uid).to_owned(), recurrence_id: Some(rid) };
+        for se in input
+            .events
+            .iter()
+            .filter(|e| e.event.uid == *uid && e.event.recurrence_id.is_some())
+        {
+            let Some(rid) = se.event.recurrence_id else {
+                continue;
+            };
+            let key = EventKey {
+                calendar: cal.clone(),
+                uid: (*uid).to_owned(),
+                recurrence_id: Some(rid),
+            };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
             if !in_meeting(rid) {
@@ -472,14 +554,21 @@ fn plan_occurrences(
             }
             if se.event.cancelled {
                 if row.is_none_or(|r| r.state != RowState::Cancelled) {
-                    actions.push(Action::CancelOccurrence { key, meeting_id: mid.clone(), userid: userid.clone() });
+                    actions.push(Action::CancelOccurrence {
+                        key,
+                        meeting_id: mid.clone(),
+                        userid: userid.clone(),
+                    });
                 }
                 continue;
             }
-            let Timing::Timed { start, end, .. } = &se.event.timing else { continue };
+            let Timing::Timed { start, end, .. } = &se.event.timing else {
+                continue;
+            };
             let fp = fingerprint::of_event(&se.event, "");
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
-            let unchanged_times = start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
+            let unchanged_times =
+                start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
             let recorded = row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
@@ -498,12 +587,22 @@ fn plan_occurrences(
 /// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
 /// `Err`: the event can never get a meeting, with the reason.
 fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>, String> {
-    let Timing::Timed { start, end, local_start, zone } = &ev.timing else {
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &ev.timing
+    else {
         return Err("all-day event: Tencent meetings need a start and end time".to_owned());
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
     let fingerprint = fingerprint::of_event(ev, &subject);
-    let userid = input.calendar.userid.clone().unwrap_or_else(|| input.meeting.userid.clone());
+    let userid = input
+        .calendar
+        .userid
+        .clone()
+        .unwrap_or_else(|| input.meeting.userid.clone());
     let horizon_end = input.now + input.horizon;
     let time_zone = zone.iana_name();
     let (start, end, rule, series_end, truncated) = match &ev.rrule {
@@ -514,7 +613,8 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
             (*start, *end, None, *end, false)
         }
         Some(text) => {
-            let rrule = recurrence::Rrule::parse(text).map_err(|e| format!("RRULE '{text}': {e}"))?;
+            let rrule =
+                recurrence::Rrule::parse(text).map_err(|e| format!("RRULE '{text}': {e}"))?;
             let series = recurrence::Series {
                 rule: &rrule,
                 dtstart: *local_start,
@@ -525,17 +625,37 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
             match recurrence::map_series(&series, input.now) {
                 Ok(p) => {
                     let last = p.occurrences.last().copied().unwrap_or(p.first_start);
-                    (p.first_start, p.first_end, Some(p.rule), last + (*end - *start), p.truncated)
+                    (
+                        p.first_start,
+                        p.first_end,
+                        Some(p.rule),
+                        last + (*end - *start),
+                        p.truncated,
+                    )
                 }
-                Err(recurrence::MapError::Ended) => return Ok(None),
-                Err(e) => return Err(format!("RRULE '{text}' cannot be expressed as a Tencent recurring meeting: {e}")),
+                Err(recurrence::Unsupported::Ended) => return Ok(None),
+                Err(e) => {
+                    return Err(format!(
+                        "RRULE '{text}' cannot be expressed as a Tencent recurring meeting: {e}"
+                    ));
+                }
             }
         }
     };
     if start > horizon_end {
         return Ok(None);
     }
-    Ok(Some(Desired { subject, start, end, rule, series_end, truncated, userid, time_zone, fingerprint }))
+    Ok(Some(Desired {
+        subject,
+        start,
+        end,
+        rule,
+        series_end,
+        truncated,
+        userid,
+        time_zone,
+        fingerprint,
+    }))
 }
 
 /// SUMMARY cut to `max` characters (never inside a UTF-8 sequence); a placeholder when empty.

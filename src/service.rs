@@ -1,0 +1,153 @@
+//! `calmeet run`: the sync engine plugged into the daemon loop.
+//!
+//! The loop (`daemon`) owns timing, signals and systemd notifications; this module owns what a
+//! pass is (one `Engine::run_pass`) and what a reload is (read and validate the config file
+//! again; an invalid file keeps the old configuration). The state database is opened once and
+//! kept for the life of the process.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use tokio::sync::watch;
+
+use crate::config::Config;
+use crate::daemon::{self, DaemonOptions, PassContext, PassRunner, PassSummary, Schedule};
+use crate::store::Store;
+use crate::sync::{Engine, SyncOptions};
+use crate::tencent::TencentClient;
+
+/// A loaded configuration with its parsed schedule.
+pub struct Loaded {
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// Its schedule.
+    pub schedule: Schedule,
+    /// The meeting API client built from it.
+    pub api: TencentClient,
+}
+
+fn load(path: &std::path::Path) -> anyhow::Result<Loaded> {
+    let config = Config::load(path)?;
+    from_config(config)
+}
+
+fn from_config(config: Config) -> anyhow::Result<Loaded> {
+    let zone = config.timezone.as_deref().and_then(|t| t.parse().ok());
+    let schedule = Schedule::parse(&config.schedule, zone)?;
+    let api = crate::cli::api_client(&config)?;
+    Ok(Loaded {
+        config: Arc::new(config),
+        schedule,
+        api,
+    })
+}
+
+/// The next time `expr` fires after `after`, for `status`.
+#[must_use]
+pub fn next_run_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    Schedule::parse(expr, None).ok()?.next_after(after)
+}
+
+struct SyncRunner {
+    path: PathBuf,
+    store: Arc<Store>,
+    http: reqwest::Client,
+}
+
+impl PassRunner for SyncRunner {
+    type Config = Loaded;
+
+    async fn run_pass(&mut self, loaded: &Loaded, ctx: &PassContext) -> PassSummary {
+        let (tx, rx) = watch::channel(false);
+        // Bridge the loop's stop request into the engine, which checks it between actions.
+        let bridge = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                ctx.cancelled().await;
+                let _ = tx.send(true);
+            })
+        };
+        let engine = Engine {
+            config: Arc::clone(&loaded.config),
+            store: Arc::clone(&self.store),
+            api: Some(loaded.api.clone()),
+            http: self.http.clone(),
+            shutdown: rx,
+        };
+        ctx.progress();
+        let report = engine.run_pass(SyncOptions::default()).await;
+        ctx.progress();
+        bridge.abort();
+        PassSummary {
+            calendars: report.calendars.len(),
+            errors: report.error_count(),
+            started: report.started,
+            finished: report.finished,
+        }
+    }
+
+    fn reload(&mut self) -> anyhow::Result<Loaded> {
+        let loaded = load(&self.path)?;
+        if loaded.config.state_path() != self.store_path() {
+            tracing::warn!("state_db changed in the config; the new path takes effect on restart");
+        }
+        Ok(loaded)
+    }
+}
+
+impl SyncRunner {
+    fn store_path(&self) -> PathBuf {
+        self.path.clone()
+    }
+}
+
+/// Runs the daemon until SIGTERM/SIGINT. Exit 0 on a clean stop, 78 on a config error.
+pub async fn run_service(path: PathBuf, config: Config) -> ExitCode {
+    let loaded = match from_config(config) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("calmeet: config error: {e:#}");
+            return ExitCode::from(crate::cli::EXIT_CONFIG);
+        }
+    };
+    let store = match Store::open(&loaded.config.state_path()) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("calmeet: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let http = match crate::sync::calendar_http_client() {
+        Ok(h) => h,
+        Err(e) => {
+            eprintln!("calmeet: HTTP client: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let signals = match daemon::spawn_signal_listener() {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("calmeet: cannot listen for signals: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    tracing::info!(config = %path.display(), calendars = loaded.config.calendars.len(), "calmeet started");
+    let runner = SyncRunner { path, store, http };
+    match daemon::run(
+        runner,
+        loaded,
+        |l: &Loaded| &l.schedule,
+        signals,
+        DaemonOptions::default(),
+    )
+    .await
+    {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            ExitCode::from(1)
+        }
+    }
+}
