@@ -2,7 +2,7 @@
 //!
 //! A server re-serialising an object, calmeet's own write-back, or a change to DTSTAMP,
 //! LAST-MODIFIED, PRODID, SEQUENCE, alarms or attendees is not a change of the meeting. Only what
-//! the meeting is made of counts: subject, times, time zone, rule, exceptions and status. This
+//! the meeting is made of counts: subject, times, time zone, rule and status. This
 //! is compared with the fingerprint stored at the last successful API call to decide whether
 //! the meeting must be modified.
 
@@ -36,11 +36,8 @@ pub fn of_event(event: &Event, subject: &str) -> String {
     }
     canon.push_str(&normalise_rrule(event.rrule.as_deref().unwrap_or("")));
     canon.push('\n');
-    for x in &event.exdates {
-        canon.push_str(&x.timestamp().to_string());
-        canon.push(',');
-    }
-    canon.push('\n');
+    // EXDATEs are not part of the series' fingerprint: each one cancels its own occurrence
+    // (a modify of the whole series could reset the occurrences Tencent already changed).
     canon.push_str(if event.cancelled { "cancelled" } else { "live" });
     hex(&Sha256::digest(canon.as_bytes()))
 }

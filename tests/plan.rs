@@ -1,0 +1,507 @@
+//! The sync rules, tested without I/O: events + state rows + clock → actions.
+#![allow(clippy::unwrap_used)]
+
+use std::collections::HashSet;
+
+use calmeet::config::{CalendarConfig, Config};
+use calmeet::event::{TagMatcher, parse_calendar};
+use calmeet::store::{EventKey, EventRow, RowState};
+use calmeet::sync::{Action, CancelReason, PlanInput, SourcedEvent, plan};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+fn now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap()
+}
+
+fn config(kind: &str) -> Config {
+    let text = format!(
+        "[meeting]\napp_id = \"1\"\nsecret_id = \"s\"\nuserid = \"alice\"\n[[calendar]]\nname = \"team\"\nurl = \"https://dav.example.com/cal/\"\nkind = \"{kind}\"\n"
+    );
+    Config::parse(&text, "t", std::path::Path::new("/")).unwrap()
+}
+
+fn events(body: &str) -> Vec<SourcedEvent> {
+    let ics =
+        format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{body}END:VCALENDAR\r\n");
+    parse_calendar(
+        ics.as_bytes(),
+        chrono_tz::Asia::Shanghai,
+        &TagMatcher::new(None),
+    )
+    .unwrap()
+    .events
+    .into_iter()
+    .map(|event| SourcedEvent {
+        event,
+        href: Some("/cal/a.ics".into()),
+        etag: Some("\"1\"".into()),
+    })
+    .collect()
+}
+
+fn vevent(uid: &str, start: &str, end: &str, extra: &str) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20300101T000000Z\r\nDTSTART:{start}\r\nDTEND:{end}\r\nSUMMARY:Sync {uid}\r\nCATEGORIES:Tencent Meeting\r\n{extra}END:VEVENT\r\n"
+    )
+}
+
+struct Case {
+    config: Config,
+    events: Vec<SourcedEvent>,
+    rows: Vec<EventRow>,
+    failed: HashSet<String>,
+    now: DateTime<Utc>,
+    confirm: bool,
+    held: Option<String>,
+}
+
+impl Case {
+    fn new(body: &str) -> Self {
+        Self {
+            config: config("caldav"),
+            events: events(body),
+            rows: Vec::new(),
+            failed: HashSet::new(),
+            now: now(),
+            confirm: false,
+            held: None,
+        }
+    }
+
+    fn plan(&self) -> Vec<Action> {
+        let cal: &CalendarConfig = &self.config.calendars[0];
+        plan(&PlanInput {
+            calendar: cal,
+            meeting: &self.config.meeting,
+            events: &self.events,
+            failed_uids: &self.failed,
+            rows: &self.rows,
+            now: self.now,
+            horizon: Duration::days(90),
+            max_cancel_share: 0.5,
+            confirm_deletions: self.confirm,
+            held_cancels: self.held.as_deref(),
+        })
+    }
+
+    /// Pretends every Create/Update succeeded: the rows a real apply would leave.
+    fn settle(&mut self) {
+        for a in self.plan() {
+            match a {
+                Action::Create {
+                    key, desired, href, ..
+                }
+                | Action::Adopt {
+                    key, desired, href, ..
+                } => {
+                    let mut r = EventRow::new(key, RowState::Created, 0);
+                    r.meeting_id = Some(format!("m-{}", r.key.uid));
+                    r.join_url = Some("https://meeting.tencent.com/dm/x".into());
+                    r.userid = Some(desired.userid.clone());
+                    r.fingerprint = Some(desired.fingerprint.clone());
+                    r.start_at = Some(desired.start.timestamp());
+                    r.end_at = Some(desired.end.timestamp());
+                    r.series_end_at = Some(desired.series_end.timestamp());
+                    r.recurring = desired.rule.is_some();
+                    r.href = href;
+                    r.written_back = true;
+                    self.rows.retain(|x| x.key != r.key);
+                    self.rows.push(r);
+                }
+                _ => {}
+            }
+        }
+        // The write-back put the meeting id into the event.
+        for e in &mut self.events {
+            e.event.meeting_id = Some(format!("m-{}", e.event.uid));
+        }
+    }
+}
+
+fn key(uid: &str) -> EventKey {
+    EventKey {
+        calendar: "team".into(),
+        uid: uid.into(),
+        recurrence_id: None,
+    }
+}
+
+#[test]
+fn new_tagged_event_is_created_then_quiet() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1);
+    let Action::Create {
+        key: k,
+        desired,
+        reconcile,
+        href,
+        ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(k, &key("a"));
+    assert!(!reconcile);
+    assert_eq!(href.as_deref(), Some("/cal/a.ics"));
+    assert_eq!(desired.subject, "Sync a");
+    assert_eq!(
+        desired.start.timestamp(),
+        Utc.with_ymd_and_hms(2030, 6, 2, 1, 0, 0)
+            .unwrap()
+            .timestamp()
+    );
+    assert!(desired.rule.is_none());
+    c.settle();
+    assert!(
+        c.plan().is_empty(),
+        "second pass must be quiet: {:?}",
+        c.plan()
+    );
+}
+
+#[test]
+fn untagged_event_gets_nothing() {
+    let body = "BEGIN:VEVENT\r\nUID:x\r\nDTSTART:20300602T010000Z\r\nDTEND:20300602T020000Z\r\nSUMMARY:lunch\r\nEND:VEVENT\r\n";
+    assert!(Case::new(body).plan().is_empty());
+}
+
+#[test]
+fn past_and_beyond_horizon_events_are_not_created() {
+    let past = vevent("p", "20300501T010000Z", "20300501T020000Z", "");
+    let far = vevent("f", "20301201T010000Z", "20301201T020000Z", "");
+    assert!(Case::new(&format!("{past}{far}")).plan().is_empty());
+}
+
+#[test]
+fn moved_or_renamed_event_updates_same_meeting() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    let mut moved = events(&vevent("a", "20300603T010000Z", "20300603T020000Z", ""));
+    moved[0].event.meeting_id = Some("m-a".into());
+    c.events = moved;
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::Update {
+        meeting_id,
+        desired,
+        ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(meeting_id, "m-a");
+    assert_eq!(
+        desired.start.timestamp(),
+        Utc.with_ymd_and_hms(2030, 6, 3, 1, 0, 0)
+            .unwrap()
+            .timestamp()
+    );
+}
+
+#[test]
+fn dtstamp_sequence_and_alarm_changes_are_not_changes() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    let body = vevent("a", "20300602T010000Z", "20300602T020000Z", "SEQUENCE:5\r\nLAST-MODIFIED:20300510T000000Z\r\nBEGIN:VALARM\r\nACTION:DISPLAY\r\nTRIGGER:-PT5M\r\nEND:VALARM\r\n").replace("DTSTAMP:20300101T000000Z", "DTSTAMP:20300511T000000Z");
+    let mut evs = events(&body);
+    evs[0].event.meeting_id = Some("m-a".into());
+    c.events = evs;
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn cancelled_event_cancels_meeting_and_removes_block() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    c.events = events(&vevent(
+        "a",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "STATUS:CANCELLED\r\n",
+    ));
+    let actions = c.plan();
+    let Action::Cancel {
+        reason,
+        href,
+        meeting_id,
+        ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(*reason, CancelReason::EventCancelled);
+    assert_eq!(meeting_id, "m-a");
+    assert_eq!(href.as_deref(), Some("/cal/a.ics"));
+}
+
+#[test]
+fn deleted_event_cancels_when_few_go() {
+    let body: String = ["a", "b", "c"]
+        .iter()
+        .map(|u| vevent(u, "20300602T010000Z", "20300602T020000Z", ""))
+        .collect();
+    let mut c = Case::new(&body);
+    c.settle();
+    c.events.retain(|e| e.event.uid != "b");
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    assert!(
+        matches!(&actions[0], Action::Cancel { key: k, reason: CancelReason::EventDeleted, .. } if *k == key("b"))
+    );
+}
+
+#[test]
+fn empty_feed_holds_cancellations_until_confirmed() {
+    let body: String = ["a", "b", "c"]
+        .iter()
+        .map(|u| vevent(u, "20300602T010000Z", "20300602T020000Z", ""))
+        .collect();
+    let mut c = Case::new(&body);
+    c.settle();
+    c.events.clear();
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::HoldCancels {
+        count, live, token, ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!((*count, *live), (3, 3));
+    // The next pass sees the same: now they go.
+    c.held = Some(token.clone());
+    let cancels = c
+        .plan()
+        .iter()
+        .filter(|a| matches!(a, Action::Cancel { .. }))
+        .count();
+    assert_eq!(cancels, 3);
+    // Or with --confirm-deletions at once.
+    c.held = None;
+    c.confirm = true;
+    assert_eq!(
+        c.plan()
+            .iter()
+            .filter(|a| matches!(a, Action::Cancel { .. }))
+            .count(),
+        3
+    );
+}
+
+#[test]
+fn unreadable_event_is_not_mistaken_for_deleted() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    c.events.clear();
+    c.failed.insert("a".into());
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn untagged_event_cancels() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    // Tag removed; the event still carries our meeting id, so it is still seen.
+    let body = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20300602T010000Z\r\nDTEND:20300602T020000Z\r\nSUMMARY:x\r\nX-CALMEET-MEETING-ID:m-a\r\nEND:VEVENT\r\n";
+    c.events = events(body);
+    c.confirm = true;
+    let actions = c.plan();
+    assert!(
+        matches!(
+            &actions[0],
+            Action::Cancel {
+                reason: CancelReason::Untagged,
+                ..
+            }
+        ),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn pending_row_is_reconciled_before_create() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.rows.push(EventRow::new(key("a"), RowState::Pending, 0));
+    let actions = c.plan();
+    assert!(
+        matches!(
+            &actions[0],
+            Action::Create {
+                reconcile: true,
+                ..
+            }
+        ),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn event_carrying_meeting_id_without_row_is_adopted() {
+    let c = Case::new(&vevent(
+        "a",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "X-CALMEET-MEETING-ID:123\r\n",
+    ));
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[0], Action::Adopt { meeting_id, .. } if meeting_id == "123"),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn single_to_series_recreates() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    let mut evs = events(&vevent(
+        "a",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=4\r\n",
+    ));
+    evs[0].event.meeting_id = Some("m-a".into());
+    c.events = evs;
+    let actions = c.plan();
+    assert!(
+        matches!(
+            &actions[0],
+            Action::Cancel {
+                reason: CancelReason::Replaced,
+                ..
+            }
+        ),
+        "{actions:?}"
+    );
+    assert!(
+        matches!(&actions[1], Action::Create { desired, .. } if desired.rule.is_some()),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn all_day_is_skipped_once() {
+    let body = "BEGIN:VEVENT\r\nUID:d\r\nDTSTART;VALUE=DATE:20300602\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n";
+    let mut c = Case::new(body);
+    let actions = c.plan();
+    let Action::Skip { reason, key: k } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert!(reason.contains("all-day"));
+    let mut row = EventRow::new(k.clone(), RowState::Skipped, 0);
+    row.last_error = Some(reason.clone());
+    c.rows.push(row);
+    assert!(c.plan().is_empty(), "warned once only");
+}
+
+#[test]
+fn unsupported_rule_is_skipped_with_rule_named() {
+    let c = Case::new(&vevent(
+        "y",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=YEARLY\r\n",
+    ));
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[0], Action::Skip { reason, .. } if reason.contains("FREQ=YEARLY")),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn exdate_and_overrides_act_on_occurrences() {
+    let master = vevent(
+        "s",
+        "20300603T010000Z",
+        "20300603T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=6\r\n",
+    );
+    let mut c = Case::new(&master);
+    c.settle();
+    let body = format!(
+        "{}{}{}",
+        vevent(
+            "s",
+            "20300603T010000Z",
+            "20300603T020000Z",
+            "RRULE:FREQ=WEEKLY;COUNT=6\r\nEXDATE:20300610T010000Z\r\n"
+        ),
+        vevent(
+            "s",
+            "20300617T030000Z",
+            "20300617T040000Z",
+            "RECURRENCE-ID:20300617T010000Z\r\n"
+        ),
+        vevent(
+            "s",
+            "20300624T010000Z",
+            "20300624T020000Z",
+            "RECURRENCE-ID:20300624T010000Z\r\nSTATUS:CANCELLED\r\n"
+        ),
+    );
+    c.events = events(&body);
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-s".into());
+    }
+    let actions = c.plan();
+    let rid = |y, m, d| Some(Utc.with_ymd_and_hms(y, m, d, 1, 0, 0).unwrap().timestamp());
+    // The EXDATE changes the master's fingerprint too (an update of the series), plus one
+    // action per occurrence.
+    assert!(actions.iter().any(|a| matches!(a, Action::CancelOccurrence { key, .. } if key.recurrence_id == rid(2030, 6, 10))), "{actions:?}");
+    assert!(actions.iter().any(|a| matches!(a, Action::CancelOccurrence { key, .. } if key.recurrence_id == rid(2030, 6, 24))), "{actions:?}");
+    assert!(actions.iter().any(|a| matches!(a, Action::MoveOccurrence { key, start, .. } if key.recurrence_id == rid(2030, 6, 17) && start.timestamp() == Utc.with_ymd_and_hms(2030, 6, 17, 3, 0, 0).unwrap().timestamp())), "{actions:?}");
+}
+
+#[test]
+fn series_that_began_in_the_past_starts_at_next_occurrence() {
+    let c = Case::new(&vevent(
+        "w",
+        "20300506T010000Z",
+        "20300506T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=10\r\n",
+    ));
+    let actions = c.plan();
+    let Action::Create { desired, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    // May 6, 13, 20, 27 are over; June 3 is next: 6 left.
+    assert_eq!(
+        desired.start.timestamp(),
+        Utc.with_ymd_and_hms(2030, 6, 3, 1, 0, 0)
+            .unwrap()
+            .timestamp()
+    );
+    let rule = desired.rule.as_ref().unwrap();
+    assert_eq!(
+        (rule.recurring_type, rule.until_type, rule.until_count),
+        (2, 1, Some(6))
+    );
+}
+
+#[test]
+fn ics_calendar_never_plans_write_back() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.config = config("ics");
+    c.settle();
+    for r in &mut c.rows {
+        r.written_back = false;
+    }
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn missing_link_is_written_back_again() {
+    let mut c = Case::new(&vevent("a", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    // A user (or another client) removed the block and the X- property.
+    for e in &mut c.events {
+        e.event.meeting_id = None;
+    }
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[0], Action::WriteBack { .. }),
+        "{actions:?}"
+    );
+}
