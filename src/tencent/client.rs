@@ -13,13 +13,14 @@ use std::fmt;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use tokio::time::Instant;
 use url::{Position, Url, form_urlencoded};
 
+use super::retry::{Backoff, Retry, TokenBucket, classify, network_failure};
 use super::types::{
-    CancelMeetingRequest, CreateMeetingRequest, ErrorBody, ErrorInfo, ListMeetingsResponse,
-    MeetingInfo, MeetingInfoList, ModifyMeetingRequest,
+    CancelMeetingRequest, CreateMeetingRequest, ListMeetingsResponse, MeetingInfo, MeetingInfoList,
+    ModifyMeetingRequest,
 };
 use super::{ApiError, MeetingApi, sign};
 
@@ -95,18 +96,11 @@ struct Inner {
     limiter: Mutex<TokenBucket>,
 }
 
-/// Outcome of one failed attempt: the error, and whether another attempt is safe.
-enum Retry {
-    /// Definitive answer; another attempt gets the same one.
-    Never,
-    /// The server certainly did not act (rate limited, never connected).
-    Safe,
-    /// The server may have acted; only repeatable operations may go again.
-    IfRepeatable,
-}
-
 impl TencentClient {
     /// Builds the client. Fails on an unusable `api_base`, zero limits, or a TLS setup error.
+    ///
+    /// # Errors
+    /// [`ApiError::Invalid`] describing the setting at fault.
     pub fn new(config: ClientConfig) -> Result<Self, ApiError> {
         let base = Url::parse(&config.api_base)
             .map_err(|e| ApiError::Invalid(format!("api_base {:?}: {e}", config.api_base)))?;
@@ -151,6 +145,9 @@ impl TencentClient {
     }
 
     /// `POST /v1/meetings`. See [`MeetingApi::create_meeting`] for the ambiguity contract.
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::Ambiguous`] when the meeting may have been created.
     pub async fn create_meeting(
         &self,
         req: &CreateMeetingRequest,
@@ -177,6 +174,9 @@ impl TencentClient {
     }
 
     /// `PUT /v1/meetings/{id}`.
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::NotFound`] for an unknown or cancelled meeting.
     pub async fn modify_meeting(
         &self,
         meeting_id: &str,
@@ -192,6 +192,9 @@ impl TencentClient {
 
     /// `POST /v1/meetings/{id}/cancel`. Repeated on transient failures: a repeat after a lost
     /// success answer gets [`ApiError::NotFound`], which the caller treats as cancelled.
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::NotFound`] when it is already gone.
     pub async fn cancel_meeting(
         &self,
         meeting_id: &str,
@@ -206,6 +209,9 @@ impl TencentClient {
     }
 
     /// `GET /v1/meetings/{id}?userid=..&instanceid=..`.
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::NotFound`] for an unknown meeting.
     pub async fn get_meeting(
         &self,
         meeting_id: &str,
@@ -234,6 +240,9 @@ impl TencentClient {
     /// `GET /v1/meetings?userid=..&instanceid=..&pos=..`, following `next_pos`/`next_cursory`
     /// until `remaining` is 0. Meetings sharing a start time can repeat across pages, so the
     /// result is de-duplicated by `meeting_id` (first sighting wins).
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::InvalidResponse`] when paging does not end.
     pub async fn list_meetings(
         &self,
         userid: &str,
@@ -341,9 +350,9 @@ impl TencentClient {
         if let Some(body) = body {
             request = request.body(body.to_vec());
         }
-        let response = request.send().await.map_err(network_failure)?;
+        let response = request.send().await.map_err(|e| network_failure(&e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(network_failure)?;
+        let bytes = response.bytes().await.map_err(|e| network_failure(&e))?;
         classify(status, &bytes).map(|()| bytes.to_vec())
     }
 
@@ -429,102 +438,6 @@ impl CallError {
     }
 }
 
-/// Maps an HTTP answer to success or a classified failure, by `error_code` first.
-fn classify(status: StatusCode, body: &[u8]) -> Result<(), (ApiError, Retry)> {
-    if let Ok(ErrorBody { error_info }) = serde_json::from_slice::<ErrorBody>(body) {
-        return Err(classify_code(status, error_info));
-    }
-    if status.is_success() {
-        return Ok(());
-    }
-    if status == StatusCode::TOO_MANY_REQUESTS {
-        let error = ApiError::RateLimited {
-            code: 0,
-            message: "HTTP 429".into(),
-        };
-        return Err((error, Retry::Safe));
-    }
-    if status.is_server_error() {
-        let error = ApiError::Transient {
-            detail: format!("HTTP {status} without an error code"),
-        };
-        return Err((error, Retry::IfRepeatable));
-    }
-    Err((
-        ApiError::Http {
-            status: status.as_u16(),
-        },
-        Retry::Never,
-    ))
-}
-
-/// Error codes from reference §4.3/§4.4. Unknown codes are definitive API errors: the server
-/// looked at the request and said no, so it did not act and repeating will not change that.
-fn classify_code(status: StatusCode, info: ErrorInfo) -> (ApiError, Retry) {
-    let ErrorInfo {
-        error_code: code,
-        message,
-        ..
-    } = info;
-    match code {
-        190_310 | 190_311 | 190_313 | 9061 => {
-            (ApiError::RateLimited { code, message }, Retry::Safe)
-        }
-        500_029 | 500_168 => (ApiError::QuotaExceeded { code, message }, Retry::Never),
-        200_003 => (ApiError::SignatureRejected { code, message }, Retry::Never),
-        190_303 | 50_000 | 50_001 => (ApiError::AuthFailed { code, message }, Retry::Never),
-        9003 | 202_001 => (ApiError::NotFound { code, message }, Retry::Never),
-        9042 | 403 | 9100 | 9102 | 190_315 | 500_014 => {
-            (ApiError::PermissionDenied { code, message }, Retry::Never)
-        }
-        190_004 | 190_001 | 9093 | 20_001 | 20_003 => {
-            (ApiError::InvalidRequest { code, message }, Retry::Never)
-        }
-        _ => (
-            ApiError::Api {
-                status: status.as_u16(),
-                code,
-                message,
-            },
-            Retry::Never,
-        ),
-    }
-}
-
-/// A transport error: safe to repeat only if the connection was never made (nothing sent).
-fn network_failure(err: reqwest::Error) -> (ApiError, Retry) {
-    let retry = if err.is_connect() {
-        Retry::Safe
-    } else {
-        Retry::IfRepeatable
-    };
-    let kind = if err.is_timeout() {
-        "timed out"
-    } else if err.is_connect() {
-        "could not connect"
-    } else {
-        "connection failed"
-    };
-    (
-        ApiError::Transient {
-            detail: format!("{kind}: {}", error_chain(&err)),
-        },
-        retry,
-    )
-}
-
-/// reqwest's top-level message is generic; the cause (refused, reset, TLS) is in the sources.
-fn error_chain(err: &dyn std::error::Error) -> String {
-    let mut text = err.to_string();
-    let mut source = err.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 /// The list URL for one page; built apart because the serializer is not `Send`.
 fn list_path(userid: &str, instanceid: i64, (pos, cursory): (i64, Option<i64>)) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
@@ -583,121 +496,10 @@ fn unix_now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
-/// Capped exponential backoff with jitter between half and the full delay, so clients that
-/// failed together do not retry together.
-#[derive(Clone, Copy, Debug)]
-struct Backoff {
-    base: Duration,
-    cap: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Backoff {
-            base: Duration::from_secs(1),
-            cap: Duration::from_secs(30),
-        }
-    }
-}
-
-impl Backoff {
-    fn delay(&self, attempt: u32) -> Duration {
-        let factor = 1u32 << attempt.saturating_sub(1).min(16);
-        let full = self.base.saturating_mul(factor).min(self.cap);
-        let full_ms = u64::try_from(full.as_millis()).unwrap_or(u64::MAX);
-        Duration::from_millis(rand::random_range(full_ms / 2..=full_ms))
-    }
-}
-
-/// Token bucket. Capacity is a tenth of the per-minute rate so that even a full burst plus a
-/// minute of steady refill stays under the ceiling in any 60-second window (250 + 25 < 300).
-#[derive(Debug)]
-struct TokenBucket {
-    capacity: f64,
-    tokens: f64,
-    per_second: f64,
-    last: Instant,
-}
-
-impl TokenBucket {
-    fn new(requests_per_minute: u32, now: Instant) -> Self {
-        let capacity = f64::from((requests_per_minute / 10).max(1));
-        TokenBucket {
-            capacity,
-            tokens: capacity,
-            per_second: f64::from(requests_per_minute) / 60.0,
-            last: now,
-        }
-    }
-
-    /// Takes a token, or says how long until one is available.
-    fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
-        }
-    }
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn bucket_allows_a_burst_then_paces() {
-        let start = Instant::now();
-        let mut bucket = TokenBucket::new(600, start); // 10/s, burst 60
-        for _ in 0..60 {
-            assert!(bucket.try_take(start).is_ok());
-        }
-        let wait = bucket.try_take(start).unwrap_err();
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100));
-        assert!(bucket.try_take(start + Duration::from_millis(100)).is_ok());
-    }
-
-    #[test]
-    fn backoff_is_capped_and_jittered() {
-        let b = Backoff {
-            base: Duration::from_millis(100),
-            cap: Duration::from_millis(500),
-        };
-        for _ in 0..50 {
-            let d1 = b.delay(1);
-            assert!(d1 >= Duration::from_millis(50) && d1 <= Duration::from_millis(100));
-            assert!(b.delay(10) <= Duration::from_millis(500));
-            assert!(b.delay(10) >= Duration::from_millis(250));
-        }
-    }
-
-    #[test]
-    fn classification_follows_error_code_not_status() {
-        let info = |code| ErrorInfo {
-            error_code: code,
-            new_error_code: None,
-            message: "m".into(),
-        };
-        let (e, r) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(200_003));
-        assert!(matches!(e, ApiError::SignatureRejected { .. }) && matches!(r, Retry::Never));
-        assert!(
-            e.to_string()
-                .contains("check secret_id/secret_key and the system clock")
-        );
-        let (e, r) = classify_code(StatusCode::BAD_REQUEST, info(190_310));
-        assert!(matches!(e, ApiError::RateLimited { .. }) && matches!(r, Retry::Safe));
-        let (e, _) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(9003));
-        assert!(e.is_not_found() && e.is_permanent());
-        let body = br#"<html>bad gateway</html>"#;
-        let (e, r) = classify(StatusCode::BAD_GATEWAY, body).unwrap_err();
-        assert!(matches!(e, ApiError::Transient { .. }) && matches!(r, Retry::IfRepeatable));
-    }
 
     #[test]
     fn debug_never_shows_the_secret_key() {

@@ -6,6 +6,7 @@
 //! calendar or the state database, and no error message may ever contain the secret key.
 
 pub mod client;
+mod retry;
 pub mod sign;
 pub mod types;
 

@@ -38,10 +38,9 @@ pub fn string_to_sign(
 /// Lowercase hex of HMAC-SHA256(key, msg): the intermediate value the API Base64-encodes.
 #[must_use]
 pub fn hmac_hex(secret_key: &[u8], message: &[u8]) -> String {
-    let mut mac = match HmacSha256::new_from_slice(secret_key) {
-        Ok(mac) => mac,
-        // HMAC hashes over-long keys and pads short ones (RFC 2104), so every length is valid.
-        Err(_) => unreachable!("HMAC-SHA256 accepts keys of any length"),
+    // HMAC hashes over-long keys and pads short ones (RFC 2104), so every length is valid.
+    let Ok(mut mac) = HmacSha256::new_from_slice(secret_key) else {
+        unreachable!("HMAC-SHA256 accepts keys of any length")
     };
     mac.update(message);
     lower_hex(&mac.finalize().into_bytes())

@@ -1,0 +1,213 @@
+//! The fake Tencent server's own rules (recurrence expansion, limits, skew), so tests of other
+//! modules that lean on it can trust what it accepts and generates.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+use calmeet::tencent::ApiError;
+use calmeet::tencent::types::{CreateMeetingRequest, MeetingInfo, RecurringRule};
+use support::fake_tencent::FakeTencent;
+
+const DAY: i64 = 86_400;
+/// Monday 2030-01-07 10:00 Asia/Shanghai.
+const MONDAY_10AM: i64 = 1_893_981_600;
+
+fn recurring(rule: RecurringRule) -> CreateMeetingRequest {
+    CreateMeetingRequest {
+        end_time: (MONDAY_10AM + 3600).to_string(),
+        hosts: None,
+        instanceid: 1,
+        invitees: None,
+        location: None,
+        meeting_type: 1,
+        password: None,
+        recurring_rule: Some(rule),
+        settings: serde_json::Map::new(),
+        start_time: MONDAY_10AM.to_string(),
+        subject: "series".into(),
+        time_zone: Some("Asia/Shanghai".into()),
+        r#type: 0,
+        userid: "zhangsan".into(),
+    }
+}
+
+async fn create_and_get(fake: &FakeTencent, rule: RecurringRule) -> Result<MeetingInfo, ApiError> {
+    let client = fake.client();
+    let created = client.create_meeting(&recurring(rule)).await?;
+    client.get_meeting(&created.meeting_id, "zhangsan", 1).await
+}
+
+fn starts(m: &MeetingInfo) -> Vec<i64> {
+    m.sub_meetings
+        .iter()
+        .map(|s| s.start_time.unwrap() - MONDAY_10AM)
+        .collect()
+}
+
+#[test]
+fn the_fixed_start_is_a_monday_morning_in_beijing() {
+    // 2030-01-07T02:00:00Z == 10:00 +08:00; the expectations below depend on it.
+    assert_eq!((MONDAY_10AM / DAY + 4) % 7, 1, "1970-01-01 was a Thursday");
+    assert_eq!(MONDAY_10AM % DAY, 2 * 3600);
+}
+
+#[tokio::test]
+async fn weekdays_skip_the_weekend() {
+    let fake = FakeTencent::start().await;
+    let rule = RecurringRule {
+        recurring_type: 1,
+        until_type: 1,
+        until_count: Some(6),
+        ..Default::default()
+    };
+    let m = create_and_get(&fake, rule).await.unwrap();
+    assert_eq!(starts(&m), vec![0, DAY, 2 * DAY, 3 * DAY, 4 * DAY, 7 * DAY]);
+}
+
+#[tokio::test]
+async fn until_date_is_inclusive_of_the_last_day() {
+    let fake = FakeTencent::start().await;
+    // Until the start of the third weekly occurrence (DESIGN: UNTIL = start of the last one).
+    let rule = RecurringRule {
+        recurring_type: 2,
+        until_type: 0,
+        until_date: Some(MONDAY_10AM + 14 * DAY),
+        ..Default::default()
+    };
+    let m = create_and_get(&fake, rule).await.unwrap();
+    assert_eq!(starts(&m), vec![0, 7 * DAY, 14 * DAY]);
+}
+
+#[tokio::test]
+async fn custom_weekly_mask_every_two_weeks() {
+    let fake = FakeTencent::start().await;
+    // Every 2 weeks on Monday (2) + Wednesday (8).
+    let rule = RecurringRule {
+        recurring_type: 5,
+        until_type: 1,
+        until_count: Some(4),
+        customized_recurring_type: Some(1),
+        customized_recurring_step: Some(2),
+        customized_recurring_days: Some(2 + 8),
+        ..Default::default()
+    };
+    let m = create_and_get(&fake, rule).await.unwrap();
+    assert_eq!(starts(&m), vec![0, 2 * DAY, 14 * DAY, 16 * DAY]);
+}
+
+#[tokio::test]
+async fn custom_rule_must_include_the_first_day() {
+    let fake = FakeTencent::start().await;
+    let rule = RecurringRule {
+        recurring_type: 5,
+        until_type: 1,
+        until_count: Some(4),
+        customized_recurring_type: Some(1),
+        customized_recurring_step: Some(1),
+        customized_recurring_days: Some(4), // Tuesday only, but the series starts on a Monday
+        ..Default::default()
+    };
+    let err = create_and_get(&fake, rule).await.unwrap_err();
+    assert!(
+        matches!(&err, ApiError::InvalidRequest { code: 190_004, message } if message.contains("firstStartTime")),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn count_limits_depend_on_the_rule() {
+    let fake = FakeTencent::start().await;
+    let weekly_200 = RecurringRule {
+        recurring_type: 2,
+        until_type: 1,
+        until_count: Some(200),
+        ..Default::default()
+    };
+    assert_eq!(
+        create_and_get(&fake, weekly_200)
+            .await
+            .unwrap()
+            .sub_meetings
+            .len(),
+        200
+    );
+    for (kind, count) in [(2, 201), (3, 51), (4, 51), (0, 0)] {
+        let rule = RecurringRule {
+            recurring_type: kind,
+            until_type: 1,
+            until_count: Some(count),
+            ..Default::default()
+        };
+        let err = create_and_get(&fake, rule).await.unwrap_err();
+        assert!(
+            matches!(err, ApiError::InvalidRequest { .. }),
+            "type {kind} ×{count}: {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn times_sent_as_numbers_are_rejected() {
+    let fake = FakeTencent::start().await;
+    let client = reqwest::Client::new();
+    let body = br#"{"userid":"zhangsan","instanceid":1,"subject":"x","type":0,"start_time":1894010400,"end_time":"1894014000"}"#;
+    let (nonce, ts) = (
+        "7",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+            .to_string(),
+    );
+    let sig = calmeet::tencent::sign::signature(
+        fake.secret_key.as_bytes(),
+        "POST",
+        &fake.secret_id,
+        nonce,
+        &ts,
+        "/v1/meetings",
+        body,
+    );
+    let send = |ts: String, sig: String| {
+        client
+            .post(format!("{}/v1/meetings", fake.base_url))
+            .header("X-TC-Key", &fake.secret_id)
+            .header("X-TC-Nonce", nonce)
+            .header("X-TC-Timestamp", ts)
+            .header("X-TC-Signature", sig)
+            .header("AppId", &fake.app_id)
+            .header("SdkId", fake.sdk_id.clone().unwrap())
+            .body(body.to_vec())
+            .send()
+    };
+    let answer = send(ts.clone(), sig).await.unwrap();
+    assert_eq!(answer.status(), 400);
+    assert!(
+        String::from_utf8(answer.bytes().await.unwrap().to_vec())
+            .unwrap()
+            .contains("190004")
+    );
+
+    // Correctly signed but ten minutes old: outside the 5-minute window.
+    let old = (ts.parse::<u64>().unwrap() - 600).to_string();
+    let old_sig = calmeet::tencent::sign::signature(
+        fake.secret_key.as_bytes(),
+        "POST",
+        &fake.secret_id,
+        nonce,
+        &old,
+        "/v1/meetings",
+        body,
+    );
+    let answer = send(old, old_sig).await.unwrap();
+    assert!(
+        String::from_utf8(answer.bytes().await.unwrap().to_vec())
+            .unwrap()
+            .contains("200003")
+    );
+    assert!(
+        fake.requests()[1].signature_valid,
+        "the signature itself was fine"
+    );
+    assert_eq!(fake.meetings().len(), 0);
+}

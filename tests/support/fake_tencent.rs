@@ -1,0 +1,396 @@
+//! A fake Tencent Meeting server for tests: real HTTP on 127.0.0.1, real signature checks.
+//!
+//! It verifies every request with `calmeet::tencent::sign` and the documented 5-minute skew,
+//! answers errors with the API's body shape and codes (200003, 190303, 190004, 9003), keeps
+//! meetings in memory, records every request, and injects faults per route — including the one
+//! that matters most: performing a create and then dropping the connection unanswered.
+//! Deliberate simplifications: `pos` 0 lists everything (not "today"), the list cursor is an
+//! offset rather than a modification time, and "upcoming" is not filtered by the clock.
+#![allow(dead_code)] // each test binary uses a different part of the fake
+
+mod handlers;
+mod rules;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::convert::Infallible;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use calmeet::tencent::{ClientConfig, TencentClient, sign};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Method, Request};
+use hyper_util::rt::TokioIo;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::Notify;
+use tokio::task::JoinHandle;
+
+use handlers::{Answer, answer, api_error, cancel, create, get, invalid, list, modify};
+
+/// The API routes the fake serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Route {
+    Create,
+    Get,
+    Modify,
+    Cancel,
+    List,
+}
+
+/// A failure to inject into the next request on a route.
+#[derive(Clone, Debug)]
+pub enum Fault {
+    /// Answer this HTTP status with a body that carries no error code; do nothing.
+    Status(u16),
+    /// Answer `{"error_info":{"error_code":code,…}}` with this HTTP status; do nothing.
+    ErrorCode(u16, i64),
+    /// Wait this long, then handle the request normally (the client has usually given up).
+    Delay(Duration),
+    /// Handle the request, then close the connection without answering.
+    DropResponseAfterApply,
+}
+
+/// One request as the fake saw it.
+#[derive(Clone, Debug)]
+pub struct RecordedRequest {
+    pub route: Option<Route>,
+    pub method: String,
+    /// Path and query exactly as received.
+    pub uri: String,
+    pub query: BTreeMap<String, String>,
+    /// Header names lowercased.
+    pub headers: BTreeMap<String, String>,
+    pub raw_body: Vec<u8>,
+    pub body: Option<Value>,
+    /// Whether `X-TC-Signature` matched, whatever else was wrong.
+    pub signature_valid: bool,
+}
+
+/// One occurrence of a stored recurring meeting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeSubMeeting {
+    pub sub_meeting_id: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub cancelled: bool,
+}
+
+/// A stored meeting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FakeMeeting {
+    pub meeting_id: String,
+    pub meeting_code: String,
+    pub join_url: String,
+    pub userid: String,
+    pub subject: String,
+    pub start_time: i64,
+    pub end_time: i64,
+    pub meeting_type: i64,
+    pub password: Option<String>,
+    pub location: Option<String>,
+    pub time_zone: Option<String>,
+    pub settings: Value,
+    pub recurring_rule: Option<Value>,
+    pub sub_meetings: Vec<FakeSubMeeting>,
+    pub cancelled: bool,
+    /// Accepted PUTs.
+    pub modifications: u32,
+}
+
+#[derive(Default)]
+struct State {
+    meetings: Vec<FakeMeeting>,
+    requests: Vec<RecordedRequest>,
+    faults: HashMap<Route, VecDeque<Fault>>,
+    page_size: usize,
+    page_overlap: bool,
+}
+
+/// A running fake server; stops when dropped.
+pub struct FakeTencent {
+    pub base_url: String,
+    pub app_id: String,
+    pub sdk_id: Option<String>,
+    pub secret_id: String,
+    pub secret_key: String,
+    state: Arc<Mutex<State>>,
+    server: JoinHandle<()>,
+}
+
+impl Drop for FakeTencent {
+    fn drop(&mut self) {
+        self.server.abort();
+    }
+}
+
+#[derive(Clone)]
+struct Creds {
+    app_id: String,
+    sdk_id: Option<String>,
+    secret_id: String,
+    secret_key: String,
+}
+
+impl FakeTencent {
+    /// Starts on 127.0.0.1 with the fake credentials of the signature fixture.
+    pub async fn start() -> FakeTencent {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let creds = Creds {
+            app_id: "200000001".into(),
+            sdk_id: Some("18000000001".into()),
+            secret_id: "TestSecretId0123456789".into(),
+            secret_key: "TestSecretKey0123456789abcdefGHIJ".into(),
+        };
+        let state = Arc::new(Mutex::new(State {
+            page_size: 20,
+            ..State::default()
+        }));
+        let server = tokio::spawn(accept_loop(listener, state.clone(), creds.clone()));
+        FakeTencent {
+            base_url: format!("http://{addr}"),
+            app_id: creds.app_id,
+            sdk_id: creds.sdk_id,
+            secret_id: creds.secret_id,
+            secret_key: creds.secret_key,
+            state,
+            server,
+        }
+    }
+
+    /// A client config with this server's credentials, a 2 s timeout and 4 attempts.
+    pub fn client_config(&self) -> ClientConfig {
+        let mut config = ClientConfig::new(
+            &self.base_url,
+            &self.app_id,
+            &self.secret_id,
+            &self.secret_key,
+        );
+        config.sdk_id = self.sdk_id.clone();
+        config.timeout = Duration::from_secs(2);
+        config.requests_per_minute = 60_000;
+        config
+    }
+
+    /// A client for this server with millisecond backoff.
+    pub fn client(&self) -> TencentClient {
+        TencentClient::new(self.client_config())
+            .unwrap()
+            .with_backoff(Duration::from_millis(5), Duration::from_millis(50))
+    }
+
+    /// Queues a fault for the next request on `route` (faults fire in FIFO order).
+    pub fn inject(&self, route: Route, fault: Fault) {
+        let mut state = self.state.lock().unwrap();
+        state.faults.entry(route).or_default().push_back(fault);
+    }
+
+    pub fn meetings(&self) -> Vec<FakeMeeting> {
+        self.state.lock().unwrap().meetings.clone()
+    }
+
+    pub fn meeting(&self, meeting_id: &str) -> Option<FakeMeeting> {
+        self.meetings()
+            .into_iter()
+            .find(|m| m.meeting_id == meeting_id)
+    }
+
+    pub fn live_meeting_count(&self) -> usize {
+        self.meetings().iter().filter(|m| !m.cancelled).count()
+    }
+
+    pub fn requests(&self) -> Vec<RecordedRequest> {
+        self.state.lock().unwrap().requests.clone()
+    }
+
+    pub fn request_count(&self, route: Route) -> usize {
+        self.requests()
+            .iter()
+            .filter(|r| r.route == Some(route))
+            .count()
+    }
+
+    /// Meetings per list page (default 20, the API's maximum).
+    pub fn set_page_size(&self, size: usize) {
+        self.state.lock().unwrap().page_size = size.max(1);
+    }
+
+    /// Repeat the last meeting of each page at the top of the next, as the real API can when
+    /// several meetings share a start time.
+    pub fn set_page_overlap(&self, overlap: bool) {
+        self.state.lock().unwrap().page_overlap = overlap;
+    }
+}
+
+async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>, creds: Creds) {
+    while let Ok((stream, _)) = listener.accept().await {
+        let (state, creds) = (state.clone(), creds.clone());
+        tokio::spawn(async move {
+            // Notified by a handler that wants the connection closed without an answer.
+            let hang_up = Arc::new(Notify::new());
+            let handler_hang_up = hang_up.clone();
+            let service = service_fn(move |req| {
+                handle(state.clone(), creds.clone(), handler_hang_up.clone(), req)
+            });
+            let conn = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::select! {
+                _ = conn => {}
+                () = hang_up.notified() => {} // dropping `conn` closes the socket
+            }
+        });
+    }
+}
+
+fn route_of(method: &Method, path: &str) -> Option<(Route, Option<String>)> {
+    let rest = path.strip_prefix("/v1/meetings")?;
+    let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+    match (method.as_str(), segments.as_slice()) {
+        ("POST", []) => Some((Route::Create, None)),
+        ("GET", []) => Some((Route::List, None)),
+        ("GET", [id]) => Some((Route::Get, Some((*id).to_owned()))),
+        ("PUT", [id]) => Some((Route::Modify, Some((*id).to_owned()))),
+        ("POST", [id, "cancel"]) => Some((Route::Cancel, Some((*id).to_owned()))),
+        _ => None,
+    }
+}
+
+async fn handle(
+    state: Arc<Mutex<State>>,
+    creds: Creds,
+    hang_up: Arc<Notify>,
+    req: Request<Incoming>,
+) -> Result<Answer, Infallible> {
+    let method = req.method().clone();
+    let uri = req
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let path = req.uri().path().to_owned();
+    let query: BTreeMap<String, String> =
+        url::form_urlencoded::parse(req.uri().query().unwrap_or("").as_bytes())
+            .into_owned()
+            .collect();
+    let headers: BTreeMap<String, String> = req
+        .headers()
+        .iter()
+        .map(|(k, v)| {
+            (
+                k.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let raw_body = req
+        .into_body()
+        .collect()
+        .await
+        .map(|b| b.to_bytes().to_vec())
+        .unwrap_or_default();
+    let body = serde_json::from_slice::<Value>(&raw_body).ok();
+    let route = route_of(&method, &path);
+    let header = |name: &str| headers.get(name).cloned().unwrap_or_default();
+    let signature_valid = sign::verify(
+        creds.secret_key.as_bytes(),
+        method.as_str(),
+        &header("x-tc-key"),
+        &header("x-tc-nonce"),
+        &header("x-tc-timestamp"),
+        &uri,
+        &raw_body,
+        &header("x-tc-signature"),
+    );
+    let fault = {
+        let mut st = state.lock().unwrap();
+        st.requests.push(RecordedRequest {
+            route: route.as_ref().map(|r| r.0),
+            method: method.to_string(),
+            uri: uri.clone(),
+            query: query.clone(),
+            headers: headers.clone(),
+            raw_body: raw_body.clone(),
+            body: body.clone(),
+            signature_valid,
+        });
+        route
+            .as_ref()
+            .and_then(|(r, _)| st.faults.get_mut(r)?.pop_front())
+    };
+    let Some((route, meeting_id)) = route else {
+        return Ok(answer(404, &json!({"message": "no such route"})));
+    };
+    // Everything after the fault runs as one unit so that a delayed request still completes
+    // when the client gives up and hangs up, as a slow real server would.
+    let work = move || {
+        if let Some(rejection) = authenticate(&creds, &headers, signature_valid) {
+            return rejection;
+        }
+        let mut st = state.lock().unwrap();
+        let id = meeting_id.as_deref().unwrap_or("");
+        match (route, body.as_ref()) {
+            (Route::List, _) => list(&st, &query),
+            (Route::Get, _) => get(&st, id, &query),
+            (_, None) => invalid(&"body is not JSON".to_owned()),
+            (Route::Create, Some(body)) => create(&mut st, body),
+            (Route::Modify, Some(body)) => modify(&mut st, id, body),
+            (Route::Cancel, Some(body)) => cancel(&mut st, id, body),
+        }
+    };
+    match fault {
+        Some(Fault::Status(status)) => Ok(answer(status, &json!({"message": "injected"}))),
+        Some(Fault::ErrorCode(status, code)) => Ok(api_error(status, code, "injected fault")),
+        Some(Fault::Delay(delay)) => {
+            let task = tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                work()
+            });
+            Ok(task.await.unwrap())
+        }
+        Some(Fault::DropResponseAfterApply) => {
+            drop(work());
+            hang_up.notify_one();
+            std::future::pending().await
+        }
+        None => Ok(work()),
+    }
+}
+
+/// Header checks in the order a gateway would make them; `None` means authenticated.
+fn authenticate(
+    creds: &Creds,
+    h: &BTreeMap<String, String>,
+    signature_valid: bool,
+) -> Option<Answer> {
+    let auth_failed = || {
+        Some(api_error(
+            400,
+            190_303,
+            "authentication failed: check AppId and X-TC-Key; do not send SdkId if none was assigned",
+        ))
+    };
+    if h.get("x-tc-key") != Some(&creds.secret_id) || h.get("appid") != Some(&creds.app_id) {
+        return auth_failed();
+    }
+    if h.get("sdkid") != creds.sdk_id.as_ref() {
+        return auth_failed();
+    }
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let skew_ok = h
+        .get("x-tc-timestamp")
+        .and_then(|t| t.parse::<u64>().ok())
+        .is_some_and(|t| t.abs_diff(now) <= 300);
+    let nonce_ok = h
+        .get("x-tc-nonce")
+        .and_then(|n| n.parse::<u64>().ok())
+        .is_some_and(|n| n > 0);
+    if !skew_ok || !nonce_ok || !signature_valid {
+        return Some(api_error(500, 200_003, "Signature failed"));
+    }
+    None
+}

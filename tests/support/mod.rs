@@ -1,0 +1,4 @@
+//! Shared test helpers: fake servers and fixtures used by several integration tests.
+#![allow(dead_code, clippy::unwrap_used)]
+
+pub mod fake_tencent;
