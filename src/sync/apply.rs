@@ -387,10 +387,15 @@ where
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let mut row = self
-            .row(key)?
-            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
-        if reconcile || row.state == RowState::Pending {
+        let existing = self.row(key)?;
+        // Only a create that was sent before (a `pending` row) may have made a meeting.
+        let must_reconcile = reconcile
+            || existing
+                .as_ref()
+                .is_some_and(|r| r.state == RowState::Pending);
+        let mut row =
+            existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
+        if must_reconcile {
             match self.find_earlier(desired).await {
                 Ok(Some(info)) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, "found the meeting of an interrupted create; recording it instead of creating another");

@@ -2,3 +2,4 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod fake_tencent;
+pub mod feed;
