@@ -83,6 +83,22 @@ pub enum Frequency {
     Yearly,
 }
 
+impl Frequency {
+    /// The FREQ value as written in RRULE text.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Frequency::Secondly => "SECONDLY",
+            Frequency::Minutely => "MINUTELY",
+            Frequency::Hourly => "HOURLY",
+            Frequency::Daily => "DAILY",
+            Frequency::Weekly => "WEEKLY",
+            Frequency::Monthly => "MONTHLY",
+            Frequency::Yearly => "YEARLY",
+        }
+    }
+}
+
 /// The end of a rule (`UNTIL`) in the form the producer wrote it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Until {
@@ -366,9 +382,10 @@ fn check_expandable(rule: &Rrule) -> Result<(), Unsupported> {
     }
     match rule.freq {
         Frequency::Secondly | Frequency::Minutely | Frequency::Hourly => {
-            return Err(refuse(
-                format!("FREQ={:?} (sub-daily)", rule.freq).to_uppercase(),
-            ));
+            return Err(refuse(format!(
+                "FREQ={} repeats within a day",
+                rule.freq.as_str()
+            )));
         }
         _ => {}
     }
@@ -405,6 +422,8 @@ struct Expander<'s, 'a> {
     series: &'s Series<'a>,
     until: Option<DateTime<Utc>>,
     period: u64,
+    /// Periods actually walked (the bound applies to these, not to skipped ones).
+    walked: u64,
     buffer: std::collections::VecDeque<NaiveDateTime>,
     emitted: u64,
     /// Whether DTSTART (always the first occurrence) has been produced.
@@ -426,6 +445,7 @@ impl<'s, 'a> Expander<'s, 'a> {
             series,
             until,
             period: 0,
+            walked: 0,
             buffer: std::collections::VecDeque::new(),
             emitted: 0,
             dtstart_done: false,
@@ -571,7 +591,7 @@ impl Iterator for Expander<'_, '_> {
             } else if let Some(local) = self.buffer.pop_front() {
                 local
             } else {
-                if self.period >= MAX_PERIODS {
+                if self.walked >= MAX_PERIODS {
                     self.finished = true;
                     return None;
                 }
@@ -580,6 +600,7 @@ impl Iterator for Expander<'_, '_> {
                     None => self.finished = true,
                 }
                 self.period += 1;
+                self.walked += 1;
                 continue;
             };
             // DTSTART was produced first; candidates at or before it are not occurrences.
@@ -774,8 +795,9 @@ fn shape(rule: &Rrule, dtstart: NaiveDate) -> Result<Shape, Unsupported> {
     };
     let need_start_day = |what: &str| {
         refuse(format!(
-            "{what} does not include DTSTART's day ({start_wd}); Tencent needs the first meeting \
-             to be an occurrence"
+            "{what} does not include DTSTART's day ({}); Tencent needs the first meeting \
+             to be an occurrence",
+            wd_code(start_wd)
         ))
     };
     match rule.freq {
@@ -850,14 +872,15 @@ fn shape(rule: &Rrule, dtstart: NaiveDate) -> Result<Shape, Unsupported> {
             let wkst = rule.wkst.unwrap_or(Weekday::Mon);
             if order(Weekday::Mon) != order(Weekday::Sun) || order(Weekday::Mon) != order(wkst) {
                 return Err(refuse(format!(
-                    "INTERVAL={interval} on several days including a week-start day (WKST={wkst}): \
-                     which days share a week depends on the week start"
+                    "INTERVAL={interval} on several days including a week-start day (WKST={}): \
+                     which days share a week depends on the week start",
+                    wd_code(wkst)
                 )));
             }
             Ok(customized(1, interval, Some(mask(&days))))
         }
         Frequency::Monthly => monthly_shape(rule, dtstart, interval, &days, customized, fixed),
-        _ => Err(refuse(format!("FREQ={:?}", rule.freq).to_uppercase())),
+        _ => Err(refuse(format!("FREQ={}", rule.freq.as_str()))),
     }
 }
 
@@ -907,7 +930,7 @@ fn monthly_shape(
             return Err(refuse(format!(
                 "BYDAY={n}{} does not match DTSTART ({}, week {start_n})",
                 wd_code(weekday),
-                dtstart.weekday()
+                wd_code(dtstart.weekday())
             )));
         }
         // Week bits: bit7 = 1st … bit11 = 5th; a 5th week is skipped where missing, as in RFC.
@@ -977,10 +1000,17 @@ pub fn map_series(series: &Series<'_>, now: DateTime<Utc>) -> Result<SeriesPlan,
     let mut it = Expander::new(series);
     it.skip_to(ended_before);
     // The first occurrence not yet over and not excluded.
-    let first = it
+    let Some(first) = it
         .by_ref()
         .find(|o| o.start > ended_before && !series.exdates.contains(&o.start))
-        .ok_or(Unsupported::Ended)?;
+    else {
+        if it.walked >= MAX_PERIODS {
+            return Err(refuse(format!(
+                "the rule needs more than {MAX_PERIODS} periods to reach the present"
+            )));
+        }
+        return Err(Unsupported::Ended);
+    };
     let mut held: Vec<Occurrence> = vec![first];
     // One more than the cap tells whether the series goes on.
     let mut more = false;
@@ -998,7 +1028,7 @@ pub fn map_series(series: &Series<'_>, now: DateTime<Utc>) -> Result<SeriesPlan,
         None if bounded => {
             let rest = it.by_ref().count();
             // The walk stops at MAX_PERIODS; a series that long counts as unbounded.
-            (it.period < MAX_PERIODS).then_some(held.len() + 1 + rest)
+            (it.walked < MAX_PERIODS).then_some(held.len() + 1 + rest)
         }
         None => None,
     };
@@ -1036,3 +1066,6 @@ pub fn map_series(series: &Series<'_>, now: DateTime<Utc>) -> Result<SeriesPlan,
         remaining_total,
     })
 }
+
+#[cfg(test)]
+mod tests;
