@@ -109,6 +109,54 @@ const WEEKDAYS: [Weekday; 5] = [
     Weekday::Fri,
 ];
 
+impl Shape {
+    /// One of the five fixed types.
+    fn fixed(recurring_type: i64, cap: usize) -> Shape {
+        Shape {
+            recurring_type,
+            customized: None,
+            cap,
+        }
+    }
+
+    /// Customized recurrence (type 5). Its limit is undocumented [API reference §3.2], so the
+    /// smaller documented one applies: a series cut short is extended later, a count the API
+    /// rejects would fail the create.
+    fn customized(ctype: i64, step: i64, days: Option<i64>) -> Shape {
+        Shape {
+            recurring_type: 5,
+            customized: Some((ctype, step, days)),
+            cap: MAX_OCCURRENCES_LONG,
+        }
+    }
+}
+
+/// Weekdays as `num_days_from_monday` values.
+type DaySet = BTreeSet<u32>;
+
+/// Tencent's weekday mask of a day set.
+fn weekday_mask(days: &DaySet) -> i64 {
+    days.iter()
+        .filter_map(|d| Weekday::try_from(u8::try_from(*d).ok()?).ok())
+        .map(weekday_bit)
+        .sum()
+}
+
+fn is_workweek(days: &DaySet) -> bool {
+    days.len() == 5
+        && WEEKDAYS
+            .iter()
+            .all(|w| days.contains(&w.num_days_from_monday()))
+}
+
+fn missing_start_day(start: Weekday) -> Unsupported {
+    refuse(format!(
+        "BYDAY does not include DTSTART's day ({}); Tencent needs the first meeting to be an \
+         occurrence",
+        wd_code(start)
+    ))
+}
+
 /// Maps the rule's shape onto a `recurring_type` (DESIGN.md §1 table), or refuses.
 fn shape(rule: &Rrule, dtstart: NaiveDate) -> Result<Shape, Unsupported> {
     check_expandable(rule)?;
@@ -121,130 +169,123 @@ fn shape(rule: &Rrule, dtstart: NaiveDate) -> Result<Shape, Unsupported> {
         )));
     }
     let interval = i64::from(rule.interval);
-    let start_wd = dtstart.weekday();
-    let days: BTreeSet<u32> = rule
+    let days: DaySet = rule
         .by_day
         .iter()
         .map(|d| d.weekday.num_days_from_monday())
         .collect();
-    let mask = |days: &BTreeSet<u32>| -> i64 {
-        days.iter()
-            .filter_map(|d| Weekday::try_from(u8::try_from(*d).ok()?).ok())
-            .map(weekday_bit)
-            .sum()
-    };
-    let is_workweek = days.len() == 5
-        && WEEKDAYS
-            .iter()
-            .all(|w| days.contains(&w.num_days_from_monday()));
-    let customized = |ctype, step, days| Shape {
-        recurring_type: 5,
-        customized: Some((ctype, step, days)),
-        cap: MAX_OCCURRENCES_LONG,
-    };
-    let fixed = |t, cap| Shape {
-        recurring_type: t,
-        customized: None,
-        cap,
-    };
-    let need_start_day = |what: &str| {
-        refuse(format!(
-            "{what} does not include DTSTART's day ({}); Tencent needs the first meeting \
-             to be an occurrence",
-            wd_code(start_wd)
-        ))
-    };
+    // Every day of the week, once a week, is simply daily.
+    if days.len() == 7
+        && interval == 1
+        && matches!(rule.freq, Frequency::Daily | Frequency::Weekly)
+        && rule.by_month_day.is_empty()
+        && rule.by_set_pos.is_empty()
+    {
+        return Ok(Shape::fixed(0, MAX_OCCURRENCES_SHORT));
+    }
     match rule.freq {
-        Frequency::Daily => {
-            if !rule.by_month_day.is_empty() {
-                return Err(refuse("BYMONTHDAY in a DAILY rule"));
-            }
-            if !rule.by_set_pos.is_empty() {
-                return Err(refuse("BYSETPOS in a DAILY rule"));
-            }
-            if days.is_empty() {
-                return Ok(if interval == 1 {
-                    fixed(0, MAX_OCCURRENCES_SHORT)
-                } else {
-                    customized(0, interval, None)
-                });
-            }
-            if interval != 1 {
-                return Err(refuse(format!(
-                    "FREQ=DAILY;INTERVAL={interval} with BYDAY (every n-th day, weekdays only)"
-                )));
-            }
-            if !days.contains(&start_wd.num_days_from_monday()) {
-                return Err(need_start_day("BYDAY"));
-            }
-            // DAILY filtered by weekdays is the same set as WEEKLY on those weekdays.
-            Ok(if is_workweek {
-                fixed(1, MAX_OCCURRENCES_SHORT)
-            } else {
-                customized(1, 1, Some(mask(&days)))
-            })
-        }
-        Frequency::Weekly => {
-            if !rule.by_set_pos.is_empty() {
-                return Err(refuse("BYSETPOS in a WEEKLY rule"));
-            }
-            let days = if days.is_empty() {
-                BTreeSet::from([start_wd.num_days_from_monday()])
-            } else {
-                days
-            };
-            if !days.contains(&start_wd.num_days_from_monday()) {
-                return Err(need_start_day("BYDAY"));
-            }
-            if days.len() == 1 {
-                return Ok(match interval {
-                    1 => fixed(2, MAX_OCCURRENCES_SHORT),
-                    2 => fixed(3, MAX_OCCURRENCES_LONG),
-                    n => customized(1, n, Some(mask(&days))),
-                });
-            }
-            if interval == 1 {
-                return Ok(if is_workweek {
-                    fixed(1, MAX_OCCURRENCES_SHORT)
-                } else {
-                    customized(1, 1, Some(mask(&days)))
-                });
-            }
-            // Every n weeks on several days: which days share a week depends on the week
-            // start. Tencent's is undocumented, so accept only day sets that group the same
-            // way whether weeks start on Monday, on Sunday or on the rule's WKST.
-            let order = |w: Weekday| {
-                let mut v: Vec<u32> = days
-                    .iter()
-                    .map(|d| (d + 7 - w.num_days_from_monday()) % 7)
-                    .collect();
-                v.sort_unstable();
-                v.iter()
-                    .map(|r| (r + w.num_days_from_monday()) % 7)
-                    .collect::<Vec<_>>()
-            };
-            let wkst = rule.wkst.unwrap_or(Weekday::Mon);
-            if order(Weekday::Mon) != order(Weekday::Sun) || order(Weekday::Mon) != order(wkst) {
-                return Err(refuse(format!(
-                    "INTERVAL={interval} on several days including a week-start day (WKST={}): \
-                     which days share a week depends on the week start",
-                    wd_code(wkst)
-                )));
-            }
-            Ok(customized(1, interval, Some(mask(&days))))
-        }
-        Frequency::Monthly => monthly_shape(rule, dtstart, interval, &days, customized, fixed),
+        Frequency::Daily => daily_shape(rule, dtstart.weekday(), interval, &days),
+        Frequency::Weekly => weekly_shape(rule, dtstart.weekday(), interval, days),
+        Frequency::Monthly => monthly_shape(rule, dtstart, interval, &days),
         _ => Err(refuse(format!("FREQ={}", rule.freq.as_str()))),
     }
+}
+
+fn daily_shape(
+    rule: &Rrule,
+    start: Weekday,
+    interval: i64,
+    days: &DaySet,
+) -> Result<Shape, Unsupported> {
+    if !rule.by_month_day.is_empty() {
+        return Err(refuse("BYMONTHDAY in a DAILY rule"));
+    }
+    if !rule.by_set_pos.is_empty() {
+        return Err(refuse("BYSETPOS in a DAILY rule"));
+    }
+    if days.is_empty() {
+        return Ok(if interval == 1 {
+            Shape::fixed(0, MAX_OCCURRENCES_SHORT)
+        } else {
+            Shape::customized(0, interval, None)
+        });
+    }
+    if interval != 1 {
+        return Err(refuse(format!(
+            "FREQ=DAILY;INTERVAL={interval} with BYDAY (every n-th day, weekdays only)"
+        )));
+    }
+    if !days.contains(&start.num_days_from_monday()) {
+        return Err(missing_start_day(start));
+    }
+    // DAILY filtered by weekdays is the same set as WEEKLY on those weekdays.
+    Ok(if is_workweek(days) {
+        Shape::fixed(1, MAX_OCCURRENCES_SHORT)
+    } else {
+        Shape::customized(1, 1, Some(weekday_mask(days)))
+    })
+}
+
+fn weekly_shape(
+    rule: &Rrule,
+    start: Weekday,
+    interval: i64,
+    days: DaySet,
+) -> Result<Shape, Unsupported> {
+    if !rule.by_set_pos.is_empty() {
+        return Err(refuse("BYSETPOS in a WEEKLY rule"));
+    }
+    let days = if days.is_empty() {
+        BTreeSet::from([start.num_days_from_monday()])
+    } else {
+        days
+    };
+    if !days.contains(&start.num_days_from_monday()) {
+        return Err(missing_start_day(start));
+    }
+    if days.len() == 1 {
+        return Ok(match interval {
+            1 => Shape::fixed(2, MAX_OCCURRENCES_SHORT),
+            2 => Shape::fixed(3, MAX_OCCURRENCES_LONG),
+            n => Shape::customized(1, n, Some(weekday_mask(&days))),
+        });
+    }
+    if interval == 1 {
+        return Ok(if is_workweek(&days) {
+            Shape::fixed(1, MAX_OCCURRENCES_SHORT)
+        } else {
+            Shape::customized(1, 1, Some(weekday_mask(&days)))
+        });
+    }
+    // Every n weeks on several days: which days share a week depends on the week start.
+    // Tencent's is undocumented, so accept only day sets that group the same way whether
+    // weeks start on Monday, on Sunday or on the rule's WKST.
+    let order = |w: Weekday| {
+        let mut v: Vec<u32> = days
+            .iter()
+            .map(|d| (d + 7 - w.num_days_from_monday()) % 7)
+            .collect();
+        v.sort_unstable();
+        v.iter()
+            .map(|r| (r + w.num_days_from_monday()) % 7)
+            .collect::<Vec<_>>()
+    };
+    let wkst = rule.wkst.unwrap_or(Weekday::Mon);
+    if order(Weekday::Mon) != order(Weekday::Sun) || order(Weekday::Mon) != order(wkst) {
+        return Err(refuse(format!(
+            "INTERVAL={interval} on several days including a week-start day (WKST={}): \
+             which days share a week depends on the week start",
+            wd_code(wkst)
+        )));
+    }
+    Ok(Shape::customized(1, interval, Some(weekday_mask(&days))))
 }
 
 fn monthly_shape(
     rule: &Rrule,
     dtstart: NaiveDate,
     interval: i64,
-    days: &BTreeSet<u32>,
-    customized: impl Fn(i64, i64, Option<i64>) -> Shape,
-    fixed: impl Fn(i64, usize) -> Shape,
+    days: &DaySet,
 ) -> Result<Shape, Unsupported> {
     let start_day = dtstart.day();
     if !rule.by_day.is_empty() && !rule.by_month_day.is_empty() {
@@ -289,7 +330,7 @@ fn monthly_shape(
         }
         // Week bits: bit7 = 1st … bit11 = 5th; a 5th week is skipped where missing, as in RFC.
         let bits = weekday_bit(weekday) + (1 << (6 + i64::from(n)));
-        return Ok(customized(2, interval, Some(bits)));
+        return Ok(Shape::customized(2, interval, Some(bits)));
     }
     if !rule.by_set_pos.is_empty() {
         return Err(refuse("BYSETPOS in a MONTHLY rule without BYDAY"));
@@ -318,13 +359,13 @@ fn monthly_shape(
         )));
     }
     if month_days.len() == 1 && interval == 1 {
-        return Ok(fixed(4, MAX_OCCURRENCES_LONG));
+        return Ok(Shape::fixed(4, MAX_OCCURRENCES_LONG));
     }
     let bits = month_days
         .iter()
         .map(|d| 1_i64 << (i64::from(*d) - 1))
         .sum();
-    Ok(customized(3, interval, Some(bits)))
+    Ok(Shape::customized(3, interval, Some(bits)))
 }
 
 fn wd_code(w: Weekday) -> &'static str {

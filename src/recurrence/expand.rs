@@ -282,12 +282,12 @@ fn month_dates(year: i32, month: u32, rule: &Rrule, default_day: u32) -> Vec<Nai
     let Some(last) = last_day_of_month(year, month) else {
         return vec![];
     };
-    let by_md: Vec<NaiveDate> = rule
+    let by_monthday: Vec<NaiveDate> = rule
         .by_month_day
         .iter()
         .filter_map(|d| month_day(year, month, *d))
         .collect();
-    let by_wd: Vec<NaiveDate> = rule
+    let by_weekday: Vec<NaiveDate> = rule
         .by_day
         .iter()
         .flat_map(|w| match w.ordinal {
@@ -301,9 +301,12 @@ fn month_dates(year: i32, month: u32, rule: &Rrule, default_day: u32) -> Vec<Nai
         })
         .collect();
     match (rule.by_month_day.is_empty(), rule.by_day.is_empty()) {
-        (false, false) => by_md.into_iter().filter(|d| by_wd.contains(d)).collect(),
-        (false, true) => by_md,
-        (true, false) => by_wd,
+        (false, false) => by_monthday
+            .into_iter()
+            .filter(|d| by_weekday.contains(d))
+            .collect(),
+        (false, true) => by_monthday,
+        (true, false) => by_weekday,
         (true, true) => NaiveDate::from_ymd_opt(year, month, default_day)
             .into_iter()
             .collect(),

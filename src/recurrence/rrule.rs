@@ -179,25 +179,25 @@ impl Rrule {
                     .ok_or_else(invalid)?;
                 }
                 "BYSETPOS" => {
-                    rule.by_set_pos = list(value, |v| int_in(v, 1, 366)).ok_or_else(invalid)?
+                    rule.by_set_pos = list(value, |v| int_in(v, 1, 366)).ok_or_else(invalid)?;
                 }
                 "BYHOUR" => {
                     rule.by_hour =
-                        list(value, |v| v.parse().ok().filter(|h| *h < 24)).ok_or_else(invalid)?
+                        list(value, |v| v.parse().ok().filter(|h| *h < 24)).ok_or_else(invalid)?;
                 }
                 "BYMINUTE" => {
                     rule.by_minute =
-                        list(value, |v| v.parse().ok().filter(|m| *m < 60)).ok_or_else(invalid)?
+                        list(value, |v| v.parse().ok().filter(|m| *m < 60)).ok_or_else(invalid)?;
                 }
                 "BYSECOND" => {
                     rule.by_second =
-                        list(value, |v| v.parse().ok().filter(|s| *s <= 60)).ok_or_else(invalid)?
+                        list(value, |v| v.parse().ok().filter(|s| *s <= 60)).ok_or_else(invalid)?;
                 }
                 "BYYEARDAY" => {
-                    rule.by_year_day = list(value, |v| int_in(v, 1, 366)).ok_or_else(invalid)?
+                    rule.by_year_day = list(value, |v| int_in(v, 1, 366)).ok_or_else(invalid)?;
                 }
                 "BYWEEKNO" => {
-                    rule.by_week_no = list(value, |v| int_in(v, 1, 53)).ok_or_else(invalid)?
+                    rule.by_week_no = list(value, |v| int_in(v, 1, 53)).ok_or_else(invalid)?;
                 }
                 "WKST" => rule.wkst = Some(parse_weekday(value).ok_or_else(invalid)?),
                 _ => rule.extensions.push((name.clone(), value.to_owned())),

@@ -28,7 +28,7 @@ fn zone(tzid: &str) -> Zone {
 
 enum End {
     Count(i64),
-    /// until_date: start of the last occurrence, UTC.
+    /// `until_date`: start of the last occurrence, UTC.
     Date(&'static str),
 }
 
@@ -59,6 +59,7 @@ fn custom(ctype: i64, step: i64, days: Option<i64>, end: End) -> Expect {
 }
 
 /// (where the rule comes from, RRULE value, TZID ("" = floating), DTSTART, expectation)
+#[allow(clippy::too_many_lines)] // one line pair per real-world rule
 #[rustfmt::skip]
 fn cases() -> Vec<(
     &'static str,
@@ -659,4 +660,101 @@ fn recurring_rule_serializes_without_absent_fields() {
         serde_json::to_string(&rule).unwrap(),
         r#"{"recurring_type":5,"until_type":1,"until_count":7,"customized_recurring_type":0,"customized_recurring_step":3}"#
     );
+}
+
+/// Occurrence starts of `text` from `dtstart` (wall time in `tzid`), as UTC strings.
+fn expand(text: &str, tzid: &str, dtstart: &str, limit: usize) -> Vec<DateTime<Utc>> {
+    let rule = Rrule::parse(text).unwrap();
+    let zone = zone(tzid);
+    let series = Series {
+        rule: &rule,
+        dtstart: local(dtstart),
+        zone: &zone,
+        duration: Duration::hours(1),
+        exdates: &[],
+    };
+    occurrences(&series, utc("19000101T000000Z"), limit).unwrap()
+}
+
+#[test]
+fn rfc5545_wkst_example_depends_on_week_start() {
+    // RFC 5545 §3.8.5.3: the same rule, WKST=MO vs WKST=SU.
+    let mo = expand(
+        "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=MO",
+        "America/New_York",
+        "19970805T090000",
+        10,
+    );
+    let days = |v: &[DateTime<Utc>]| {
+        v.iter()
+            .map(|t| t.date_naive().to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        days(&mo),
+        ["1997-08-05", "1997-08-10", "1997-08-19", "1997-08-24"]
+    );
+    let su = expand(
+        "FREQ=WEEKLY;INTERVAL=2;COUNT=4;BYDAY=TU,SU;WKST=SU",
+        "America/New_York",
+        "19970805T090000",
+        10,
+    );
+    assert_eq!(
+        days(&su),
+        ["1997-08-05", "1997-08-17", "1997-08-19", "1997-08-31"]
+    );
+}
+
+#[test]
+fn rfc5545_second_to_last_weekday_of_month() {
+    let starts = expand(
+        "FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-2",
+        "America/New_York",
+        "19970929T090000",
+        7,
+    );
+    let days: Vec<String> = starts.iter().map(|t| t.date_naive().to_string()).collect();
+    assert_eq!(
+        days,
+        [
+            "1997-09-29",
+            "1997-10-30",
+            "1997-11-27",
+            "1997-12-30",
+            "1998-01-29",
+            "1998-02-26",
+            "1998-03-30"
+        ]
+    );
+}
+
+#[test]
+fn daily_series_through_a_dst_gap_shifts_only_that_day() {
+    let starts = expand("FREQ=DAILY;COUNT=3", "Europe/Berlin", "20250329T023000", 10);
+    assert_eq!(
+        starts,
+        vec![
+            utc("20250329T013000Z"),
+            utc("20250330T013000Z"),
+            utc("20250331T003000Z")
+        ],
+        "02:30 on 30 March does not exist and is read as 03:30 CEST"
+    );
+}
+
+#[test]
+fn every_day_of_the_week_is_plain_daily() {
+    let rule = Rrule::parse("FREQ=WEEKLY;BYDAY=SU,MO,TU,WE,TH,FR,SA").unwrap();
+    let zone = zone("Asia/Shanghai");
+    let series = Series {
+        rule: &rule,
+        dtstart: local("20260105T100000"),
+        zone: &zone,
+        duration: Duration::hours(1),
+        exdates: &[],
+    };
+    let plan = map_series(&series, utc("20260101T000000Z")).unwrap();
+    assert_eq!(plan.rule.recurring_type, 0);
+    assert_eq!(plan.rule.customized_recurring_type, None);
 }

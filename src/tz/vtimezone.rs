@@ -149,12 +149,8 @@ impl VTimezone {
                 consider(onset);
             }
         }
-        match (best, earliest) {
-            (Some((_, off)), _) => off,
-            // Before the first onset the zone was at the first observance's "from" offset.
-            (None, Some((_, off))) => off,
-            (None, None) => Utc.fix(),
-        }
+        // Before the first onset the zone was at the first observance's "from" offset.
+        best.or(earliest).map_or_else(|| Utc.fix(), |(_, off)| off)
     }
 }
 
