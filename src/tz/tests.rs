@@ -1,6 +1,8 @@
 //! Tests of TZID resolution and VTIMEZONE evaluation, with VTIMEZONEs as real producers write them.
 #![allow(clippy::unwrap_used)]
 
+use super::vtimezone::parse_offset;
+use super::windows::{OLD_DISPLAY_NAMES, WINDOWS_ZONES};
 use super::*;
 use chrono::{NaiveDate, TimeZone};
 use icalendar::parser::{read_calendar, unfold};
