@@ -1,73 +1,733 @@
-//! Temporary interface of the CalDAV client (replaced by the real client on merge).
-#![allow(missing_docs, clippy::unused_async)]
-use chrono::{DateTime, Utc};
+//! CalDAV source: lists, fetches and conditionally writes calendar objects of one collection.
+//!
+//! [`CalDavClient`] owns the HTTP side (reqwest, timeouts, authentication, redirects); request
+//! bodies and multistatus parsing live in [`protocol`] as pure functions. Object bodies are
+//! handled as bytes, never decoded here: a fold may split a UTF-8 sequence.
+//!
+//! This module must never write without `If-Match` (or `If-None-Match: *` when creating), never
+//! follow a redirect to another host with credentials, and never put a password into an error
+//! or a log line.
+
+mod error;
+pub mod protocol;
+mod types;
+
 use std::time::Duration;
 
-#[derive(Debug, thiserror::Error)]
-pub enum DavError {
-    #[error("invalid sync token")]
-    InvalidSyncToken,
-    #[error("precondition failed")]
-    PreconditionFailed,
-    #[error("forbidden")]
-    Forbidden,
-    #[error("{0}")]
-    Other(String),
+use chrono::{DateTime, Utc};
+use reqwest::header::{self, HeaderMap, HeaderName, HeaderValue};
+use reqwest::{Method, StatusCode};
+use url::Url;
+
+pub use error::DavError;
+use error::redact;
+use protocol::{CALDAV, CALSERVER, DAV, Multistatus, same_href};
+pub use types::{Auth, CalObject, CalendarInfo, CollectionState, ObjectRef, SyncChanges};
+
+/// A response with its body read.
+struct Reply {
+    url: Url,
+    status: StatusCode,
+    headers: HeaderMap,
+    body: Vec<u8>,
 }
-pub enum Auth {
-    None,
-    Basic { username: String, password: String },
-    Bearer(String),
-}
-pub struct ObjectRef {
-    pub href: String,
-    pub etag: Option<String>,
-}
-pub struct CalObject {
-    pub href: String,
-    pub etag: Option<String>,
-    pub data: Vec<u8>,
-}
-pub struct SyncChanges {
-    pub changed: Vec<ObjectRef>,
-    pub deleted: Vec<String>,
-    pub token: String,
-}
-pub struct CalendarInfo {
-    pub url: url::Url,
-    pub display_name: Option<String>,
-}
-pub struct CalDavClient;
-impl CalDavClient {
-    pub fn new(_u: url::Url, _a: Auth, _t: Duration) -> Result<Self, DavError> {
-        Err(DavError::Other("no caldav".into()))
+
+impl Reply {
+    fn etag(&self) -> Option<String> {
+        self.headers
+            .get(header::ETAG)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
     }
+
+    /// Maps non-2xx statuses to errors a user can act on.
+    fn success(self, method: &Method) -> Result<Self, DavError> {
+        if self.status.is_success() {
+            return Ok(self);
+        }
+        let url = redact(&self.url);
+        Err(match self.status.as_u16() {
+            401 => DavError::Unauthorized { url },
+            403 => DavError::Forbidden { url },
+            404 => DavError::NotFound { url },
+            412 => DavError::PreconditionFailed { url },
+            status => DavError::Status {
+                method: method.to_string(),
+                url,
+                status,
+                detail: String::from_utf8_lossy(&self.body)
+                    .chars()
+                    .take(200)
+                    .collect::<String>()
+                    .trim()
+                    .to_owned(),
+            },
+        })
+    }
+
+    fn multistatus(&self) -> Result<Multistatus, DavError> {
+        if self.status != StatusCode::MULTI_STATUS {
+            return Err(DavError::Malformed {
+                url: redact(&self.url),
+                reason: format!("expected 207 Multi-Status, got {}", self.status),
+            });
+        }
+        protocol::parse_multistatus(&self.body).map_err(|e| e.at(&self.url))
+    }
+}
+
+/// The CalDAV client for one collection. Cheap to clone.
+#[derive(Clone)]
+pub struct CalDavClient {
+    http: reqwest::Client,
+    collection: Url,
+    auth: Auth,
+}
+
+impl std::fmt::Debug for CalDavClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CalDavClient")
+            .field("collection", &redact(&self.collection))
+            .field("auth", &self.auth)
+            .finish_non_exhaustive()
+    }
+}
+
+const MAX_REDIRECTS: usize = 5;
+const MULTIGET_CHUNK: usize = 100;
+const XML: &str = "application/xml; charset=utf-8";
+
+impl CalDavClient {
+    /// A client for the collection at `collection_url` (a trailing `/` is added if missing).
+    ///
+    /// # Errors
+    /// [`DavError::InvalidUrl`] for a URL that is not http(s); [`DavError::Transport`] when
+    /// the TLS stack cannot be initialised.
+    pub fn new(mut collection_url: Url, auth: Auth, timeout: Duration) -> Result<Self, DavError> {
+        if !matches!(collection_url.scheme(), "http" | "https") || !collection_url.has_host() {
+            return Err(DavError::InvalidUrl {
+                url: redact(&collection_url),
+                reason: "a CalDAV URL must start with http:// or https:// and name a host".into(),
+            });
+        }
+        if !collection_url.path().ends_with('/') {
+            let path = format!("{}/", collection_url.path());
+            collection_url.set_path(&path);
+        }
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| DavError::Transport {
+                url: redact(&collection_url),
+                reason: error_chain(&e),
+            })?;
+        Ok(Self {
+            http,
+            collection: collection_url,
+            auth,
+        })
+    }
+
+    /// The collection URL this client works on.
+    #[must_use]
+    pub fn collection_url(&self) -> &Url {
+        &self.collection
+    }
+
+    /// Hrefs and etags of every object with a VEVENT overlapping `[start, end)`
+    /// (calendar-query REPORT; the server expands recurrences).
+    ///
+    /// # Errors
+    /// Any [`DavError`]; nothing is returned partially.
     pub async fn list(
         &self,
-        _s: DateTime<Utc>,
-        _e: DateTime<Utc>,
+        start: DateTime<Utc>,
+        end: DateTime<Utc>,
     ) -> Result<Vec<ObjectRef>, DavError> {
-        Err(DavError::Forbidden)
+        let reply = self
+            .send(
+                report(),
+                &self.collection,
+                Some("1"),
+                &[],
+                Some(protocol::calendar_query_body(start, end).into_bytes()),
+            )
+            .await?
+            .success(&report())?;
+        let ms = reply.multistatus()?;
+        let mut out = Vec::new();
+        for response in ms.responses {
+            if response.is_not_found() {
+                continue;
+            }
+            let href = self.member_href(&reply.url, &response.href)?;
+            if let Some(href) = href {
+                out.push(ObjectRef {
+                    href,
+                    etag: response.text(DAV, "getetag"),
+                });
+            }
+        }
+        Ok(out)
     }
-    pub async fn multiget(&self, _h: &[String]) -> Result<Vec<CalObject>, DavError> {
-        Err(DavError::Forbidden)
+
+    /// Bodies of `hrefs` (calendar-multiget REPORT, 100 hrefs per request). Hrefs the server
+    /// reports as missing are left out.
+    ///
+    /// # Errors
+    /// Any [`DavError`].
+    pub async fn multiget(&self, hrefs: &[String]) -> Result<Vec<CalObject>, DavError> {
+        let mut out = Vec::with_capacity(hrefs.len());
+        for chunk in hrefs.chunks(MULTIGET_CHUNK) {
+            let body = protocol::calendar_multiget_body(chunk);
+            let reply = self
+                .send(
+                    report(),
+                    &self.collection,
+                    Some("1"),
+                    &[],
+                    Some(body.into_bytes()),
+                )
+                .await?
+                .success(&report())?;
+            let ms = reply.multistatus()?;
+            for response in ms.responses {
+                let Some(data) = response.prop(CALDAV, "calendar-data") else {
+                    tracing::debug!(href = %response.href, status = ?response.status, "multiget returned no calendar-data");
+                    continue;
+                };
+                let Some(href) = self.member_href(&reply.url, &response.href)? else {
+                    continue;
+                };
+                out.push(CalObject {
+                    href,
+                    etag: response.text(DAV, "getetag"),
+                    data: data.text.clone().into_bytes(),
+                });
+            }
+        }
+        Ok(out)
     }
-    pub async fn get(&self, _h: &str) -> Result<CalObject, DavError> {
-        Err(DavError::Forbidden)
+
+    /// One object's body, as bytes, with the ETag of that body.
+    ///
+    /// # Errors
+    /// [`DavError::NotFound`] when it is gone, or any other [`DavError`].
+    pub async fn get(&self, href: &str) -> Result<CalObject, DavError> {
+        let url = Self::resolve(&self.collection, href)?;
+        let reply = self
+            .send(Method::GET, &url, None, &[], None)
+            .await?
+            .success(&Method::GET)?;
+        Ok(CalObject {
+            href: reply.url.path().to_owned(),
+            etag: reply.etag(),
+            data: reply.body,
+        })
     }
-    pub async fn sync_collection(&self, _t: Option<&str>) -> Result<SyncChanges, DavError> {
-        Err(DavError::Forbidden)
+
+    /// Changes since `token` (RFC 6578 sync-collection); `None` lists every member.
+    ///
+    /// # Errors
+    /// [`DavError::InvalidSyncToken`] when the server rejects the token (do a full listing
+    /// and start over with `None`), or any other [`DavError`].
+    pub async fn sync_collection(&self, token: Option<&str>) -> Result<SyncChanges, DavError> {
+        let body = protocol::sync_collection_body(token);
+        // RFC 6578 wants no Depth beyond 0; libdav sends none, which servers treat as 0.
+        let reply = self
+            .send(
+                report(),
+                &self.collection,
+                None,
+                &[],
+                Some(body.into_bytes()),
+            )
+            .await?;
+        if matches!(reply.status.as_u16(), 403 | 409 | 412)
+            && protocol::parse_error_conditions(&reply.body)
+                .iter()
+                .any(|(ns, name)| ns == DAV && name == "valid-sync-token")
+        {
+            return Err(DavError::InvalidSyncToken {
+                url: redact(&self.collection),
+            });
+        }
+        let reply = reply.success(&report())?;
+        let ms = reply.multistatus()?;
+        let mut changes = SyncChanges {
+            changed: Vec::new(),
+            deleted: Vec::new(),
+            token: ms.sync_token.clone().ok_or_else(|| DavError::Malformed {
+                url: redact(&reply.url),
+                reason: "sync-collection response has no DAV:sync-token".into(),
+            })?,
+        };
+        for response in ms.responses {
+            let Some(href) = self.member_href(&reply.url, &response.href)? else {
+                continue;
+            };
+            if response.is_not_found() {
+                changes.deleted.push(href);
+            } else {
+                changes.changed.push(ObjectRef {
+                    href,
+                    etag: response.text(DAV, "getetag"),
+                });
+            }
+        }
+        Ok(changes)
     }
+
+    /// The collection's ctag (or, when the server has none, its sync-token): a value that
+    /// changes whenever any member changes.
+    ///
+    /// # Errors
+    /// Any [`DavError`].
     pub async fn ctag(&self) -> Result<Option<String>, DavError> {
-        Err(DavError::Forbidden)
+        let state = self.state().await?;
+        Ok(state.ctag.or(state.sync_token))
     }
-    pub async fn put(&self, _h: &str, _d: &[u8], _m: &str) -> Result<Option<String>, DavError> {
-        Err(DavError::Forbidden)
+
+    /// ctag, sync-token, display name and whether sync-collection is supported
+    /// (PROPFIND Depth 0).
+    ///
+    /// # Errors
+    /// Any [`DavError`].
+    pub async fn state(&self) -> Result<CollectionState, DavError> {
+        let ms = self
+            .propfind(&self.collection, "0", protocol::collection_state_body())
+            .await?;
+        let response = ms
+            .responses
+            .into_iter()
+            .find(|r| same_href(&path_of(&self.collection, &r.href), self.collection.path()))
+            .unwrap_or_default();
+        Ok(CollectionState {
+            ctag: response.text(CALSERVER, "getctag"),
+            sync_token: response.text(DAV, "sync-token"),
+            supports_sync: response
+                .prop(DAV, "supported-report-set")
+                .is_some_and(|p| p.has_child(DAV, "sync-collection")),
+            display_name: response.text(DAV, "displayname"),
+        })
     }
-    pub async fn etag(&self, _h: &str) -> Result<Option<String>, DavError> {
-        Err(DavError::Forbidden)
+
+    /// Replaces an object, only if it still has `if_match`. Returns the new ETag when the
+    /// server sends one (otherwise ask [`Self::etag`]).
+    ///
+    /// # Errors
+    /// [`DavError::PreconditionFailed`] when someone else changed it (re-read, re-apply,
+    /// retry), [`DavError::Forbidden`] when the server refuses the write, any other
+    /// [`DavError`].
+    pub async fn put(
+        &self,
+        href: &str,
+        data: &[u8],
+        if_match: &str,
+    ) -> Result<Option<String>, DavError> {
+        self.write(href, data, (header::IF_MATCH, quote_etag(if_match)))
+            .await
     }
-    pub async fn discover(&self, _u: &url::Url) -> Result<Vec<CalendarInfo>, DavError> {
-        Err(DavError::Forbidden)
+
+    /// Creates an object that must not exist yet (`If-None-Match: *`).
+    ///
+    /// # Errors
+    /// [`DavError::PreconditionFailed`] when the href is taken, any other [`DavError`].
+    pub async fn create(&self, href: &str, data: &[u8]) -> Result<Option<String>, DavError> {
+        self.write(href, data, (header::IF_NONE_MATCH, "*".to_owned()))
+            .await
+    }
+
+    /// Deletes an object, only if it still has `if_match`.
+    ///
+    /// # Errors
+    /// [`DavError::PreconditionFailed`] when it changed, any other [`DavError`].
+    pub async fn delete(&self, href: &str, if_match: &str) -> Result<(), DavError> {
+        let url = Self::resolve(&self.collection, href)?;
+        let condition = [(header::IF_MATCH, quote_etag(if_match))];
+        self.send(Method::DELETE, &url, None, &condition, None)
+            .await?
+            .success(&Method::DELETE)?;
+        Ok(())
+    }
+
+    /// The current ETag of an object (PROPFIND Depth 0), for servers whose PUT returns none.
+    ///
+    /// # Errors
+    /// Any [`DavError`].
+    pub async fn etag(&self, href: &str) -> Result<Option<String>, DavError> {
+        let url = Self::resolve(&self.collection, href)?;
+        let ms = self.propfind(&url, "0", protocol::getetag_body()).await?;
+        Ok(ms.responses.iter().find_map(|r| r.text(DAV, "getetag")))
+    }
+
+    /// Calendars of the account at `account_url`: `current-user-principal` (on the URL, else
+    /// via `/.well-known/caldav`), then `calendar-home-set`, then the home's calendar
+    /// collections.
+    ///
+    /// # Errors
+    /// [`DavError::Discovery`] when a step finds nothing, any other [`DavError`].
+    pub async fn discover(&self, account_url: &Url) -> Result<Vec<CalendarInfo>, DavError> {
+        let principal = match self.principal(account_url).await {
+            Ok(Some(principal)) => principal,
+            Ok(None)
+            | Err(
+                DavError::NotFound { .. } | DavError::Status { .. } | DavError::Malformed { .. },
+            ) => {
+                let well_known =
+                    account_url
+                        .join("/.well-known/caldav")
+                        .map_err(|e| DavError::InvalidUrl {
+                            url: redact(account_url),
+                            reason: e.to_string(),
+                        })?;
+                self.principal(&well_known)
+                    .await?
+                    .ok_or_else(|| DavError::Discovery {
+                        url: redact(account_url),
+                        reason: "the server names no current-user-principal".into(),
+                    })?
+            }
+            Err(other) => return Err(other),
+        };
+        let ms = self
+            .propfind(&principal, "0", protocol::calendar_home_set_body())
+            .await?;
+        let homes: Vec<String> = ms
+            .responses
+            .iter()
+            .filter_map(|r| r.prop(CALDAV, "calendar-home-set"))
+            .flat_map(|p| p.hrefs.clone())
+            .collect();
+        if homes.is_empty() {
+            return Err(DavError::Discovery {
+                url: redact(account_url),
+                reason: format!("principal {} has no calendar-home-set", redact(&principal)),
+            });
+        }
+        let mut calendars = Vec::new();
+        for home in homes {
+            let home = Self::resolve(&principal, &home)?;
+            let ms = self
+                .propfind(&home, "1", protocol::list_calendars_body())
+                .await?;
+            for response in ms.responses {
+                let is_calendar = response
+                    .prop(DAV, "resourcetype")
+                    .is_some_and(|p| p.has_child(CALDAV, "calendar"));
+                if !is_calendar {
+                    continue;
+                }
+                let mut url = Self::resolve(&home, &response.href)?;
+                if !url.path().ends_with('/') {
+                    let path = format!("{}/", url.path());
+                    url.set_path(&path);
+                }
+                let supports_vevent = response
+                    .prop(CALDAV, "supported-calendar-component-set")
+                    .is_none_or(|p| {
+                        p.children.iter().any(|(ns, name, comp)| {
+                            ns == CALDAV
+                                && name == "comp"
+                                && comp
+                                    .as_deref()
+                                    .is_some_and(|c| c.eq_ignore_ascii_case("VEVENT"))
+                        })
+                    });
+                calendars.push(CalendarInfo {
+                    url,
+                    display_name: response.text(DAV, "displayname"),
+                    supports_vevent,
+                });
+            }
+        }
+        Ok(calendars)
+    }
+
+    async fn principal(&self, url: &Url) -> Result<Option<Url>, DavError> {
+        let ms = self
+            .propfind(url, "0", protocol::current_user_principal_body())
+            .await?;
+        let href = ms
+            .responses
+            .iter()
+            .filter_map(|r| r.prop(DAV, "current-user-principal"))
+            .find_map(|p| p.hrefs.first().cloned());
+        href.map(|h| Self::resolve(url, &h)).transpose()
+    }
+
+    async fn propfind(
+        &self,
+        url: &Url,
+        depth: &str,
+        body: String,
+    ) -> Result<Multistatus, DavError> {
+        let method = propfind();
+        let reply = self
+            .send(
+                method.clone(),
+                url,
+                Some(depth),
+                &[],
+                Some(body.into_bytes()),
+            )
+            .await?
+            .success(&method)?;
+        reply.multistatus()
+    }
+
+    async fn write(
+        &self,
+        href: &str,
+        data: &[u8],
+        condition: (HeaderName, String),
+    ) -> Result<Option<String>, DavError> {
+        let url = Self::resolve(&self.collection, href)?;
+        let headers = [
+            condition,
+            (
+                header::CONTENT_TYPE,
+                "text/calendar; charset=utf-8".to_owned(),
+            ),
+        ];
+        let reply = self
+            .send(Method::PUT, &url, None, &headers, Some(data.to_vec()))
+            .await?
+            .success(&Method::PUT)?;
+        Ok(reply.etag())
+    }
+
+    /// `href` as a member path of the collection, or `None` for the collection itself and
+    /// sub-collections.
+    fn member_href(&self, base: &Url, href: &str) -> Result<Option<String>, DavError> {
+        let url = Self::resolve(base, href)?;
+        let path = url.path();
+        if same_href(path, self.collection.path()) || path.ends_with('/') {
+            return Ok(None);
+        }
+        Ok(Some(path.to_owned()))
+    }
+
+    /// Resolves a relative or absolute href against `base`; another host is refused.
+    fn resolve(base: &Url, href: &str) -> Result<Url, DavError> {
+        let url = base.join(href).map_err(|e| DavError::InvalidUrl {
+            url: href.to_owned(),
+            reason: format!("not a valid href relative to {} ({e})", redact(base)),
+        })?;
+        if !same_origin(base, &url) {
+            return Err(DavError::CrossHost {
+                from: redact(base),
+                to: redact(&url),
+            });
+        }
+        Ok(url)
+    }
+
+    /// Sends one request, following same-host redirects (method and body kept) and refusing
+    /// cross-host ones, so credentials never leave the configured host.
+    async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        depth: Option<&str>,
+        headers: &[(HeaderName, String)],
+        body: Option<Vec<u8>>,
+    ) -> Result<Reply, DavError> {
+        let mut current = url.clone();
+        for _ in 0..=MAX_REDIRECTS {
+            let mut request = self.http.request(method.clone(), current.clone());
+            request = match &self.auth {
+                Auth::None => request,
+                Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
+                Auth::Bearer(token) => request.bearer_auth(token),
+            };
+            if let Some(depth) = depth {
+                request = request.header(HeaderName::from_static("depth"), depth);
+            }
+            if method == report() || method == propfind() {
+                request = request.header(header::CONTENT_TYPE, XML);
+            }
+            for (name, value) in headers {
+                let value = HeaderValue::from_str(value).map_err(|_| DavError::InvalidUrl {
+                    url: redact(&current),
+                    reason: format!("header {name} has a value that cannot be sent"),
+                })?;
+                request = request.header(name.clone(), value);
+            }
+            if let Some(body) = &body {
+                request = request.body(body.clone());
+            }
+            let transport = |e: reqwest::Error| DavError::Transport {
+                url: redact(&current),
+                reason: error_chain(&e),
+            };
+            let response = request.send().await.map_err(transport)?;
+            let status = response.status();
+            let response_headers = response.headers().clone();
+            if status.is_redirection()
+                && let Some(location) = response_headers
+                    .get(header::LOCATION)
+                    .and_then(|v| v.to_str().ok())
+            {
+                let next = current.join(location).map_err(|e| DavError::InvalidUrl {
+                    url: location.to_owned(),
+                    reason: format!("redirect target is not a URL ({e})"),
+                })?;
+                if !same_origin(url, &next) {
+                    return Err(DavError::CrossHost {
+                        from: redact(&current),
+                        to: redact(&next),
+                    });
+                }
+                tracing::debug!(from = %redact(&current), to = %redact(&next), "following redirect");
+                current = next;
+                continue;
+            }
+            let body = response.bytes().await.map_err(transport)?;
+            tracing::trace!(%method, url = %redact(&current), %status, bytes = body.len(), "dav reply");
+            return Ok(Reply {
+                url: current,
+                status,
+                headers: response_headers,
+                body: body.to_vec(),
+            });
+        }
+        Err(DavError::TooManyRedirects { url: redact(url) })
+    }
+}
+
+fn report() -> Method {
+    // Both are valid tokens; from_bytes only fails on invalid characters.
+    Method::from_bytes(b"REPORT").unwrap_or(Method::POST)
+}
+
+fn propfind() -> Method {
+    Method::from_bytes(b"PROPFIND").unwrap_or(Method::POST)
+}
+
+/// Same scheme, host and port — or the same host upgraded from http to https.
+fn same_origin(a: &Url, b: &Url) -> bool {
+    let schemes_ok = a.scheme() == b.scheme() || (a.scheme() == "http" && b.scheme() == "https");
+    let ports_ok =
+        a.scheme() != b.scheme() || a.port_or_known_default() == b.port_or_known_default();
+    schemes_ok && ports_ok && a.host_str() == b.host_str()
+}
+
+/// The path of `href` resolved against `base` (for comparisons only).
+fn path_of(base: &Url, href: &str) -> String {
+    base.join(href)
+        .map_or_else(|_| href.to_owned(), |u| u.path().to_owned())
+}
+
+/// ETags are quoted strings; accept one given without quotes.
+fn quote_etag(etag: &str) -> String {
+    let etag = etag.trim();
+    if etag.starts_with('"') || etag.starts_with("W/") || etag == "*" {
+        etag.to_owned()
+    } else {
+        format!("\"{etag}\"")
+    }
+}
+
+/// The error and its sources, without the URL (reqwest's own message may embed it).
+fn error_chain(e: &reqwest::Error) -> String {
+    let mut parts = vec![if e.is_timeout() {
+        "timed out".to_owned()
+    } else {
+        e.to_string()
+    }];
+    let mut source = std::error::Error::source(e);
+    while let Some(s) = source {
+        parts.push(s.to_string());
+        source = s.source();
+    }
+    parts.dedup();
+    parts.join(": ")
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let basic = Auth::Basic {
+            username: "alice".into(),
+            password: "hunter2".into(),
+        };
+        let text = format!("{basic:?} {:?}", Auth::Bearer("tok-123".into()));
+        assert!(text.contains("alice"));
+        assert!(
+            !text.contains("hunter2") && !text.contains("tok-123"),
+            "{text}"
+        );
+        let url = Url::parse("https://alice:hunter2@dav.example.com/cal").unwrap();
+        let client = CalDavClient::new(url, basic, Duration::from_secs(5)).unwrap();
+        assert_eq!(client.collection_url().path(), "/cal/");
+        let text = format!("{client:?}");
+        assert!(
+            text.contains("dav.example.com") && !text.contains("hunter2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn redact_removes_password_from_urls() {
+        let url = Url::parse("https://alice:hunter2@dav.example.com/cal/").unwrap();
+        assert_eq!(redact(&url), "https://alice@dav.example.com/cal/");
+    }
+
+    #[test]
+    fn rejects_non_http_urls() {
+        let err = CalDavClient::new(
+            Url::parse("ftp://example.com/").unwrap(),
+            Auth::None,
+            Duration::from_secs(1),
+        )
+        .unwrap_err();
+        assert!(matches!(err, DavError::InvalidUrl { .. }));
+    }
+
+    #[test]
+    fn origins() {
+        let a = Url::parse("http://h:8080/a/").unwrap();
+        assert!(same_origin(&a, &Url::parse("http://h:8080/b").unwrap()));
+        assert!(!same_origin(
+            &a,
+            &Url::parse("http://other:8080/b").unwrap()
+        ));
+        assert!(!same_origin(&a, &Url::parse("http://h:9090/b").unwrap()));
+        let plain = Url::parse("http://h/a/").unwrap();
+        assert!(same_origin(&plain, &Url::parse("https://h/b").unwrap()));
+        assert!(!same_origin(&Url::parse("https://h/").unwrap(), &plain));
+    }
+
+    #[test]
+    fn etags_are_quoted_once() {
+        assert_eq!(quote_etag("abc"), "\"abc\"");
+        assert_eq!(quote_etag("\"abc\""), "\"abc\"");
+        assert_eq!(quote_etag("W/\"abc\""), "W/\"abc\"");
+    }
+
+    #[test]
+    fn errors_say_what_to_do_and_hide_passwords() {
+        let err = DavError::Unauthorized {
+            url: redact(&Url::parse("https://a:secret@h/c/").unwrap()),
+        };
+        let text = err.to_string();
+        assert!(text.contains("check username/password"));
+        assert!(!text.contains("secret"));
+        assert!(
+            DavError::Transport {
+                url: String::new(),
+                reason: String::new()
+            }
+            .is_transient()
+        );
+        assert!(!DavError::PreconditionFailed { url: String::new() }.is_transient());
     }
 }

@@ -166,7 +166,7 @@ async fn fetch_caldav<A>(
     };
     let sync = match client.sync_collection(token).await {
         Ok(s) => Some(s),
-        Err(caldav::DavError::InvalidSyncToken) if token.is_some() => {
+        Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
             tracing::info!(calendar = %cal.name, "sync token expired; listing the whole calendar");
             Some(
                 client

@@ -733,10 +733,10 @@ where
             match dav.put(href, patched.as_bytes(), &etag).await {
                 Ok(Some(new)) => return Ok(Some(new)),
                 Ok(None) => return dav.etag(href).await.map_err(|e| format!("{key}: {e}")),
-                Err(caldav::DavError::PreconditionFailed) => {
+                Err(caldav::DavError::PreconditionFailed { .. }) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, "the event changed while calmeet wrote to it; reading it again");
                 }
-                Err(caldav::DavError::Forbidden) => {
+                Err(caldav::DavError::Forbidden { .. }) => {
                     return Err(format!(
                         "{key}: the calendar is read-only for this user (403); the meeting exists but its link cannot be written into the event; set write_back = false to silence this"
                     ));
