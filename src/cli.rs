@@ -4,7 +4,7 @@
 //! the engine and maps outcomes to exit codes (0 ok, 1 something failed, 2 usage, 78 config).
 //! No secret is ever printed: plans and errors are built from values that carry none.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -426,10 +426,4 @@ async fn discover_calendars(config: &Config, url: &str) -> Result<Vec<String>, S
             )
         })
         .collect())
-}
-
-/// Path helper for messages.
-#[must_use]
-pub fn display(p: &Path) -> String {
-    p.display().to_string()
 }

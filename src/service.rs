@@ -52,6 +52,8 @@ pub fn next_run_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>>
 
 struct SyncRunner {
     path: PathBuf,
+    /// Where the open state database lives (a changed `state_db` needs a restart).
+    state_path: PathBuf,
     store: Arc<Store>,
     http: reqwest::Client,
 }
@@ -90,16 +92,10 @@ impl PassRunner for SyncRunner {
 
     fn reload(&mut self) -> anyhow::Result<Loaded> {
         let loaded = load(&self.path)?;
-        if loaded.config.state_path() != self.store_path() {
+        if loaded.config.state_path() != self.state_path {
             tracing::warn!("state_db changed in the config; the new path takes effect on restart");
         }
         Ok(loaded)
-    }
-}
-
-impl SyncRunner {
-    fn store_path(&self) -> PathBuf {
-        self.path.clone()
     }
 }
 
@@ -112,7 +108,8 @@ pub async fn run_service(path: PathBuf, config: Config) -> ExitCode {
             return ExitCode::from(crate::cli::EXIT_CONFIG);
         }
     };
-    let store = match Store::open(&loaded.config.state_path()) {
+    let state_path = loaded.config.state_path();
+    let store = match Store::open(&state_path) {
         Ok(s) => Arc::new(s),
         Err(e) => {
             eprintln!("calmeet: {e}");
@@ -134,7 +131,12 @@ pub async fn run_service(path: PathBuf, config: Config) -> ExitCode {
         }
     };
     tracing::info!(config = %path.display(), calendars = loaded.config.calendars.len(), "calmeet started");
-    let runner = SyncRunner { path, store, http };
+    let runner = SyncRunner {
+        path,
+        state_path,
+        store,
+        http,
+    };
     match daemon::run(
         runner,
         loaded,

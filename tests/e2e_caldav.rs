@@ -9,12 +9,12 @@ mod support;
 #[path = "support/dav_server.rs"]
 mod dav_server;
 
-use std::process::Output;
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
 use chrono::Utc;
 use dav_server::DavServer;
+use support::cli::{calmeet, text};
 use support::fake_tencent::{FakeTencent, Route};
 
 /// A Thunderbird-style tagged event: VTIMEZONE, VALARM, ATTENDEE parameters, X-MOZ-
@@ -50,32 +50,6 @@ fn ours(line: &str) -> bool {
     upper.starts_with("DESCRIPTION")
         || upper.starts_with("X-CALMEET-MEETING-ID")
         || upper.starts_with("CONFERENCE")
-}
-
-async fn calmeet(config: &std::path::Path, secret: &str, args: &[&str]) -> Output {
-    let config = config.to_path_buf();
-    let secret = secret.to_owned();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_calmeet"))
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("CALMEET_SECRET_KEY", secret)
-            .env("NO_COLOR", "1")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 async fn full_cycle(server: DavServer) {

@@ -57,34 +57,12 @@ impl Setup {
         self.dir.path().join("config.toml")
     }
 
-    /// Runs the binary without blocking the runtime that serves the fakes.
     async fn calmeet(&self, args: &[&str]) -> Output {
-        let config = self.config();
-        let secret = self.secret.clone();
-        let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-        tokio::task::spawn_blocking(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_calmeet"))
-                .arg("--config")
-                .arg(&config)
-                .args(&args)
-                .env("CALMEET_SECRET_KEY", secret)
-                .env("NO_COLOR", "1")
-                .env_remove("RUST_LOG")
-                .output()
-                .unwrap()
-        })
-        .await
-        .unwrap()
+        support::cli::calmeet(&self.config(), &self.secret, args).await
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
+use support::cli::text;
 
 fn assert_no_secret(o: &Output, secret: &str) {
     assert!(!text(o).contains(secret), "secret leaked: {}", text(o));

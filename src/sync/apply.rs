@@ -11,7 +11,7 @@ use crate::config::{CalendarConfig, Config};
 use crate::source::{self, caldav};
 use crate::store::{EventKey, EventRow, RowState};
 use crate::sync::Engine;
-use crate::sync::plan::{Action, CancelReason, Desired, SourcedEvent};
+use crate::sync::plan::{Action, CancelReason, Desired};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, ModifyMeetingRequest, RecurringRule,
 };
@@ -25,7 +25,6 @@ const MAX_PRECONDITION_RETRIES: usize = 4;
 pub struct Context<'a, A> {
     engine: &'a Engine<A>,
     cal: &'a CalendarConfig,
-    events: &'a [SourcedEvent],
     dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
 }
 
@@ -158,11 +157,10 @@ where
 {
     /// A context for one calendar's actions.
     #[must_use]
-    pub fn new(engine: &'a Engine<A>, cal: &'a CalendarConfig, events: &'a [SourcedEvent]) -> Self {
+    pub fn new(engine: &'a Engine<A>, cal: &'a CalendarConfig) -> Self {
         Self {
             engine,
             cal,
-            events,
             dav: std::sync::OnceLock::new(),
         }
     }
@@ -711,7 +709,6 @@ where
         patch: impl Fn(&str) -> Result<String, String>,
     ) -> Result<Option<String>, String> {
         let dav = self.dav()?;
-        let _ = self.events;
         for _ in 0..MAX_PRECONDITION_RETRIES {
             let obj = dav
                 .get(href)

@@ -290,7 +290,7 @@ where
             return outcome;
         }
         let mut held = None;
-        let ctx = apply::Context::new(self, cal, &events);
+        let ctx = apply::Context::new(self, cal);
         for action in &actions {
             if *self.shutdown.borrow() {
                 tracing::info!(calendar = %cal.name, "shutting down: the rest of this pass is left for the next start");

@@ -1,5 +1,6 @@
 //! Shared test helpers: fake servers and fixtures used by several integration tests.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod cli;
 pub mod fake_tencent;
 pub mod feed;
