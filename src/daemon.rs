@@ -944,6 +944,22 @@ mod tests {
         );
     }
 
+    #[tokio::test]
+    async fn a_standalone_context_is_cancelled_by_its_canceller() {
+        let (ctx, canceller) = PassContext::new();
+        assert!(!ctx.is_cancelled());
+        let waiter = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move { ctx.cancelled().await })
+        };
+        canceller.cancel();
+        tokio::time::timeout(Duration::from_secs(5), waiter)
+            .await
+            .unwrap()
+            .unwrap();
+        assert!(ctx.is_cancelled());
+    }
+
     #[test]
     fn status_line_reads_naturally() {
         let s = Schedule::parse("0 */5 * * * *", None).unwrap();
