@@ -59,6 +59,13 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print shell completions for SHELL (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        shell: crate::docs::Shell,
+    },
+    /// Print the man page (roff) to standard output.
+    Man,
     /// Validate the config, then probe every calendar and the meeting API.
     Check {
         /// Also list the calendars of this CalDAV account URL (server root or principal).
@@ -69,6 +76,28 @@ pub enum Command {
 
 /// Runs the parsed command line.
 pub async fn main(cli: Cli) -> ExitCode {
+    // Documentation commands need no config.
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            crate::docs::write_completions(*shell, &mut cmd, &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Man => {
+            return match crate::docs::man_page(<Cli as clap::CommandFactory>::command()) {
+                Ok(page) => {
+                    use std::io::Write;
+                    let _ = std::io::stdout().write_all(&page);
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("calmeet: {e}");
+                    ExitCode::from(1)
+                }
+            };
+        }
+        _ => {}
+    }
     let path = match crate::config::locate(cli.config.as_deref()) {
         Ok(p) => p,
         Err(e) => return config_error(&e),
@@ -94,6 +123,7 @@ pub async fn main(cli: Cli) -> ExitCode {
         Command::Status { json } => status(&config, json),
         Command::Check { discover } => check(config, discover).await,
         Command::Run => crate::service::run_service(path, config).await,
+        Command::Completions { .. } | Command::Man => ExitCode::SUCCESS,
     }
 }
 

@@ -8,6 +8,7 @@
 pub mod cli;
 pub mod config;
 pub mod daemon;
+pub mod docs;
 pub mod event;
 pub mod failpoint;
 pub mod fingerprint;
