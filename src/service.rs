@@ -137,15 +137,13 @@ pub async fn run_service(path: PathBuf, config: Config) -> ExitCode {
         store,
         http,
     };
-    match daemon::run(
-        runner,
-        loaded,
-        |l: &Loaded| &l.schedule,
-        signals,
-        DaemonOptions::default(),
-    )
-    .await
-    {
+    // A stop waits at most this long for the in-flight API call and state write, so the
+    // process is gone within 5 s of SIGTERM even when the API is slow.
+    let options = DaemonOptions {
+        grace: std::time::Duration::from_secs(4),
+        ..DaemonOptions::default()
+    };
+    match daemon::run(runner, loaded, |l: &Loaded| &l.schedule, signals, options).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!("{e}");
