@@ -139,6 +139,26 @@ impl TagMatcher {
         }
     }
 
+    /// A cheap pre-check on a VEVENT's lower-cased raw text: `false` means it cannot match (and
+    /// carries no calmeet meeting id), so it need not be parsed. Needles that iCalendar would
+    /// escape (`,` `;` `\\`) cannot be searched in raw text; then every event is a candidate.
+    #[must_use]
+    pub fn may_match(&self, raw_lower: &str) -> bool {
+        let needles = self
+            .categories
+            .iter()
+            .chain(&self.keywords)
+            .chain(&self.location_keywords);
+        let mut any = false;
+        for n in needles {
+            if n.contains([',', ';', '\\', '\n']) {
+                return true;
+            }
+            any |= raw_lower.contains(n.as_str());
+        }
+        any || raw_lower.contains("x-calmeet-meeting-id")
+    }
+
     /// Whether these fields carry the tag. `description` must already be stripped of
     /// calmeet's own block, so that our text never counts as a tag.
     #[must_use]
@@ -230,59 +250,172 @@ pub fn parse_calendar(
 ) -> Result<Parsed, ParseError> {
     let text = decode(bytes)?;
     let text = text.trim_start_matches('\u{feff}');
-    let calendar = icalendar::parser::read_calendar(text).map_err(|e| {
-        // The crate's message can quote the whole input; keep the first lines only.
-        ParseError::Syntax(e.lines().take(4).collect::<Vec<_>>().join(" "))
-    })?;
+    // Each top-level component is parsed on its own, and a VEVENT only when its raw text could
+    // carry a tag: a feed of 100,000 events never becomes one tree in memory.
+    let blocks = split_blocks(text)?;
     let mut resolver = ZoneResolver::new(default_zone);
-    let mut components: Vec<&Component<'_>> = Vec::new();
-    // A feed may hold several VCALENDARs or nest them oddly; walk everything.
-    let mut stack: Vec<&Component<'_>> = calendar.components.iter().collect();
-    while let Some(c) = stack.pop() {
-        if c.name.as_str().eq_ignore_ascii_case("VTIMEZONE") {
+    for block in blocks.iter().filter(|b| b.is("VTIMEZONE")) {
+        let cal = parse_block(block.text)?;
+        if let Some(c) = cal.components.first() {
             resolver.add_vtimezone(c);
-        } else if c.name.as_str().eq_ignore_ascii_case("VEVENT") {
-            components.push(c);
-        } else if c.name.as_str().eq_ignore_ascii_case("VCALENDAR") {
-            stack.extend(c.components.iter());
         }
     }
-    components.reverse();
+    let vevents: Vec<&Block<'_>> = blocks.iter().filter(|b| b.is("VEVENT")).collect();
     let mut parsed = Parsed {
-        vevents: components.len(),
+        vevents: vevents.len(),
         ..Parsed::default()
     };
-    // Masters first, so that an override listed before its master can inherit the tag.
+    let (candidates, others): (Vec<&Block<'_>>, Vec<&Block<'_>>) = vevents
+        .into_iter()
+        .partition(|b| matcher.may_match(&b.text.to_lowercase()));
+    // One tree at a time: events are built and the tree dropped before the next is parsed.
     let mut tagged_uids = std::collections::HashSet::new();
-    let mut raws: Vec<RawEvent<'_>> = components.iter().map(|c| RawEvent::new(c)).collect();
-    for raw in &mut raws {
-        raw.tagged = matcher.matches(
-            &raw.categories,
-            &raw.summary,
-            &raw.location,
-            &raw.description,
-        );
-        if raw.tagged
-            && raw.recurrence_id.is_none()
-            && let Some(uid) = &raw.uid
-        {
-            tagged_uids.insert(uid.clone());
+    let mut deferred: Vec<&Block<'_>> = Vec::new();
+    let push = |parsed: &mut Parsed, raw: RawEvent<'_>| match raw.into_event(&resolver) {
+        Ok(ev) => parsed.events.push(ev),
+        Err(f) => parsed.failures.push(f),
+    };
+    for block in &candidates {
+        let tree = parse_block(block.text)?;
+        for c in &tree.components {
+            let raw = evaluate(c, matcher);
+            if raw.tagged
+                && raw.recurrence_id.is_none()
+                && let Some(uid) = &raw.uid
+            {
+                tagged_uids.insert(uid.clone());
+            }
+            if raw.tagged || raw.meeting_id.is_some() {
+                push(&mut parsed, raw);
+            } else if raw.recurrence_id.is_some() {
+                deferred.push(block);
+            }
         }
     }
-    for raw in raws {
-        let inherits = raw.uid.as_ref().is_some_and(|u| tagged_uids.contains(u));
-        if !raw.tagged && !inherits && raw.meeting_id.is_none() {
+    // An override without the tag inherits it from its master (wherever it stands).
+    deferred.extend(others);
+    for block in deferred {
+        if !raw_uid(block.text).is_some_and(|u| tagged_uids.contains(u)) {
             continue;
         }
-        match raw.into_event(&resolver) {
-            Ok(mut ev) => {
-                ev.tagged = ev.tagged || inherits;
-                parsed.events.push(ev);
+        let tree = parse_block(block.text)?;
+        for c in &tree.components {
+            let raw = evaluate(c, matcher);
+            if !raw.tagged && raw.meeting_id.is_none() {
+                push(&mut parsed, raw);
             }
-            Err(f) => parsed.failures.push(f),
         }
     }
+    for ev in &mut parsed.events {
+        ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
+    }
     Ok(parsed)
+}
+
+/// Reads a VEVENT's fields and decides whether it carries the tag itself.
+fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
+    let mut raw = RawEvent::new(c);
+    raw.tagged = matcher.matches(
+        &raw.categories,
+        &raw.summary,
+        &raw.location,
+        &raw.description,
+    );
+    raw
+}
+
+/// Components may nest (VEVENT > VALARM); anything deeper than this is hostile input.
+const MAX_NESTING: usize = 16;
+
+/// One top-level component (VEVENT, VTIMEZONE, …) of a calendar, as unfolded text.
+struct Block<'t> {
+    name: &'t str,
+    text: &'t str,
+}
+
+impl Block<'_> {
+    fn is(&self, name: &str) -> bool {
+        self.name.eq_ignore_ascii_case(name)
+    }
+}
+
+/// Splits unfolded calendar text into its top-level components. VCALENDAR lines are
+/// transparent (some feeds concatenate or nest calendars).
+fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
+    let mut blocks = Vec::new();
+    let mut depth = 0usize;
+    let mut start = 0usize;
+    let mut name = "";
+    let mut offset = 0usize;
+    for line in text.split_inclusive('\n') {
+        let here = offset;
+        offset += line.len();
+        let content = line.trim_end();
+        let (is_begin, rest) = if let Some(r) = strip_prefix_ci(content, "BEGIN:") {
+            (true, r)
+        } else if let Some(r) = strip_prefix_ci(content, "END:") {
+            (false, r)
+        } else {
+            continue;
+        };
+        let comp = rest.trim();
+        if comp.eq_ignore_ascii_case("VCALENDAR") {
+            continue;
+        }
+        if is_begin {
+            if depth == 0 {
+                start = here;
+                name = comp;
+            }
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(ParseError::Syntax(format!(
+                    "components nested more than {MAX_NESTING} deep"
+                )));
+            }
+        } else {
+            depth = depth.checked_sub(1).ok_or_else(|| {
+                ParseError::Syntax(format!("END:{comp} without a matching BEGIN"))
+            })?;
+            if depth == 0 {
+                blocks.push(Block {
+                    name,
+                    text: &text[start..offset],
+                });
+            }
+        }
+    }
+    if depth != 0 {
+        return Err(ParseError::Truncated);
+    }
+    Ok(blocks)
+}
+
+fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.get(..prefix.len())?;
+    head.eq_ignore_ascii_case(prefix)
+        .then(|| &s[prefix.len()..])
+}
+
+/// Parses one component's text with the `icalendar` parser.
+fn parse_block(text: &str) -> Result<icalendar::parser::Calendar<'_>, ParseError> {
+    icalendar::parser::read_calendar(text).map_err(|e| {
+        // The crate's message can quote the whole input; keep the first lines only.
+        ParseError::Syntax(e.lines().take(4).collect::<Vec<_>>().join(" "))
+    })
+}
+
+/// The UID of a VEVENT block, read from its raw lines (its own, not a nested VALARM's).
+fn raw_uid(block: &str) -> Option<&str> {
+    block
+        .lines()
+        .find_map(|l| {
+            let l = l.trim_end();
+            strip_prefix_ci(l, "UID:").or_else(|| {
+                strip_prefix_ci(l, "UID;").and_then(|r| r.split_once(':').map(|(_, v)| v))
+            })
+        })
+        .map(str::trim)
 }
 
 /// Fields read from a VEVENT before times are resolved.
@@ -755,6 +888,37 @@ mod tests {
             parse_calendar(b"", z, &m),
             Err(ParseError::NotICalendar(_))
         ));
+    }
+
+    #[test]
+    fn deep_nesting_and_stray_end_are_errors_not_crashes() {
+        let m = TagMatcher::new(None);
+        let deep = format!(
+            "BEGIN:VCALENDAR\r\n{}{}END:VCALENDAR\r\n",
+            "BEGIN:VEVENT\r\n".repeat(10_000),
+            "END:VEVENT\r\n".repeat(10_000)
+        );
+        assert!(
+            matches!(parse_calendar(deep.as_bytes(), chrono_tz::UTC, &m), Err(ParseError::Syntax(e)) if e.contains("nested"))
+        );
+        let stray = b"BEGIN:VCALENDAR\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        assert!(matches!(
+            parse_calendar(stray, chrono_tz::UTC, &m),
+            Err(ParseError::Syntax(_))
+        ));
+    }
+
+    #[test]
+    fn prefilter_keeps_escaped_needles_and_meeting_ids() {
+        let rules = MatchRules {
+            categories: vec!["A, B".into()],
+            keywords: vec![],
+        };
+        assert!(TagMatcher::new(Some(&rules)).may_match("anything"));
+        let m = TagMatcher::new(None);
+        assert!(!m.may_match("summary:lunch"));
+        assert!(m.may_match("x-calmeet-meeting-id:1"));
+        assert!(m.may_match("categories:腾讯会议"));
     }
 
     #[test]
