@@ -270,7 +270,17 @@ fn status(config: &Config, json: bool) -> ExitCode {
         }
     };
     let zone = config.default_zone();
-    let next_run = crate::service::next_run_after(&config.schedule, chrono::Utc::now());
+    let now = chrono::Utc::now();
+    let next_run = crate::service::next_run_after(&config.schedule, now);
+    // The next occurrence that has not ended; none for a meeting that is no longer live.
+    let next = |r: &crate::store::EventRow| {
+        matches!(
+            r.state,
+            crate::store::RowState::Created | crate::store::RowState::Pending
+        )
+        .then(|| crate::sync::plan::next_occurrence(r, now))
+        .flatten()
+    };
     if json {
         let v = serde_json::json!({
             "next_run": next_run.map(|t| t.to_rfc3339()),
@@ -280,7 +290,7 @@ fn status(config: &Config, json: bool) -> ExitCode {
             })).collect::<Vec<_>>(),
             "meetings": rows.iter().map(|r| serde_json::json!({
                 "calendar": r.key.calendar, "uid": r.key.uid, "recurrence_id": r.key.recurrence_id,
-                "subject": r.subject, "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
+                "subject": r.subject, "next": next(r), "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
                 "recurring": r.recurring, "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
                 "last_error": r.last_error,
@@ -325,7 +335,7 @@ fn status(config: &Config, json: bool) -> ExitCode {
             "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} {}",
             r.key.calendar,
             subject,
-            ts(r.start_at, zone),
+            ts(next(r), zone),
             code,
             r.state.as_str(),
             uid,

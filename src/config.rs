@@ -216,6 +216,10 @@ pub struct MeetingConfig {
     /// Longest subject sent, in characters (the API documents no limit; stay conservative).
     #[serde(default = "default_subject_max")]
     pub subject_max_chars: usize,
+    /// `[meeting.users]`: e-mail address → Tencent userid. A mapped ORGANIZER becomes the
+    /// creator, mapped ATTENDEEs the invitees; unmapped addresses are ignored.
+    #[serde(default)]
+    pub users: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for MeetingConfig {
@@ -232,6 +236,7 @@ impl Default for MeetingConfig {
             settings: toml::Table::new(),
             password: None,
             subject_max_chars: default_subject_max(),
+            users: std::collections::BTreeMap::new(),
         }
     }
 }
@@ -255,6 +260,15 @@ impl MeetingConfig {
                 "meeting.secret_key: not set; set secret_key_file (or {SECRET_KEY_ENV})"
             ))
         })
+    }
+
+    /// The Tencent userid mapped to an e-mail address in `[meeting.users]` (case-insensitive).
+    #[must_use]
+    pub fn user_for(&self, email: &str) -> Option<&str> {
+        self.users
+            .iter()
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case(email.trim()))
+            .map(|(_, v)| v.as_str())
     }
 
     /// Whether enough is configured to call the API (everything but the secret).
@@ -411,6 +425,16 @@ impl Config {
         }
         check_userid(&self.meeting.userid)
             .map_err(|m| self.invalid("meeting.userid", m.to_owned()))?;
+        for (email, userid) in &self.meeting.users {
+            let key = format!("meeting.users.\"{email}\"");
+            if !email.contains('@') {
+                return Err(self.invalid(&key, "keys are e-mail addresses (name@example.com)"));
+            }
+            if userid.trim().is_empty() {
+                return Err(self.invalid(&key, "the userid must not be empty"));
+            }
+            check_userid(userid).map_err(|m| self.invalid(&key, m.to_owned()))?;
+        }
         let mut names = std::collections::HashSet::new();
         for (i, cal) in self.calendars.iter().enumerate() {
             let key = |k: &str| format!("calendar[{i}].{k}");
@@ -661,6 +685,23 @@ kind = "caldav"
             format!("{MINIMAL}\n[[calendar]]\nname = \"team\"\nurl = \"x.ics\"\nkind = \"ics\"\n");
         let err = parse(&text).unwrap_err().to_string();
         assert!(err.contains("calendar[1].name"), "{err}");
+    }
+
+    #[test]
+    fn meeting_users_map_addresses_case_insensitively() {
+        let text = MINIMAL.replace(
+            "[[calendar]]",
+            "[meeting.users]\n\"ZhangSan@example.com\" = \"zhangsan\"\n\n[[calendar]]",
+        );
+        let c = parse(&text).unwrap();
+        assert_eq!(c.meeting.user_for("zhangsan@EXAMPLE.com"), Some("zhangsan"));
+        assert_eq!(c.meeting.user_for("lisi@example.com"), None);
+        let bad = MINIMAL.replace(
+            "[[calendar]]",
+            "[meeting.users]\n\"li@example.com\" = \"li si\"\n\n[[calendar]]",
+        );
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("meeting.users"), "{err}");
     }
 
     #[test]

@@ -93,6 +93,10 @@ pub struct Event {
     pub meeting_id: Option<String>,
     /// Whether the event itself matches the tag rules (an override may inherit the master's).
     pub tagged: bool,
+    /// ORGANIZER e-mail address (`mailto:` stripped, lowercased), when it has one.
+    pub organizer: Option<String>,
+    /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
+    pub attendees: Vec<String>,
 }
 
 /// The result of reading one calendar text.
@@ -535,8 +539,31 @@ impl<'c> RawEvent<'c> {
             exdates,
             meeting_id: self.meeting_id,
             tagged: self.tagged,
+            organizer: prop(c, "ORGANIZER").and_then(|p| mail_address(p.val.as_str())),
+            attendees: {
+                let mut seen = std::collections::HashSet::new();
+                c.properties
+                    .iter()
+                    .filter(|p| p.name.as_str().eq_ignore_ascii_case("ATTENDEE"))
+                    .filter_map(|p| mail_address(p.val.as_str()))
+                    .filter(|a| seen.insert(a.clone()))
+                    .collect()
+            },
         })
     }
+}
+
+/// The e-mail address of a CAL-ADDRESS value (`mailto:` in any case), lowercased; `None` for
+/// other URIs (`urn:`, `sip:`) and empty addresses.
+#[must_use]
+pub fn mail_address(value: &str) -> Option<String> {
+    let v = value.trim();
+    let scheme = v.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("mailto:") {
+        return None;
+    }
+    let addr = v.get(7..)?.trim().to_lowercase();
+    (addr.contains('@') && !addr.contains(char::is_whitespace)).then_some(addr)
 }
 
 fn prop<'a>(c: &'a Component<'a>, name: &str) -> Option<&'a Property<'a>> {
@@ -919,6 +946,18 @@ mod tests {
         assert!(!m.may_match("summary:lunch"));
         assert!(m.may_match("x-calmeet-meeting-id:1"));
         assert!(m.may_match("categories:腾讯会议"));
+    }
+
+    #[test]
+    fn organizer_and_attendees_are_mail_addresses() {
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:o\r\nDTSTART:20300601T010000Z\r\nCATEGORIES:Tencent Meeting\r\nORGANIZER;CN=\"Zhang, San\":MAILTO:ZhangSan@Example.com\r\nATTENDEE;CN=Li Si;PARTSTAT=NEEDS-ACTION:mailto:lisi@example.com\r\nATTENDEE:urn:uuid:0000\r\nATTENDEE:Mailto:LISI@example.com\r\nATTENDEE:mailto:wang@example.com\r\nEND:VEVENT\r\n",
+        );
+        let e = &p.events[0];
+        assert_eq!(e.organizer.as_deref(), Some("zhangsan@example.com"));
+        assert_eq!(e.attendees, vec!["lisi@example.com", "wang@example.com"]);
+        assert_eq!(mail_address("mailto:"), None);
+        assert_eq!(mail_address("sip:a@b"), None);
     }
 
     #[test]

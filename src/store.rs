@@ -13,7 +13,8 @@ use rusqlite::{Connection, OptionalExtension, params};
 use thiserror::Error;
 
 /// Append-only schema migrations; entry N brings the schema to `user_version` N+1.
-const MIGRATIONS: &[&str] = &[r"
+const MIGRATIONS: &[&str] = &[
+    r"
 CREATE TABLE events (
     calendar        TEXT NOT NULL,
     uid             TEXT NOT NULL,
@@ -61,7 +62,13 @@ CREATE TABLE objects (
     data     BLOB NOT NULL,
     PRIMARY KEY (calendar, href)
 );
-"];
+",
+    // Starts of the occurrences a meeting holds (comma-separated unix seconds): the next
+    // occurrence for `status`, and when a truncated series is due for extension.
+    r"
+ALTER TABLE events ADD COLUMN occurrences TEXT NOT NULL DEFAULT '';
+",
+];
 
 /// A state database failure.
 #[derive(Debug, Error)]
@@ -177,6 +184,9 @@ pub struct EventRow {
     pub recurring: bool,
     /// The series continues past what the meeting holds and must be extended later.
     pub needs_extension: bool,
+    /// Starts of the occurrences the meeting holds (unix seconds, ascending; EXDATEs left
+    /// out), as of the last create, update or extension. Empty for rows from before.
+    pub occurrences: Vec<i64>,
     /// Href of the calendar object (CalDAV).
     pub href: Option<String>,
     /// ETag of the object after calmeet's last write or read.
@@ -213,6 +223,7 @@ impl EventRow {
             series_end_at: None,
             recurring: false,
             needs_extension: false,
+            occurrences: Vec::new(),
             href: None,
             etag: None,
             written_back: false,
@@ -274,7 +285,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at";
+    created_at, updated_at, occurrences";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -402,7 +413,7 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(&format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"
         ))?;
         stmt.execute(params![
             row.key.calendar,
@@ -429,6 +440,7 @@ impl Store {
             row.last_error,
             row.created_at,
             row.updated_at,
+            join_occurrences(&row.occurrences),
         ])?;
         Ok(())
     }
@@ -615,7 +627,23 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         last_error: r.get(21)?,
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
+        occurrences: split_occurrences(&r.get::<_, String>(24)?),
     })
+}
+
+fn join_occurrences(starts: &[i64]) -> String {
+    starts
+        .iter()
+        .map(i64::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// Unparsable entries are dropped: the list is advisory (status, extension timing).
+fn split_occurrences(text: &str) -> Vec<i64> {
+    text.split(',')
+        .filter_map(|t| t.trim().parse().ok())
+        .collect()
 }
 
 #[cfg(test)]
@@ -642,6 +670,7 @@ mod tests {
             s.put(&row).unwrap();
             row.state = RowState::Created;
             row.meeting_id = Some("m1".into());
+            row.occurrences = vec![1_900_000_000, 1_900_086_400];
             s.put(&row).unwrap();
             s.put(&EventRow::new(
                 key("a", Some(1_900_000_000)),
@@ -655,6 +684,7 @@ mod tests {
         assert_eq!(rows.len(), 2);
         assert_eq!(rows[0].state, RowState::Created);
         assert_eq!(rows[0].subject, "周会");
+        assert_eq!(rows[0].occurrences, vec![1_900_000_000, 1_900_086_400]);
         assert_eq!(rows[1].key.recurrence_id, Some(1_900_000_000));
         assert_eq!(s.row_by_meeting("m1").unwrap().unwrap().key.uid, "a");
         s.delete(&key("a", None)).unwrap();
@@ -672,6 +702,27 @@ mod tests {
             .pragma_query_value(None, "user_version", |r| r.get(0))
             .unwrap();
         assert_eq!(v, i64::try_from(MIGRATIONS.len()).unwrap());
+    }
+
+    #[test]
+    fn first_schema_is_migrated_keeping_rows() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("old.db");
+        {
+            let conn = Connection::open(&p).unwrap();
+            conn.execute_batch(MIGRATIONS[0]).unwrap();
+            conn.pragma_update(None, "user_version", 1).unwrap();
+            conn.execute(
+                "INSERT INTO events (calendar, uid, state, created_at, updated_at) \
+                 VALUES ('team', 'a', 'created', 1, 1)",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&p).unwrap();
+        let row = s.row(&key("a", None)).unwrap().unwrap();
+        assert_eq!(row.state, RowState::Created);
+        assert!(row.occurrences.is_empty());
     }
 
     #[test]

@@ -103,10 +103,25 @@ impl Case {
                     r.end_at = Some(desired.end.timestamp());
                     r.series_end_at = Some(desired.series_end.timestamp());
                     r.recurring = desired.rule.is_some();
+                    r.needs_extension = desired.truncated;
+                    r.occurrences = desired.occurrences.iter().map(|t| t.timestamp()).collect();
                     r.href = href;
                     r.written_back = true;
                     self.rows.retain(|x| x.key != r.key);
                     self.rows.push(r);
+                }
+                Action::Update { key, desired, .. } | Action::Extend { key, desired, .. } => {
+                    let r = self.rows.iter_mut().find(|r| r.key == key).unwrap();
+                    r.fingerprint = Some(desired.fingerprint.clone());
+                    r.start_at = Some(desired.start.timestamp());
+                    r.end_at = Some(desired.end.timestamp());
+                    r.series_end_at = Some(desired.series_end.timestamp());
+                    r.needs_extension = desired.truncated;
+                    r.occurrences = desired.occurrences.iter().map(|t| t.timestamp()).collect();
+                }
+                Action::CancelOccurrence { key, .. } => {
+                    self.rows.retain(|x| x.key != key);
+                    self.rows.push(EventRow::new(key, RowState::Cancelled, 0));
                 }
                 _ => {}
             }
@@ -504,4 +519,246 @@ fn missing_link_is_written_back_again() {
         matches!(&actions[0], Action::WriteBack { .. }),
         "{actions:?}"
     );
+}
+
+#[test]
+fn open_ended_series_is_extended_when_a_quarter_remains() {
+    let mut c = Case::new(&vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=DAILY\r\n",
+    ));
+    let actions = c.plan();
+    let Action::Create { desired, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert!(desired.truncated);
+    assert_eq!(desired.occurrences.len(), 200);
+    assert_eq!(desired.rule.as_ref().unwrap().until_count, Some(200));
+    c.settle();
+    let row = c.rows[0].clone();
+    assert!(row.needs_extension);
+    // 151 days later, 50 of the 200 occurrences are still ahead: exactly a quarter, not yet.
+    c.now = now() + Duration::days(151);
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    assert!(!calmeet::sync::plan::needs_extension_now(&row, c.now));
+    // One more day: 49 < 50, so the rule is sent again from the next occurrence on.
+    c.now = now() + Duration::days(152);
+    assert!(calmeet::sync::plan::needs_extension_now(&row, c.now));
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::Extend {
+        meeting_id,
+        desired,
+        key: k,
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(k, &key("d"));
+    assert_eq!(meeting_id, "m-d", "same meeting");
+    let next = Utc.with_ymd_and_hms(2030, 10, 31, 1, 0, 0).unwrap();
+    assert_eq!(
+        desired.start, next,
+        "from the next occurrence that has not ended"
+    );
+    assert_eq!(desired.rule.as_ref().unwrap().until_count, Some(200));
+    assert_eq!(desired.occurrences.len(), 200);
+    assert_eq!(
+        calmeet::sync::plan::next_occurrence(&row, c.now),
+        Some(next.timestamp())
+    );
+    c.settle();
+    assert!(c.plan().is_empty(), "quiet after extending: {:?}", c.plan());
+}
+
+#[test]
+fn bounded_series_within_the_cap_is_never_extended() {
+    let mut c = Case::new(&vevent(
+        "w",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=10\r\n",
+    ));
+    c.settle();
+    assert!(!c.rows[0].needs_extension);
+    c.now = now() + Duration::days(60);
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn extension_falls_back_to_time_span_without_stored_occurrences() {
+    let mut row = EventRow::new(key("x"), RowState::Created, 0);
+    row.recurring = true;
+    row.needs_extension = true;
+    row.start_at = Some(now().timestamp());
+    row.end_at = Some(now().timestamp() + 3600);
+    row.series_end_at = Some((now() + Duration::days(100)).timestamp());
+    assert!(!calmeet::sync::plan::needs_extension_now(
+        &row,
+        now() + Duration::days(70)
+    ));
+    assert!(calmeet::sync::plan::needs_extension_now(
+        &row,
+        now() + Duration::days(80)
+    ));
+}
+
+#[test]
+fn series_update_sends_its_cancelled_occurrences_again() {
+    let body = |summary: &str| {
+        vevent(
+            "s",
+            "20300603T010000Z",
+            "20300603T020000Z",
+            "RRULE:FREQ=WEEKLY;COUNT=6\r\nEXDATE:20300610T010000Z\r\n",
+        )
+        .replace("SUMMARY:Sync s", &format!("SUMMARY:{summary}"))
+    };
+    let mut c = Case::new(&body("Sync s"));
+    c.settle();
+    c.settle(); // the EXDATE's occurrence is cancelled
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    c.events = events(&body("Renamed"));
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-s".into());
+    }
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[0], Action::Update { meeting_id, .. } if meeting_id == "m-s"),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::CancelOccurrence { .. })),
+        "the modify may restore the occurrence: {actions:?}"
+    );
+    c.settle();
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn deleted_event_cancels_without_touching_the_gone_object() {
+    let body: String = ["a", "b", "c"]
+        .iter()
+        .map(|u| vevent(u, "20300602T010000Z", "20300602T020000Z", ""))
+        .collect();
+    let mut c = Case::new(&body);
+    c.settle();
+    c.events.retain(|e| e.event.uid != "b");
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[0], Action::Cancel { href: None, .. }),
+        "{actions:?}"
+    );
+}
+
+fn with_users(mut c: Case) -> Case {
+    let text = "[meeting]\napp_id = \"1\"\nsecret_id = \"s\"\nuserid = \"alice\"\n[meeting.users]\n\"Zhang@Example.com\" = \"zhang\"\n\"li@example.com\" = \"li\"\n\"wang@example.com\" = \"wang\"\n[[calendar]]\nname = \"team\"\nurl = \"https://dav.example.com/cal/\"\nkind = \"caldav\"\n";
+    c.config = Config::parse(text, "t", std::path::Path::new("/")).unwrap();
+    c
+}
+
+const PEOPLE: &str = "ORGANIZER;CN=Zhang:mailto:zhang@example.com\r\nATTENDEE;CN=Li:MAILTO:LI@example.com\r\nATTENDEE:mailto:stranger@example.org\r\nATTENDEE:mailto:zhang@example.com\r\n";
+
+#[test]
+fn organizer_and_attendees_map_through_meeting_users() {
+    let mut c = with_users(Case::new(&vevent(
+        "p",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        PEOPLE,
+    )));
+    let actions = c.plan();
+    let Action::Create { desired, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(desired.userid, "zhang", "ORGANIZER creates the meeting");
+    assert_eq!(
+        desired.invitees.as_deref(),
+        Some(&["li".to_owned()][..]),
+        "unknown addresses and the creator are not invited"
+    );
+    c.settle();
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    // One more mapped attendee: the same meeting is modified with the new invitees.
+    c.events = events(&vevent(
+        "p",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        &format!("{PEOPLE}ATTENDEE:mailto:wang@example.com\r\n"),
+    ));
+    c.events[0].event.meeting_id = Some("m-p".into());
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::Update { desired, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(
+        desired.invitees.as_deref(),
+        Some(&["li".to_owned(), "wang".to_owned()][..])
+    );
+    // An attendee nobody maps changes nothing.
+    c.settle();
+    c.events = events(&vevent(
+        "p",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        &format!("{PEOPLE}ATTENDEE:mailto:wang@example.com\r\nATTENDEE:mailto:x@example.net\r\n"),
+    ));
+    c.events[0].event.meeting_id = Some("m-p".into());
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn another_mapped_organizer_recreates_under_the_new_creator() {
+    let mut c = with_users(Case::new(&vevent(
+        "p",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        PEOPLE,
+    )));
+    c.settle();
+    c.events = events(&vevent(
+        "p",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        &PEOPLE.replace("ORGANIZER;CN=Zhang:mailto:zhang", "ORGANIZER:mailto:wang"),
+    ));
+    c.events[0].event.meeting_id = Some("m-p".into());
+    let actions = c.plan();
+    assert!(
+        matches!(
+            &actions[0],
+            Action::Cancel {
+                reason: CancelReason::CreatorChanged,
+                ..
+            }
+        ),
+        "{actions:?}"
+    );
+    assert!(
+        matches!(&actions[1], Action::Create { desired, .. } if desired.userid == "wang"),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn without_a_users_table_people_change_nothing() {
+    let mut c = Case::new(&vevent("p", "20300602T010000Z", "20300602T020000Z", ""));
+    c.settle();
+    let actions = c.plan();
+    assert!(actions.is_empty());
+    c.events = events(&vevent("p", "20300602T010000Z", "20300602T020000Z", PEOPLE));
+    c.events[0].event.meeting_id = Some("m-p".into());
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    let Action::Create { desired, .. } =
+        &Case::new(&vevent("q", "20300602T010000Z", "20300602T020000Z", PEOPLE)).plan()[0]
+    else {
+        panic!()
+    };
+    assert_eq!(desired.userid, "alice");
+    assert_eq!(desired.invitees, None);
 }

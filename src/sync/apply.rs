@@ -13,7 +13,8 @@ use crate::store::{EventKey, EventRow, RowState};
 use crate::sync::Engine;
 use crate::sync::plan::{Action, CancelReason, Desired};
 use crate::tencent::types::{
-    CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, ModifyMeetingRequest, RecurringRule,
+    CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
+    RecurringRule,
 };
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, MeetingBlock, PatchOptions};
@@ -62,6 +63,18 @@ fn describe_rule(rule: Option<&RecurringRule>) -> String {
     }
 }
 
+/// Invitees as the API takes them.
+fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
+    userids
+        .iter()
+        .map(|u| MeetingUser {
+            userid: u.clone(),
+            is_anonymous: None,
+            nick_name: None,
+        })
+        .collect()
+}
+
 /// One line describing an action, for `--dry-run` and logs. Never contains a secret.
 #[must_use]
 pub fn describe(action: &Action, config: &Config) -> String {
@@ -108,6 +121,14 @@ pub fn describe(action: &Action, config: &Config) -> String {
             meeting_id,
             desired,
         } => format!("update    {key}: meeting {meeting_id} → {}", d(desired)),
+        Action::Extend {
+            key,
+            meeting_id,
+            desired,
+        } => format!(
+            "extend    {key}: meeting {meeting_id} holds too few occurrences ahead → {}",
+            d(desired)
+        ),
         Action::Cancel {
             key,
             meeting_id,
@@ -222,7 +243,12 @@ where
                 key,
                 meeting_id,
                 desired,
-            } => self.update(key, meeting_id, desired).await,
+            } => self.update(key, meeting_id, desired, false).await,
+            Action::Extend {
+                key,
+                meeting_id,
+                desired,
+            } => self.update(key, meeting_id, desired, true).await,
             Action::Cancel {
                 key,
                 meeting_id,
@@ -318,7 +344,11 @@ where
             time_zone: desired.time_zone.clone(),
             location: None,
             hosts: None,
-            invitees: None,
+            invitees: desired
+                .invitees
+                .as_deref()
+                .filter(|i| !i.is_empty())
+                .map(meeting_users),
         }
     }
 
@@ -356,6 +386,11 @@ where
         row.series_end_at = Some(desired.series_end.timestamp());
         row.recurring = desired.rule.is_some();
         row.needs_extension = desired.truncated;
+        row.occurrences = desired
+            .occurrences
+            .iter()
+            .map(DateTime::timestamp)
+            .collect();
     }
 
     /// Looks for a meeting an earlier, interrupted create may have made: same creator, subject
@@ -489,11 +524,14 @@ where
         }
     }
 
+    /// Modifies the meeting to `desired` (same id, same link). `extension`: the event did not
+    /// change, the series is sent again from its next occurrence to hold more of it.
     async fn update(
         &self,
         key: &EventKey,
         meeting_id: &str,
         desired: &Desired,
+        extension: bool,
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
@@ -509,6 +547,7 @@ where
             meeting_type: Some(i64::from(desired.rule.is_some())),
             recurring_rule: desired.rule.clone(),
             time_zone: desired.time_zone.clone(),
+            invitees: desired.invitees.as_deref().map(meeting_users),
             ..ModifyMeetingRequest::default()
         };
         match api.modify_meeting(meeting_id, &req).await {
@@ -518,7 +557,11 @@ where
                 row.last_error = None;
                 row.updated_at = now;
                 self.put_row(&row)?;
-                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "updated meeting '{}'", desired.subject);
+                if extension {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "extended series '{}': {} occurrences from {}", desired.subject, desired.occurrences.len(), desired.start);
+                } else {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "updated meeting '{}'", desired.subject);
+                }
                 Ok(())
             }
             Err(ApiError::NotFound { .. }) => {
@@ -575,7 +618,11 @@ where
         row.updated_at = now;
         row.last_error = None;
         self.put_row(&row)?;
-        if reason == CancelReason::Replaced || !self.cal.writes_back() {
+        if matches!(
+            reason,
+            CancelReason::Replaced | CancelReason::CreatorChanged
+        ) || !self.cal.writes_back()
+        {
             return Ok(());
         }
         if let Some(href) = href {
@@ -605,19 +652,27 @@ where
             .get_meeting(meeting_id, userid, self.instanceid())
             .await
             .map_err(|e| format!("{key}: read occurrences of meeting {meeting_id}: {e}"))?;
+        let mut row = self
+            .row(key)?
+            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Created, now));
+        // By the id recorded earlier (a moved occurrence no longer starts at its
+        // RECURRENCE-ID), else by original start time.
+        let known = row.sub_meeting_id.clone();
         let sub = info
             .sub_meetings
             .iter()
-            .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+            .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
+            .or_else(|| {
+                info.sub_meetings
+                    .iter()
+                    .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+            })
             .map(|s| s.sub_meeting_id.clone());
         let Some(sub) = sub else {
             return Err(format!(
                 "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
             ));
         };
-        let mut row = self
-            .row(key)?
-            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Created, now));
         row.meeting_id = Some(meeting_id.to_owned());
         row.sub_meeting_id = Some(sub.clone());
         row.userid = Some(userid.to_owned());

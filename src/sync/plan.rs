@@ -39,8 +39,15 @@ pub struct Desired {
     pub series_end: DateTime<Utc>,
     /// The series goes on past what the meeting holds.
     pub truncated: bool,
-    /// Creator userid.
+    /// Starts of the occurrences the meeting will hold (EXDATEs left out); one for a single
+    /// meeting. Stored so that `status` can show the next one and the plan can tell when a
+    /// truncated series must be extended.
+    pub occurrences: Vec<DateTime<Utc>>,
+    /// Creator userid (the mapped ORGANIZER, else the calendar's or the default).
     pub userid: String,
+    /// Invitees' userids (mapped ATTENDEEs, at most [`MAX_INVITEES`]); `None` when no
+    /// `[meeting.users]` table is configured, so invitees are never sent.
+    pub invitees: Option<Vec<String>>,
     /// IANA zone name of DTSTART, sent as `time_zone`.
     pub time_zone: Option<String>,
     /// Fingerprint of the event's meeting-relevant fields.
@@ -58,6 +65,8 @@ pub enum CancelReason {
     Untagged,
     /// The meeting must be replaced by a new one (single ↔ series).
     Replaced,
+    /// The event's organizer maps to another creator; the meeting is re-created under it.
+    CreatorChanged,
 }
 
 impl CancelReason {
@@ -69,6 +78,7 @@ impl CancelReason {
             Self::EventDeleted => "calendar event deleted",
             Self::Untagged => "calendar event no longer tagged as an online meeting",
             Self::Replaced => "calendar event changed between single and recurring",
+            Self::CreatorChanged => "calendar event organizer changed",
         }
     }
 }
@@ -109,6 +119,16 @@ pub enum Action {
         /// The meeting.
         meeting_id: String,
         /// The meeting as the event now says.
+        desired: Desired,
+    },
+    /// Extend a truncated series (too long for the API, or without end) in place: the rule is
+    /// sent again from the next occurrence on, holding as many occurrences as the API allows.
+    Extend {
+        /// The event.
+        key: EventKey,
+        /// The meeting.
+        meeting_id: String,
+        /// The meeting from the next occurrence on.
         desired: Desired,
     },
     /// Cancel the meeting and remove the block from the event.
@@ -192,7 +212,7 @@ impl Action {
             }
             Self::Cancel { key, .. } => (1, key),
             Self::Forget { key } => (2, key),
-            Self::Update { key, .. } => (3, key),
+            Self::Update { key, .. } | Self::Extend { key, .. } => (3, key),
             Self::Adopt { key, .. } => (4, key),
             Self::Create { key, .. } => (5, key),
             Self::CancelOccurrence { key, .. } => (6, key),
@@ -234,6 +254,42 @@ pub struct PlanInput<'a> {
     pub held_cancels: Option<&'a str>,
 }
 
+/// Most invitees per create or modify call (API reference §2).
+pub const MAX_INVITEES: usize = 300;
+
+/// Whether a truncated series must be extended now: fewer than a quarter of the occurrences it
+/// was created (or last extended) with have yet to end. Rows without stored occurrences fall
+/// back to the share of the held time span still ahead.
+#[must_use]
+pub fn needs_extension_now(r: &EventRow, now: DateTime<Utc>) -> bool {
+    if !r.needs_extension || !r.recurring {
+        return false;
+    }
+    let now = now.timestamp();
+    let length = r.end_at.zip(r.start_at).map_or(0, |(e, s)| e - s);
+    if !r.occurrences.is_empty() {
+        let remaining = r.occurrences.iter().filter(|s| **s + length > now).count();
+        return remaining * 4 < r.occurrences.len();
+    }
+    match (r.start_at, r.series_end_at) {
+        (Some(s), Some(e)) if e > s => (e - now) * 4 < (e - s),
+        _ => false,
+    }
+}
+
+/// The next occurrence of a row's meeting that has not ended at `now` (its start), for
+/// `status`: the first stored occurrence still ahead, else the row's start when it is.
+#[must_use]
+pub fn next_occurrence(r: &EventRow, now: DateTime<Utc>) -> Option<i64> {
+    let now = now.timestamp();
+    let length = r.end_at.zip(r.start_at).map_or(0, |(e, s)| e - s);
+    r.occurrences
+        .iter()
+        .copied()
+        .find(|s| s + length > now)
+        .or_else(|| r.start_at.filter(|s| s + length > now))
+}
+
 /// Computes the actions for one calendar, sorted deterministically.
 #[must_use]
 pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
@@ -242,6 +298,9 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut seen: HashSet<EventKey> = HashSet::new();
     let mut disappearing = Vec::new();
+    // Series whose rule is sent again this pass, with the window they will hold: Tencent may
+    // reset their occurrences, so cancelled and moved occurrences are sent again too.
+    let mut resent: HashMap<String, (i64, i64)> = HashMap::new();
 
     // Masters and single events first: overrides need their master's decision.
     let mut masters: BTreeMap<&str, &SourcedEvent> = BTreeMap::new();
@@ -315,19 +374,33 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         actions.push(create(key, desired, true, se));
                         continue;
                     };
+                    let window = (desired.start.timestamp(), desired.series_end.timestamp());
                     if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) {
                         if desired.series_end <= input.now {
                             // Moved into the past: the meeting is left as it was.
                         } else if r.recurring != desired.rule.is_some() {
                             actions.push(cancel_action(r, CancelReason::Replaced, None));
                             actions.push(create(key.clone(), desired, false, se));
+                        } else if r.userid.as_deref() != Some(desired.userid.as_str()) {
+                            actions.push(cancel_action(r, CancelReason::CreatorChanged, None));
+                            actions.push(create(key.clone(), desired, false, se));
                         } else {
+                            if desired.rule.is_some() {
+                                resent.insert((*uid).to_owned(), window);
+                            }
                             actions.push(Action::Update {
                                 key: key.clone(),
                                 meeting_id: mid.clone(),
                                 desired,
                             });
                         }
+                    } else if desired.rule.is_some() && needs_extension_now(r, input.now) {
+                        resent.insert((*uid).to_owned(), window);
+                        actions.push(Action::Extend {
+                            key: key.clone(),
+                            meeting_id: mid.clone(),
+                            desired,
+                        });
                     }
                     let link_missing =
                         ev.meeting_id.as_deref() != Some(mid.as_str()) || !r.written_back;
@@ -371,7 +444,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         }
     }
 
-    plan_occurrences(input, &masters, &rows, &mut seen, &mut actions);
+    plan_occurrences(input, &masters, &rows, &resent, &mut seen, &mut actions);
 
     // Rows whose event is gone.
     for r in input.rows {
@@ -390,7 +463,12 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 if meeting_over(r, input.now) {
                     actions.push(Action::Forget { key: r.key.clone() });
                 } else {
-                    disappearing.push(cancel_action(r, CancelReason::EventDeleted, None));
+                    let mut cancel = cancel_action(r, CancelReason::EventDeleted, None);
+                    // The object is gone: there is no block left to remove.
+                    if let Action::Cancel { href, .. } = &mut cancel {
+                        *href = None;
+                    }
+                    disappearing.push(cancel);
                 }
             }
             // A pending create whose event vanished: its outcome is unknown, so keep the row
@@ -489,6 +567,7 @@ fn plan_occurrences(
     input: &PlanInput<'_>,
     masters: &BTreeMap<&str, &SourcedEvent>,
     rows: &HashMap<&EventKey, &EventRow>,
+    resent: &HashMap<String, (i64, i64)>,
     seen: &mut HashSet<EventKey>,
     actions: &mut Vec<Action>,
 ) {
@@ -510,10 +589,13 @@ fn plan_occurrences(
             continue;
         };
         let userid = mrow.userid.clone().unwrap_or_default();
+        let resend = resent.get(*uid).copied();
         let in_meeting = |t: i64| {
-            mrow.start_at.is_some_and(|s| t >= s)
-                && mrow.series_end_at.is_none_or(|e| t < e)
-                && t > now
+            let (start, end) = match resend {
+                Some((s, e)) => (Some(s), Some(e)),
+                None => (mrow.start_at, mrow.series_end_at),
+            };
+            start.is_some_and(|s| t >= s) && end.is_none_or(|e| t < e) && t > now
         };
         for x in &master.event.exdates {
             let t = x.timestamp();
@@ -523,9 +605,10 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let done = rows
-                .get(&key)
-                .is_some_and(|r| r.state == RowState::Cancelled);
+            let done = resend.is_none()
+                && rows
+                    .get(&key)
+                    .is_some_and(|r| r.state == RowState::Cancelled);
             if !done && in_meeting(t) {
                 actions.push(Action::CancelOccurrence {
                     key,
@@ -553,7 +636,7 @@ fn plan_occurrences(
                 continue;
             }
             if se.event.cancelled {
-                if row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if resend.is_some() || row.is_none_or(|r| r.state != RowState::Cancelled) {
                     actions.push(Action::CancelOccurrence {
                         key,
                         meeting_id: mid.clone(),
@@ -569,7 +652,8 @@ fn plan_occurrences(
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
             let unchanged_times =
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
-            let recorded = row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            let recorded = resend.is_none()
+                && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
@@ -597,20 +681,23 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
         return Err("all-day event: Tencent meetings need a start and end time".to_owned());
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
-    let fingerprint = fingerprint::of_event(ev, &subject);
-    let userid = input
-        .calendar
-        .userid
-        .clone()
-        .unwrap_or_else(|| input.meeting.userid.clone());
+    let people = People::of(ev, input);
+    let fingerprint = people.fingerprint(fingerprint::of_event(ev, &subject));
+    let userid = people.creator.clone().unwrap_or_else(|| {
+        input
+            .calendar
+            .userid
+            .clone()
+            .unwrap_or_else(|| input.meeting.userid.clone())
+    });
     let horizon_end = input.now + input.horizon;
     let time_zone = zone.iana_name();
-    let (start, end, rule, series_end, truncated) = match &ev.rrule {
+    let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
             if *end <= input.now {
                 return Ok(None);
             }
-            (*start, *end, None, *end, false)
+            (*start, *end, None, *end, false, vec![*start])
         }
         Some(text) => {
             let rrule =
@@ -631,6 +718,7 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
                         Some(p.rule),
                         last + (*end - *start),
                         p.truncated,
+                        p.occurrences,
                     )
                 }
                 Err(recurrence::Unsupported::Ended) => return Ok(None),
@@ -652,10 +740,68 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
         rule,
         series_end,
         truncated,
+        occurrences,
         userid,
+        invitees: people.invitees,
         time_zone,
         fingerprint,
     }))
+}
+
+/// Creator and invitees from ORGANIZER and ATTENDEE through `[meeting.users]`.
+struct People {
+    creator: Option<String>,
+    invitees: Option<Vec<String>>,
+}
+
+impl People {
+    fn of(ev: &Event, input: &PlanInput<'_>) -> Self {
+        let m = input.meeting;
+        if m.users.is_empty() {
+            return Self {
+                creator: None,
+                invitees: None,
+            };
+        }
+        let lookup = |addr: &str, role: &str| {
+            let found = m.user_for(addr).map(str::to_owned);
+            if found.is_none() {
+                tracing::debug!(calendar = %input.calendar.name, uid = %ev.uid, "{role} {addr} is not in [meeting.users]; ignored");
+            }
+            found
+        };
+        let creator = ev.organizer.as_deref().and_then(|a| lookup(a, "organizer"));
+        let mut invitees: Vec<String> = Vec::new();
+        for a in &ev.attendees {
+            if let Some(u) = lookup(a, "attendee")
+                && Some(&u) != creator.as_ref()
+                && !invitees.contains(&u)
+            {
+                invitees.push(u);
+            }
+        }
+        invitees.truncate(MAX_INVITEES);
+        Self {
+            creator,
+            invitees: Some(invitees),
+        }
+    }
+
+    /// The event's fingerprint, extended by the mapped creator and invitees when there are
+    /// any (unchanged otherwise, so that configuring no users changes no fingerprint).
+    fn fingerprint(&self, base: String) -> String {
+        let invitees = self.invitees.as_deref().unwrap_or_default();
+        if self.creator.is_none() && invitees.is_empty() {
+            return base;
+        }
+        use sha2::Digest;
+        let canon = format!(
+            "{base}\ncreator={}\ninvitees={}",
+            self.creator.as_deref().unwrap_or(""),
+            invitees.join(",")
+        );
+        fingerprint::hex(&sha2::Sha256::digest(canon.as_bytes()))
+    }
 }
 
 /// SUMMARY cut to `max` characters (never inside a UTF-8 sequence); a placeholder when empty.

@@ -10,8 +10,10 @@ use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::{Map, Value};
 
 /// A meeting's recurrence (`recurring_rule`, reference §3.1). Integers throughout; the
-/// `customized_*` fields only count when `recurring_type` is 5.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+/// `customized_*` fields only count when `recurring_type` is 5. With `sub_meeting_id` set it
+/// serialises as `{"sub_meeting_id": …}` alone: moving one occurrence cannot be combined with
+/// a rule change (reference §3.4), and the rule fields would read as one.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct RecurringRule {
     /// Bit mask of days for custom rules (weekday bits, week-of-month bits or day-of-month bits).
     #[serde(skip_serializing_if = "Option::is_none", default)]
@@ -35,6 +37,43 @@ pub struct RecurringRule {
     pub until_date: Option<i64>,
     /// 0 ends by date, 1 ends by count.
     pub until_type: i64,
+}
+
+impl Serialize for RecurringRule {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Move<'a> {
+            sub_meeting_id: &'a str,
+        }
+        #[derive(Serialize)]
+        struct Rule {
+            #[serde(skip_serializing_if = "Option::is_none")]
+            customized_recurring_days: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            customized_recurring_step: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            customized_recurring_type: Option<i64>,
+            recurring_type: i64,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            until_count: Option<i64>,
+            #[serde(skip_serializing_if = "Option::is_none")]
+            until_date: Option<i64>,
+            until_type: i64,
+        }
+        match &self.sub_meeting_id {
+            Some(id) => Move { sub_meeting_id: id }.serialize(serializer),
+            None => Rule {
+                customized_recurring_days: self.customized_recurring_days,
+                customized_recurring_step: self.customized_recurring_step,
+                customized_recurring_type: self.customized_recurring_type,
+                recurring_type: self.recurring_type,
+                until_count: self.until_count,
+                until_date: self.until_date,
+                until_type: self.until_type,
+            }
+            .serialize(serializer),
+        }
+    }
 }
 
 /// A designated host or invitee (same-enterprise user).
@@ -338,6 +377,31 @@ mod tests {
         assert_eq!(
             json,
             r#"{"instanceid":1,"reason_code":1,"reason_detail":"x","userid":"u"}"#
+        );
+    }
+
+    #[test]
+    fn occurrence_move_sends_only_the_sub_meeting_id() {
+        let rule = RecurringRule {
+            recurring_type: 2,
+            until_type: 1,
+            until_count: Some(8),
+            ..RecurringRule::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&rule).unwrap(),
+            r#"{"recurring_type":2,"until_count":8,"until_type":1}"#
+        );
+        let back: RecurringRule =
+            serde_json::from_str(&serde_json::to_string(&rule).unwrap()).unwrap();
+        assert_eq!(back, rule);
+        let moved = RecurringRule {
+            sub_meeting_id: Some("1599622242".into()),
+            ..RecurringRule::default()
+        };
+        assert_eq!(
+            serde_json::to_string(&moved).unwrap(),
+            r#"{"sub_meeting_id":"1599622242"}"#
         );
     }
 }

@@ -1,0 +1,547 @@
+//! The lifecycle table end to end, against a real CalDAV server (Radicale, started by the test)
+//! and the fake Tencent server, driving the `calmeet` binary: new → create; moved or renamed →
+//! modify the same meeting; cancelled, deleted or untagged → cancel and remove the block;
+//! EXDATE, moved override and cancelled override → that one sub-meeting; the mass-deletion
+//! guard; the extension of an open-ended series; and after every step a further sync that
+//! makes no API call and no PUT.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+#[path = "support/dav_server.rs"]
+mod dav_server;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use calmeet::source::caldav::CalDavClient;
+use chrono::{DateTime, Timelike, Utc};
+use dav_server::DavServer;
+use support::cli::{calmeet, text};
+use support::fake_tencent::{FakeTencent, Route};
+
+const DAY: i64 = 86_400;
+
+/// The start of the test events: three days ahead, on the hour.
+fn base() -> DateTime<Utc> {
+    let t = Utc::now() + chrono::Duration::days(3);
+    t.with_minute(0)
+        .unwrap()
+        .with_second(0)
+        .unwrap()
+        .with_nanosecond(0)
+        .unwrap()
+}
+
+fn stamp(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .format("%Y%m%dT%H%M%SZ")
+        .to_string()
+}
+
+fn vevent(uid: &str, summary: &str, start: i64, extra: &str) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:{uid}\r\nDTSTAMP:20260101T000000Z\r\nDTSTART:{}\r\nDTEND:{}\r\nSUMMARY:{summary}\r\nCATEGORIES:Tencent Meeting\r\n{extra}END:VEVENT\r\n",
+        stamp(start),
+        stamp(start + 3600)
+    )
+}
+
+fn calendar(body: &str) -> String {
+    format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calmeet test//EN\r\n{body}END:VCALENDAR\r\n"
+    )
+}
+
+struct Setup {
+    server: DavServer,
+    fake: FakeTencent,
+    client: CalDavClient,
+    dir: tempfile::TempDir,
+    config: PathBuf,
+}
+
+impl Setup {
+    async fn new(extra_config: &str) -> Self {
+        let server = DavServer::radicale().await;
+        let fake = FakeTencent::start().await;
+        let cal_url = server.url_for("work");
+        let client =
+            CalDavClient::new(cal_url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("pw"), &server.password).unwrap();
+        let mut cfg = format!(
+            "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"organiser\"\n",
+            fake.base_url, fake.app_id, fake.secret_id
+        );
+        if let Some(sdk) = &fake.sdk_id {
+            cfg.push_str(&format!("sdk_id = \"{sdk}\"\n"));
+        }
+        cfg.push_str(extra_config);
+        cfg.push_str(&format!(
+            "[[calendar]]\nname = \"work\"\nurl = \"{cal_url}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
+            server.username
+        ));
+        let config = dir.path().join("config.toml");
+        std::fs::write(&config, cfg).unwrap();
+        Self {
+            server,
+            fake,
+            client,
+            dir,
+            config,
+        }
+    }
+
+    fn href(&self, name: &str) -> String {
+        format!("{}{name}.ics", self.server.url_for("work").path())
+    }
+
+    async fn put_new(&self, name: &str, body: &str) {
+        self.client
+            .create(&self.href(name), calendar(body).as_bytes())
+            .await
+            .unwrap();
+    }
+
+    async fn read(&self, name: &str) -> String {
+        let obj = self.client.get(&self.href(name)).await.unwrap();
+        String::from_utf8(calmeet::event::unfold_bytes(&obj.data)).unwrap()
+    }
+
+    async fn edit(&self, name: &str, change: impl Fn(&str) -> String) {
+        let href = self.href(name);
+        let obj = self.client.get(&href).await.unwrap();
+        let changed = change(&String::from_utf8(obj.data).unwrap());
+        self.client
+            .put(&href, changed.as_bytes(), obj.etag.as_deref().unwrap())
+            .await
+            .unwrap();
+    }
+
+    async fn delete(&self, name: &str) {
+        let href = self.href(name);
+        let etag = self.client.get(&href).await.unwrap().etag.unwrap();
+        self.client.delete(&href, &etag).await.unwrap();
+    }
+
+    async fn etags(&self, names: &[&str]) -> Vec<Option<String>> {
+        let mut out = Vec::new();
+        for n in names {
+            out.push(self.client.get(&self.href(n)).await.unwrap().etag);
+        }
+        out
+    }
+
+    async fn sync(&self, args: &[&str]) -> String {
+        let mut all = vec!["sync"];
+        all.extend_from_slice(args);
+        let out = calmeet(&self.config, &self.fake.secret_key, &all).await;
+        let t = text(&out);
+        assert!(out.status.success(), "{t}");
+        t
+    }
+
+    /// Two further passes make no API call and change no object.
+    async fn assert_quiet(&self, names: &[&str], step: &str) {
+        let requests = self.fake.requests().len();
+        let etags = self.etags(names).await;
+        for _ in 0..2 {
+            self.sync(&[]).await;
+        }
+        let after: Vec<_> = self.fake.requests()[requests..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.uri))
+            .collect();
+        assert!(
+            after.is_empty(),
+            "{step}: a quiet pass called the API: {after:?}"
+        );
+        assert_eq!(self.etags(names).await, etags, "{step}: a quiet pass wrote");
+    }
+
+    fn meeting_of(&self, body: &str) -> support::fake_tencent::FakeMeeting {
+        let id = body
+            .lines()
+            .find_map(|l| l.trim_end().strip_prefix("X-CALMEET-MEETING-ID:"))
+            .unwrap_or_else(|| panic!("no meeting id in {body}"));
+        self.fake.meeting(id).unwrap()
+    }
+
+    fn state(&self) -> rusqlite::Connection {
+        rusqlite::Connection::open(self.dir.path().join("state.db")).unwrap()
+    }
+}
+
+fn has_block(body: &str) -> bool {
+    body.contains("Tencent Meeting ──") || body.contains("X-CALMEET-MEETING-ID")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_row_of_the_lifecycle_table() {
+    let s = Setup::new(
+        "[meeting.users]\n\"Zhang@example.com\" = \"zhangsan\"\n\"lisi@example.com\" = \"lisi\"\n",
+    )
+    .await;
+    let b = base().timestamp();
+    let people = "ORGANIZER;CN=Zhang:mailto:zhang@example.com\r\nATTENDEE;CN=Li;PARTSTAT=NEEDS-ACTION:MAILTO:LiSi@example.com\r\nATTENDEE:mailto:nobody@example.org\r\n";
+    s.put_new("move", &vevent("move@t", "Move me", b, people))
+        .await;
+    s.put_new("rename", &vevent("rename@t", "Old name", b + 3600 * 2, ""))
+        .await;
+    s.put_new("cancel", &vevent("cancel@t", "Cancel me", b + DAY, ""))
+        .await;
+    s.put_new("untag", &vevent("untag@t", "Untag me", b + DAY + 7200, ""))
+        .await;
+    s.put_new("delete", &vevent("delete@t", "Delete me", b + 2 * DAY, ""))
+        .await;
+    s.put_new(
+        "series",
+        &vevent(
+            "series@t",
+            "Weekly",
+            b + 3 * 3600,
+            "RRULE:FREQ=WEEKLY;COUNT=8\r\n",
+        ),
+    )
+    .await;
+    s.put_new("keep", &vevent("keep@t", "Keep me", b + 3 * DAY, ""))
+        .await;
+    let names = [
+        "move", "rename", "cancel", "untag", "delete", "series", "keep",
+    ];
+
+    // New → create, link written back.
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), 7);
+    assert_eq!(s.fake.live_meeting_count(), 7);
+    let create = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter_map(|r| r.body)
+        .find(|b| b["subject"] == "Move me")
+        .unwrap();
+    assert_eq!(create["userid"], "zhangsan", "mapped ORGANIZER creates");
+    assert_eq!(
+        create["invitees"],
+        serde_json::json!([{"userid": "lisi"}]),
+        "mapped ATTENDEE invited, unknown ignored"
+    );
+    for n in names {
+        assert!(has_block(&s.read(n).await), "{n}: link written back");
+    }
+    // calmeet's own write-back is not a change.
+    s.assert_quiet(&names, "after create").await;
+
+    // Moved and renamed → the same meetings are modified; links stay.
+    let moved_id = s.meeting_of(&s.read("move").await).meeting_id;
+    let renamed_id = s.meeting_of(&s.read("rename").await).meeting_id;
+    s.edit("move", |t| {
+        t.replace(
+            &format!("DTSTART:{}", stamp(b)),
+            &format!("DTSTART:{}", stamp(b + DAY + 3600)),
+        )
+        .replace(
+            &format!("DTEND:{}", stamp(b + 3600)),
+            &format!("DTEND:{}", stamp(b + DAY + 5400)),
+        )
+    })
+    .await;
+    s.edit("rename", |t| {
+        t.replace("SUMMARY:Old name", "SUMMARY:New name")
+    })
+    .await;
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), 7, "no new meeting");
+    assert_eq!(s.fake.request_count(Route::Modify), 2);
+    let moved = s.fake.meeting(&moved_id).unwrap();
+    assert_eq!(
+        (moved.start_time, moved.end_time),
+        (b + DAY + 3600, b + DAY + 5400)
+    );
+    assert_eq!(moved.userid, "zhangsan");
+    let modify = s
+        .fake
+        .requests()
+        .into_iter()
+        .filter(|r| r.route == Some(Route::Modify) && r.uri.contains(&moved_id))
+        .find_map(|r| r.body)
+        .unwrap();
+    assert_eq!(modify["invitees"], serde_json::json!([{"userid": "lisi"}]));
+    assert_eq!(s.fake.meeting(&renamed_id).unwrap().subject, "New name");
+    assert_eq!(
+        s.meeting_of(&s.read("move").await).meeting_id,
+        moved_id,
+        "same link"
+    );
+    assert_eq!(s.meeting_of(&s.read("rename").await).meeting_id, renamed_id);
+    s.assert_quiet(&names, "after modify").await;
+
+    // Cancelled, untagged, deleted → cancelled; the block leaves the objects that remain.
+    let cancel_id = s.meeting_of(&s.read("cancel").await).meeting_id;
+    let untag_id = s.meeting_of(&s.read("untag").await).meeting_id;
+    let delete_id = s.meeting_of(&s.read("delete").await).meeting_id;
+    s.edit("cancel", |t| {
+        t.replace("SUMMARY:Cancel me", "SUMMARY:Cancel me\r\nSTATUS:CANCELLED")
+    })
+    .await;
+    s.edit("untag", |t| t.replace("CATEGORIES:Tencent Meeting\r\n", ""))
+        .await;
+    s.delete("delete").await;
+    s.sync(&[]).await;
+    for id in [&cancel_id, &untag_id, &delete_id] {
+        assert!(s.fake.meeting(id).unwrap().cancelled, "{id} cancelled");
+    }
+    assert_eq!(s.fake.live_meeting_count(), 4);
+    for n in ["cancel", "untag"] {
+        let body = s.read(n).await;
+        assert!(!has_block(&body), "{n}: block removed: {body}");
+        assert!(body.contains("DTSTART"), "{n}: the event itself stays");
+    }
+    let remaining = ["move", "rename", "cancel", "untag", "series", "keep"];
+    s.assert_quiet(&remaining, "after cancel").await;
+
+    // Single occurrences: EXDATE, an override at other times, a cancelled override.
+    let series = s.meeting_of(&s.read("series").await);
+    let first = b + 3 * 3600;
+    let (second, third, fourth) = (first + 7 * DAY, first + 14 * DAY, first + 21 * DAY);
+    s.edit("series", |t| {
+        let overrides = format!(
+            "{}{}",
+            vevent(
+                "series@t",
+                "Weekly",
+                third + 7200,
+                &format!("RECURRENCE-ID:{}\r\n", stamp(third))
+            ),
+            vevent(
+                "series@t",
+                "Weekly",
+                fourth,
+                &format!("RECURRENCE-ID:{}\r\nSTATUS:CANCELLED\r\n", stamp(fourth))
+            ),
+        );
+        t.replace(
+            "RRULE:FREQ=WEEKLY;COUNT=8\r\n",
+            &format!("RRULE:FREQ=WEEKLY;COUNT=8\r\nEXDATE:{}\r\n", stamp(second)),
+        )
+        .replace("END:VCALENDAR", &format!("{overrides}END:VCALENDAR"))
+    })
+    .await;
+    s.sync(&[]).await;
+    let after = s.fake.meeting(&series.meeting_id).unwrap();
+    assert!(!after.cancelled, "the series lives on");
+    let sub = |id: i64| {
+        after
+            .sub_meetings
+            .iter()
+            .find(|m| m.sub_meeting_id == id.to_string())
+            .unwrap()
+            .clone()
+    };
+    assert!(sub(second).cancelled, "EXDATE cancels that occurrence");
+    assert_eq!(
+        (
+            sub(third).start_time,
+            sub(third).end_time,
+            sub(third).cancelled
+        ),
+        (third + 7200, third + 10800, false),
+        "the override moves that occurrence"
+    );
+    assert!(sub(fourth).cancelled, "a cancelled override cancels it");
+    assert_eq!(
+        after.sub_meetings.iter().filter(|m| m.cancelled).count(),
+        2,
+        "no other occurrence touched"
+    );
+    assert!(!sub(first).cancelled && sub(first).start_time == first);
+    s.assert_quiet(&remaining, "after occurrence changes").await;
+
+    // Renaming the series modifies it as a whole; the changed occurrences stay changed (sent
+    // again, as a modify of the series may reset them — the fake does).
+    s.edit("series", |t| {
+        t.replacen("SUMMARY:Weekly\r\n", "SUMMARY:Weekly sync\r\n", 1)
+    })
+    .await;
+    s.sync(&[]).await;
+    let after = s.fake.meeting(&series.meeting_id).unwrap();
+    assert_eq!(after.subject, "Weekly sync");
+    let state = |id: i64| {
+        let m = after
+            .sub_meetings
+            .iter()
+            .find(|m| m.sub_meeting_id == id.to_string())
+            .unwrap();
+        (m.start_time, m.cancelled)
+    };
+    assert!(state(second).1, "EXDATE still cancelled");
+    assert_eq!(state(third), (third + 7200, false), "override still moved");
+    assert!(state(fourth).1, "cancelled override still cancelled");
+    s.assert_quiet(&remaining, "after renaming the series")
+        .await;
+
+    // `status`: subject, next occurrence, meeting code, state, last error per meeting.
+    let out = calmeet(&s.config, &s.fake.secret_key, &["status"]).await;
+    let t = text(&out);
+    assert!(out.status.success(), "{t}");
+    let line = t.lines().find(|l| l.contains("Weekly")).unwrap();
+    let first_local = DateTime::from_timestamp(first, 0)
+        .unwrap()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d %H:%M")
+        .to_string();
+    assert!(line.contains(&first_local), "next occurrence: {line}");
+    assert!(
+        line.contains(&calmeet::writeback::group_code(&series.meeting_code)),
+        "{line}"
+    );
+    assert!(line.contains("created"), "{line}");
+    let cancelled = t.lines().find(|l| l.contains("Cancel me")).unwrap();
+    assert!(cancelled.contains("cancelled"), "{cancelled}");
+    let json = calmeet(&s.config, &s.fake.secret_key, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let row = v["meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["uid"] == "series@t" && m["recurrence_id"].is_null())
+        .unwrap();
+    assert_eq!(row["next"], first);
+    assert_eq!(row["meeting_code"], series.meeting_code.as_str());
+    assert!(row["last_error"].is_null());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mass_deletion_is_held_once_or_confirmed() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    for i in 0..3 {
+        s.put_new(
+            &format!("e{i}"),
+            &vevent(&format!("e{i}@t"), &format!("Event {i}"), b + i * 3600, ""),
+        )
+        .await;
+    }
+    s.sync(&[]).await;
+    assert_eq!(s.fake.live_meeting_count(), 3);
+    for i in 0..3 {
+        s.delete(&format!("e{i}")).await;
+    }
+    // Looks like an empty calendar: nothing is cancelled, the log says how to confirm.
+    let out = s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Cancel), 0, "{out}");
+    assert!(out.contains("--confirm-deletions"), "{out}");
+    // The next pass sees the same: the deletions go through.
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Cancel), 3);
+    assert_eq!(s.fake.live_meeting_count(), 0);
+    s.assert_quiet(&[], "after confirmed deletion").await;
+
+    // Or at once with --confirm-deletions.
+    for i in 3..5 {
+        s.put_new(
+            &format!("e{i}"),
+            &vevent(&format!("e{i}@t"), &format!("Event {i}"), b + i * 3600, ""),
+        )
+        .await;
+    }
+    s.sync(&[]).await;
+    assert_eq!(s.fake.live_meeting_count(), 2);
+    for i in 3..5 {
+        s.delete(&format!("e{i}")).await;
+    }
+    s.sync(&["--confirm-deletions"]).await;
+    assert_eq!(s.fake.live_meeting_count(), 0);
+    assert_eq!(s.fake.request_count(Route::Cancel), 5);
+    s.assert_quiet(&[], "after --confirm-deletions").await;
+}
+
+/// Pretends the meeting was created long ago: its stored occurrences begin `days_ago` days
+/// before the real ones, and the calendar is due for re-evaluation.
+fn age_series(state: &Path, uid: &str, days_ago: i64) {
+    let conn = rusqlite::Connection::open(state).unwrap();
+    let stored: String = conn
+        .query_row(
+            "SELECT occurrences FROM events WHERE uid = ?1 AND recurrence_id = -1",
+            [uid],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let aged: Vec<String> = stored
+        .split(',')
+        .map(|t| (t.parse::<i64>().unwrap() - days_ago * DAY).to_string())
+        .collect();
+    conn.execute(
+        "UPDATE events SET occurrences = ?1 WHERE uid = ?2 AND recurrence_id = -1",
+        rusqlite::params![aged.join(","), uid],
+    )
+    .unwrap();
+    conn.execute("UPDATE calendars SET evaluated_at = NULL", [])
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn open_ended_series_is_extended_in_place() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    s.put_new(
+        "daily",
+        &vevent("daily@t", "Daily", b, "RRULE:FREQ=DAILY\r\n"),
+    )
+    .await;
+    s.sync(&[]).await;
+    let meeting = s.meeting_of(&s.read("daily").await);
+    assert_eq!(meeting.recurring_rule.as_ref().unwrap()["until_count"], 200);
+    assert_eq!(meeting.sub_meetings.len(), 200, "created up to the cap");
+    let needs: bool = s
+        .state()
+        .query_row(
+            "SELECT needs_extension FROM events WHERE uid = 'daily@t'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert!(needs);
+    s.assert_quiet(&["daily"], "after create").await;
+
+    // 100 days on, half is left: nothing to do.
+    age_series(&s.dir.path().join("state.db"), "daily@t", 100);
+    s.assert_quiet(&["daily"], "half left").await;
+    // 160 days on, 40 of 200 are left: the rule is sent again from the next occurrence.
+    age_series(&s.dir.path().join("state.db"), "daily@t", 60);
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), 1, "no second meeting");
+    assert_eq!(s.fake.request_count(Route::Modify), 1);
+    let extended = s.fake.meeting(&meeting.meeting_id).unwrap();
+    assert_eq!(extended.modifications, 1);
+    assert_eq!(
+        extended.start_time, b,
+        "from the next occurrence that has not ended"
+    );
+    assert_eq!(
+        extended.recurring_rule.as_ref().unwrap()["until_count"],
+        200
+    );
+    assert_eq!(extended.sub_meetings.len(), 200);
+    let stored: String = s
+        .state()
+        .query_row(
+            "SELECT occurrences FROM events WHERE uid = 'daily@t'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        stored.split(',').next().unwrap(),
+        b.to_string(),
+        "the held window is recorded"
+    );
+    assert_eq!(
+        s.meeting_of(&s.read("daily").await).meeting_id,
+        meeting.meeting_id
+    );
+    s.assert_quiet(&["daily"], "after extension").await;
+}
