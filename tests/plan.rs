@@ -762,3 +762,42 @@ fn without_a_users_table_people_change_nothing() {
     assert_eq!(desired.userid, "alice");
     assert_eq!(desired.invitees, None);
 }
+
+#[test]
+fn modify_carries_at_most_fifty_occurrences() {
+    // An open-ended daily series is created with 200 occurrences; a modify may hold 50.
+    let c = Case::new(&vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=DAILY\r\n",
+    ));
+    let actions = c.plan();
+    let Action::Create { desired, .. } = &actions[0] else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(desired.occurrences.len(), 200);
+    let limited = calmeet::sync::apply::limit_for_modify(desired);
+    let rule = limited.rule.as_ref().unwrap();
+    assert_eq!(
+        (rule.until_type, rule.until_count, rule.until_date),
+        (1, Some(50), None)
+    );
+    assert_eq!(limited.occurrences.len(), 50);
+    assert!(limited.truncated);
+    assert_eq!(
+        limited.series_end,
+        limited.occurrences[49] + Duration::hours(1)
+    );
+    // A short series is sent as it is.
+    let short = Case::new(&vevent(
+        "w",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=4\r\n",
+    ));
+    let Action::Create { desired, .. } = &short.plan()[0] else {
+        panic!()
+    };
+    assert_eq!(&calmeet::sync::apply::limit_for_modify(desired), desired);
+}

@@ -19,6 +19,32 @@ use crate::tencent::types::{
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, MeetingBlock, PatchOptions};
 
+/// Most occurrences a modify may carry: the API documents `until_count` 1–50 for PUT (the 200
+/// of create-time rules is not confirmed for modify; reference §3.2).
+pub const MAX_OCCURRENCES_ON_MODIFY: usize = 50;
+
+/// A series longer than a modify may hold is sent with the first 50 occurrences (counted) and
+/// marked for extension, like an over-long create. Exact for what it holds, never approximate.
+#[must_use]
+pub fn limit_for_modify(desired: &Desired) -> Desired {
+    let mut d = desired.clone();
+    let Some(rule) = d.rule.as_mut() else {
+        return d;
+    };
+    if d.occurrences.len() <= MAX_OCCURRENCES_ON_MODIFY {
+        return d;
+    }
+    d.occurrences.truncate(MAX_OCCURRENCES_ON_MODIFY);
+    rule.until_type = 1;
+    rule.until_count = Some(i64::try_from(MAX_OCCURRENCES_ON_MODIFY).unwrap_or(50));
+    rule.until_date = None;
+    if let Some(last) = d.occurrences.last() {
+        d.series_end = *last + (d.end - d.start);
+    }
+    d.truncated = true;
+    d
+}
+
 /// How often a write-back is retried after a 412 (a concurrent edit).
 const MAX_PRECONDITION_RETRIES: usize = 4;
 
@@ -538,6 +564,8 @@ where
         let Some(mut row) = self.row(key)? else {
             return Ok(());
         };
+        let limited = limit_for_modify(desired);
+        let desired = &limited;
         let req = ModifyMeetingRequest {
             userid: row.userid.clone().unwrap_or_else(|| desired.userid.clone()),
             instanceid: self.instanceid(),
