@@ -511,8 +511,10 @@ where
             time_zone: desired.time_zone.clone(),
             ..ModifyMeetingRequest::default()
         };
+        crate::failpoint::hit("update.before_api");
         match api.modify_meeting(meeting_id, &req).await {
             Ok(()) => {
+                crate::failpoint::hit("update.after_api");
                 row.fingerprint = Some(desired.fingerprint.clone());
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
@@ -563,14 +565,23 @@ where
             meeting_type: recurring.then_some(1),
             sub_meeting_id: None,
         };
-        match api.cancel_meeting(meeting_id, &req).await {
-            Ok(()) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
+        let existing = self.row(key)?;
+        // A row already cancelled for this meeting means an earlier pass cancelled it and
+        // stopped before removing the block: only the removal is left to do.
+        let already = existing.as_ref().is_some_and(|r| {
+            r.state == RowState::Cancelled && r.meeting_id.as_deref() == Some(meeting_id)
+        });
+        if !already {
+            crate::failpoint::hit("cancel.before_api");
+            match api.cancel_meeting(meeting_id, &req).await {
+                Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
+            }
+            crate::failpoint::hit("cancel.after_api");
+            tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
         }
-        tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
-        let mut row = self
-            .row(key)?
-            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
+        let mut row =
+            existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
         row.state = RowState::Cancelled;
         row.updated_at = now;
         row.last_error = None;
@@ -579,10 +590,12 @@ where
             return Ok(());
         }
         if let Some(href) = href {
+            crate::failpoint::hit("cancel.after_state");
             self.patch_object(key, href, |ics| {
                 writeback::remove(ics, &key.uid).map_err(|e| e.to_string())
             })
             .await?;
+            crate::failpoint::hit("cancel.after_remove");
             row.written_back = false;
             self.put_row(&row)?;
         }
