@@ -412,10 +412,7 @@ impl Config {
             return Err(self.invalid("meeting.subject_max_chars", "must be between 10 and 500"));
         }
         if !(1..=300).contains(&self.meeting.timeout_secs) {
-            return Err(self.invalid(
-                "meeting.timeout_secs",
-                "must be between 1 and 300 seconds",
-            ));
+            return Err(self.invalid("meeting.timeout_secs", "must be between 1 and 300 seconds"));
         }
         if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
             return Err(self.invalid(

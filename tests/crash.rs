@@ -5,7 +5,7 @@
 //! once, and every row `created` — nothing lost, nothing duplicated.
 //!
 //! The randomized run's size: `CALMEET_CRASH_KILLS` (default 200) kills, each after a random
-//! 0..`CALMEET_CRASH_MAX_DELAY_MS` (default 450) ms. Counts and wall time are printed.
+//! 0..`CALMEET_CRASH_MAX_DELAY_MS` (default 400) ms. Counts and wall time are printed.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -55,19 +55,31 @@ async fn crash_on_first_pass(point: &str) {
     world.converge(3).await;
     world.check().await;
     // Nothing was ever created twice, not even a meeting cancelled later.
-    assert_eq!(world.fake.meetings().len(), EVENTS, "{point}: duplicate creates");
+    assert_eq!(
+        world.fake.meetings().len(),
+        EVENTS,
+        "{point}: duplicate creates"
+    );
 }
 
 /// Converges, renames two events, aborts the update pass at `point`, then recovers.
 async fn crash_on_update(point: &str) {
     let mut world = World::start(EVENTS).await;
     world.converge(2).await;
-    world.rename("ev-000@calmeet.test", "Renamed single 改名").await;
-    world.rename("ev-001@calmeet.test", "Renamed series 改名").await;
+    world
+        .rename("ev-000@calmeet.test", "Renamed single 改名")
+        .await;
+    world
+        .rename("ev-001@calmeet.test", "Renamed series 改名")
+        .await;
     sync_dies_at(&world, point).await;
     world.converge(3).await;
     world.check().await;
-    assert_eq!(world.fake.meetings().len(), EVENTS, "{point}: an update made a new meeting");
+    assert_eq!(
+        world.fake.meetings().len(),
+        EVENTS,
+        "{point}: an update made a new meeting"
+    );
 }
 
 /// Converges, cancels two events in the calendar, aborts at `point`, then recovers.
@@ -80,6 +92,34 @@ async fn crash_on_cancel(point: &str) {
     world.converge(3).await;
     world.check().await;
     assert_eq!(world.fake.meetings().len(), EVENTS);
+}
+
+/// The create's answer is lost in a crash, then the user renames and moves the event before
+/// calmeet runs again: the meeting from the interrupted create must be found by what was sent,
+/// and updated — not left behind as an orphan next to a second meeting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_after_create_answer_then_event_renamed_and_moved() {
+    let mut world = World::start(2).await;
+    sync_dies_at(&world, "create.after_api").await;
+    let uid = "ev-000@calmeet.test";
+    world.rename(uid, "Renamed while pending 改名").await;
+    world
+        .edit(uid, |t| t.replace("T080000\r\n", "T083000\r\n"))
+        .await;
+    world.converge(3).await;
+    world.check().await;
+    assert_eq!(
+        world.fake.meetings().len(),
+        2,
+        "a second meeting was created"
+    );
+    let m = world
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| m.subject == "Renamed while pending 改名")
+        .unwrap();
+    assert_eq!(m.end_time - m.start_time, 15 * 60, "moved to 08:30-08:45");
 }
 
 macro_rules! crash_tests {
@@ -112,11 +152,17 @@ crash_tests! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn random_kills_never_lose_or_duplicate() {
     let kills = env_usize("CALMEET_CRASH_KILLS", 200);
-    let max_delay = env_usize("CALMEET_CRASH_MAX_DELAY_MS", 450) as u64;
+    let max_delay = env_usize("CALMEET_CRASH_MAX_DELAY_MS", 400) as u64;
     let began = Instant::now();
     let mut world = World::start(50).await;
     // Some latency on every API call so that kills land inside calls as well as between them.
-    for route in [Route::Create, Route::Modify, Route::Cancel, Route::List, Route::Get] {
+    for route in [
+        Route::Create,
+        Route::Modify,
+        Route::Cancel,
+        Route::List,
+        Route::Get,
+    ] {
         for _ in 0..20_000 {
             world
                 .fake
@@ -124,14 +170,15 @@ async fn random_kills_never_lose_or_duplicate() {
         }
     }
     let (mut killed, mut finished, mut next_uid) = (0usize, 0usize, 50usize);
-    let mut runs = 0usize;
+    let (mut runs, mut mutated) = (0usize, 0usize);
     while killed < kills {
         runs += 1;
-        let mut child = support::cli::command(&world.config, &world.fake.secret_key, &["sync"], &[])
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
+        let mut child =
+            support::cli::command(&world.config, &world.fake.secret_key, &["sync"], &[])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap();
         let delay = rand::random_range(0..=max_delay);
         tokio::time::sleep(Duration::from_millis(delay)).await;
         if child.try_wait().unwrap().is_some() {
@@ -141,8 +188,10 @@ async fn random_kills_never_lose_or_duplicate() {
             killed += 1;
         }
         child.wait().unwrap();
-        // Keep work flowing: every 25 kills rename one event, cancel one and add two.
-        if killed % 25 == 0 && killed > 0 && runs % 2 == 0 {
+        // Keep work flowing: whenever a pass got to finish, the user edits the calendar:
+        // two renames (updates), and every third time a cancellation and a new event.
+        if finished > mutated {
+            mutated = finished;
             let live: Vec<String> = world
                 .expect
                 .iter()
@@ -150,15 +199,16 @@ async fn random_kills_never_lose_or_duplicate() {
                 .map(|(u, _)| u.clone())
                 .collect();
             let pick = || live[rand::random_range(0..live.len())].clone();
-            let renamed = pick();
-            world
-                .rename(&renamed, &format!("Renamed at kill {killed} 改"))
-                .await;
-            let cancelled = pick();
-            if cancelled != renamed {
-                world.cancel(&cancelled).await;
+            let (a, b) = (pick(), pick());
+            world.rename(&a, &format!("Renamed {runs}a 改")).await;
+            if b != a {
+                world.rename(&b, &format!("Renamed {runs}b 改")).await;
             }
-            for _ in 0..2 {
+            if mutated % 3 == 0 {
+                let c = pick();
+                if c != a && c != b {
+                    world.cancel(&c).await;
+                }
                 world.add(Spec::nth(next_uid)).await;
                 next_uid += 1;
             }
@@ -172,11 +222,13 @@ async fn random_kills_never_lose_or_duplicate() {
     assert_eq!(meetings.len(), total_events, "a meeting was created twice");
     println!(
         "random kills: {killed} SIGKILLs, {finished} passes finished before their kill, \
-         {passes} recovery passes; {total_events} events, {} meetings created, {} live, {} \
-         create calls, {} list calls; wall time {:.1} s",
+         {passes} recovery passes; {total_events} events, {} meetings created, {} live; \
+         API calls: {} create, {} modify, {} cancel, {} list (reconciles); wall time {:.1} s",
         meetings.len(),
         world.fake.live_meeting_count(),
         world.fake.request_count(Route::Create),
+        world.fake.request_count(Route::Modify),
+        world.fake.request_count(Route::Cancel),
         world.fake.request_count(Route::List),
         began.elapsed().as_secs_f64()
     );

@@ -358,21 +358,39 @@ where
         row.needs_extension = desired.truncated;
     }
 
-    /// Looks for a meeting an earlier, interrupted create may have made: same creator, subject
-    /// and start time.
-    async fn find_earlier(&self, desired: &Desired) -> Result<Option<MeetingInfo>, ApiError> {
+    /// Looks for a meeting an earlier, interrupted create may have made: same creator, and
+    /// the subject and start time of the event now or of what the interrupted create sent
+    /// (`sent`, from the `pending` row: the event may have changed since). Returns the meeting
+    /// and whether it matched only what was sent (so it needs an update).
+    async fn find_earlier(
+        &self,
+        desired: &Desired,
+        sent: Option<(&str, i64)>,
+    ) -> Result<Option<(MeetingInfo, bool)>, ApiError> {
         let api = self.api().map_err(ApiError::Invalid)?;
+        let from = sent.map_or(desired.start.timestamp(), |(_, start)| {
+            start.min(desired.start.timestamp())
+        });
         let found = api
-            .list_meetings(
-                &desired.userid,
-                self.instanceid(),
-                desired.start.timestamp() - 1,
-            )
+            .list_meetings(&desired.userid, self.instanceid(), from - 1)
             .await?;
-        Ok(found.into_iter().find(|m| {
-            m.subject.as_deref() == Some(desired.subject.as_str())
-                && m.start_time == Some(desired.start.timestamp())
-                && m.status.as_deref() != Some("MEETING_STATE_CANCELLED")
+        let live = |m: &&MeetingInfo| m.status.as_deref() != Some("MEETING_STATE_CANCELLED");
+        let is = |m: &MeetingInfo, subject: &str, start: i64| {
+            m.subject.as_deref() == Some(subject) && m.start_time == Some(start)
+        };
+        if let Some(m) = found
+            .iter()
+            .filter(live)
+            .find(|m| is(m, &desired.subject, desired.start.timestamp()))
+        {
+            return Ok(Some((m.clone(), false)));
+        }
+        Ok(sent.and_then(|(subject, start)| {
+            found
+                .iter()
+                .filter(live)
+                .find(|m| is(m, subject, start))
+                .map(|m| (m.clone(), true))
         }))
     }
 
@@ -394,10 +412,27 @@ where
         let mut row =
             existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
         if must_reconcile {
-            match self.find_earlier(desired).await {
-                Ok(Some(info)) => {
+            let sent = (row.state == RowState::Pending)
+                .then_some(
+                    row.start_at
+                        .map(|start| (row.subject.clone(), start, row.recurring)),
+                )
+                .flatten();
+            let sent_ref = sent
+                .as_ref()
+                .map(|(subject, start, _)| (subject.as_str(), *start));
+            match self.find_earlier(desired, sent_ref).await {
+                Ok(Some((info, stale))) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, "found the meeting of an interrupted create; recording it instead of creating another");
                     Self::record_meeting(&mut row, &info, desired, href, now);
+                    if stale {
+                        // It holds what was sent before the event changed: leave the
+                        // fingerprint empty so that the next pass updates (or replaces) it.
+                        row.fingerprint = None;
+                        if let Some((_, _, recurring)) = sent {
+                            row.recurring = recurring;
+                        }
+                    }
                     self.put_row(&row)?;
                     return self.write_back_after(&row, href).await;
                 }

@@ -65,7 +65,8 @@ impl Spec {
     /// The calendar object, as a desktop client would store it.
     pub fn ics(&self, status_cancelled: bool) -> String {
         let now = Utc::now().date_naive() + chrono::Duration::days(2);
-        let monday = now + chrono::Duration::days(i64::from((7 - now.weekday().num_days_from_monday()) % 7));
+        let monday =
+            now + chrono::Duration::days(i64::from((7 - now.weekday().num_days_from_monday()) % 7));
         let day = (monday + chrono::Duration::days(self.day)).format("%Y%m%d");
         let rrule = self
             .rrule
@@ -148,7 +149,11 @@ impl World {
 
     /// Href of an event's object.
     pub fn href(&self, uid: &str) -> String {
-        format!("{}{}.ics", self.dav.url_for("work").path(), uid.replace('@', "_"))
+        format!(
+            "{}{}.ics",
+            self.dav.url_for("work").path(),
+            uid.replace('@', "_")
+        )
     }
 
     /// Stores a new event and expects a live meeting for it.
@@ -184,7 +189,10 @@ impl World {
     pub async fn rename(&mut self, uid: &str, subject: &str) {
         let old = self.expect[uid].subject.clone();
         self.edit(uid, |t| {
-            t.replace(&format!("SUMMARY:{old}\r\n"), &format!("SUMMARY:{subject}\r\n"))
+            t.replace(
+                &format!("SUMMARY:{old}\r\n"),
+                &format!("SUMMARY:{subject}\r\n"),
+            )
         })
         .await;
         self.expect.get_mut(uid).unwrap().subject = subject.to_owned();
@@ -216,7 +224,11 @@ impl World {
             let out = self.sync().await;
             if out.status.success() {
                 let again = self.sync().await;
-                assert!(again.status.success(), "pass after convergence failed: {}", text(&again));
+                assert!(
+                    again.status.success(),
+                    "pass after convergence failed: {}",
+                    text(&again)
+                );
                 return pass + 1;
             }
             if pass == max {
@@ -237,7 +249,13 @@ impl World {
             "live meetings (duplicates or orphans): {:#?}",
             live.iter().map(|m| &m.subject).collect::<Vec<_>>()
         );
-        let status = calmeet_env(&self.config, &self.fake.secret_key, &["status", "--json"], &[]).await;
+        let status = calmeet_env(
+            &self.config,
+            &self.fake.secret_key,
+            &["status", "--json"],
+            &[],
+        )
+        .await;
         assert!(status.status.success(), "{}", text(&status));
         let status: serde_json::Value = serde_json::from_slice(&status.stdout).unwrap();
         let rows = status["meetings"].as_array().unwrap();
@@ -254,17 +272,30 @@ impl World {
                 .find(|r| r["uid"] == uid.as_str() && r["recurrence_id"].is_null())
                 .unwrap_or_else(|| panic!("{uid}: no state row in {rows:#?}"));
             if !want.live {
-                assert!(with_subject.is_empty(), "{uid}: cancelled event still has a live meeting");
                 assert!(
-                    !stored.contains("X-CALMEET-MEETING-ID") && !stored.contains("Tencent Meeting ──"),
+                    with_subject.is_empty(),
+                    "{uid}: cancelled event still has a live meeting"
+                );
+                assert!(
+                    !stored.contains("X-CALMEET-MEETING-ID")
+                        && !stored.contains("Tencent Meeting ──"),
                     "{uid}: the block stayed in a cancelled event: {stored}"
                 );
                 assert_eq!(row["state"], "cancelled", "{uid}: {row}");
                 continue;
             }
-            assert_eq!(with_subject.len(), 1, "{uid}: live meetings named '{}'", want.subject);
+            assert_eq!(
+                with_subject.len(),
+                1,
+                "{uid}: live meetings named '{}'",
+                want.subject
+            );
             let m = with_subject[0];
-            assert_eq!(stored.matches("── Tencent Meeting ──").count(), 1, "{uid}: {stored}");
+            assert_eq!(
+                stored.matches("── Tencent Meeting ──").count(),
+                1,
+                "{uid}: {stored}"
+            );
             assert_eq!(
                 stored.matches("X-CALMEET-MEETING-ID").count(),
                 1,
