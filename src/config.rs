@@ -220,6 +220,10 @@ pub struct MeetingConfig {
     /// creator, mapped ATTENDEEs the invitees; unmapped addresses are ignored.
     #[serde(default)]
     pub users: std::collections::BTreeMap<String, String>,
+    /// Seconds one API request may take before it counts as failed (1–300). A create that
+    /// times out is ambiguous and reconciled on the next pass, never simply repeated.
+    #[serde(default = "default_api_timeout")]
+    pub timeout_secs: u64,
 }
 
 impl Default for MeetingConfig {
@@ -237,6 +241,7 @@ impl Default for MeetingConfig {
             password: None,
             subject_max_chars: default_subject_max(),
             users: std::collections::BTreeMap::new(),
+            timeout_secs: default_api_timeout(),
         }
     }
 }
@@ -321,6 +326,9 @@ fn default_instanceid() -> i64 {
 }
 fn default_subject_max() -> usize {
     100
+}
+fn default_api_timeout() -> u64 {
+    30
 }
 fn default_schedule() -> String {
     DEFAULT_SCHEDULE.to_owned()
@@ -416,6 +424,9 @@ impl Config {
         }
         if !(10..=500).contains(&self.meeting.subject_max_chars) {
             return Err(self.invalid("meeting.subject_max_chars", "must be between 10 and 500"));
+        }
+        if !(1..=300).contains(&self.meeting.timeout_secs) {
+            return Err(self.invalid("meeting.timeout_secs", "must be between 1 and 300 seconds"));
         }
         if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
             return Err(self.invalid(

@@ -563,7 +563,8 @@ impl Store {
     }
 
     /// Replaces a calendar's cached objects: `upserts` are stored, `deletes` removed, and with
-    /// `replace_all` every other object is dropped too (a full listing). One transaction.
+    /// `replace_all` every other object is dropped too (a full listing). One transaction, which
+    /// also marks the calendar as not evaluated since (`evaluated_at` cleared).
     ///
     /// # Errors
     /// On SQLite errors.
@@ -592,6 +593,12 @@ impl Store {
                 del.execute(params![calendar, h])?;
             }
         }
+        // Cached changes are not evaluated yet: a crash before the pass applies them must not
+        // let the next pass take the calendar for "unchanged and evaluated".
+        tx.execute(
+            "UPDATE calendars SET evaluated_at = NULL WHERE name = ?1",
+            params![calendar],
+        )?;
         tx.commit()?;
         Ok(())
     }

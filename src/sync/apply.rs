@@ -419,21 +419,39 @@ where
             .collect();
     }
 
-    /// Looks for a meeting an earlier, interrupted create may have made: same creator, subject
-    /// and start time.
-    async fn find_earlier(&self, desired: &Desired) -> Result<Option<MeetingInfo>, ApiError> {
+    /// Looks for a meeting an earlier, interrupted create may have made: same creator, and
+    /// the subject and start time of the event now or of what the interrupted create sent
+    /// (`sent`, from the `pending` row: the event may have changed since). Returns the meeting
+    /// and whether it matched only what was sent (so it needs an update).
+    async fn find_earlier(
+        &self,
+        desired: &Desired,
+        sent: Option<(&str, i64)>,
+    ) -> Result<Option<(MeetingInfo, bool)>, ApiError> {
         let api = self.api().map_err(ApiError::Invalid)?;
+        let from = sent.map_or(desired.start.timestamp(), |(_, start)| {
+            start.min(desired.start.timestamp())
+        });
         let found = api
-            .list_meetings(
-                &desired.userid,
-                self.instanceid(),
-                desired.start.timestamp() - 1,
-            )
+            .list_meetings(&desired.userid, self.instanceid(), from - 1)
             .await?;
-        Ok(found.into_iter().find(|m| {
-            m.subject.as_deref() == Some(desired.subject.as_str())
-                && m.start_time == Some(desired.start.timestamp())
-                && m.status.as_deref() != Some("MEETING_STATE_CANCELLED")
+        let live = |m: &&MeetingInfo| m.status.as_deref() != Some("MEETING_STATE_CANCELLED");
+        let is = |m: &MeetingInfo, subject: &str, start: i64| {
+            m.subject.as_deref() == Some(subject) && m.start_time == Some(start)
+        };
+        if let Some(m) = found
+            .iter()
+            .filter(live)
+            .find(|m| is(m, &desired.subject, desired.start.timestamp()))
+        {
+            return Ok(Some((m.clone(), false)));
+        }
+        Ok(sent.and_then(|(subject, start)| {
+            found
+                .iter()
+                .filter(live)
+                .find(|m| is(m, subject, start))
+                .map(|m| (m.clone(), true))
         }))
     }
 
@@ -455,10 +473,27 @@ where
         let mut row =
             existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Pending, now));
         if must_reconcile {
-            match self.find_earlier(desired).await {
-                Ok(Some(info)) => {
+            let sent = (row.state == RowState::Pending)
+                .then_some(
+                    row.start_at
+                        .map(|start| (row.subject.clone(), start, row.recurring)),
+                )
+                .flatten();
+            let sent_ref = sent
+                .as_ref()
+                .map(|(subject, start, _)| (subject.as_str(), *start));
+            match self.find_earlier(desired, sent_ref).await {
+                Ok(Some((info, stale))) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, "found the meeting of an interrupted create; recording it instead of creating another");
                     Self::record_meeting(&mut row, &info, desired, href, now);
+                    if stale {
+                        // It holds what was sent before the event changed: leave the
+                        // fingerprint empty so that the next pass updates (or replaces) it.
+                        row.fingerprint = None;
+                        if let Some((_, _, recurring)) = sent {
+                            row.recurring = recurring;
+                        }
+                    }
                     self.put_row(&row)?;
                     return self.write_back_after(&row, href).await;
                 }
@@ -578,8 +613,10 @@ where
             invitees: desired.invitees.as_deref().map(meeting_users),
             ..ModifyMeetingRequest::default()
         };
+        crate::failpoint::hit("update.before_api");
         match api.modify_meeting(meeting_id, &req).await {
             Ok(()) => {
+                crate::failpoint::hit("update.after_api");
                 row.fingerprint = Some(desired.fingerprint.clone());
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
@@ -634,14 +671,23 @@ where
             meeting_type: recurring.then_some(1),
             sub_meeting_id: None,
         };
-        match api.cancel_meeting(meeting_id, &req).await {
-            Ok(()) | Err(ApiError::NotFound { .. }) => {}
-            Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
+        let existing = self.row(key)?;
+        // A row already cancelled for this meeting means an earlier pass cancelled it and
+        // stopped before removing the block: only the removal is left to do.
+        let already = existing.as_ref().is_some_and(|r| {
+            r.state == RowState::Cancelled && r.meeting_id.as_deref() == Some(meeting_id)
+        });
+        if !already {
+            crate::failpoint::hit("cancel.before_api");
+            match api.cancel_meeting(meeting_id, &req).await {
+                Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
+            }
+            crate::failpoint::hit("cancel.after_api");
+            tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
         }
-        tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
-        let mut row = self
-            .row(key)?
-            .unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
+        let mut row =
+            existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
         row.state = RowState::Cancelled;
         row.updated_at = now;
         row.last_error = None;
@@ -654,10 +700,12 @@ where
             return Ok(());
         }
         if let Some(href) = href {
+            crate::failpoint::hit("cancel.after_state");
             self.patch_object(key, href, |ics| {
                 writeback::remove(ics, &key.uid).map_err(|e| e.to_string())
             })
             .await?;
+            crate::failpoint::hit("cancel.after_remove");
             row.written_back = false;
             self.put_row(&row)?;
         }

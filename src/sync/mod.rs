@@ -252,6 +252,12 @@ where
             return outcome;
         }
 
+        if snapshot.changed {
+            // `fetch` cached the changed objects and cleared `evaluated_at` in the same
+            // transaction; keep it cleared until the actions are done, so that a pass that dies
+            // or fails first is evaluated again next time instead of looking "unchanged".
+            state.evaluated_at = None;
+        }
         let read = self.read_events(cal, &snapshot, &rows);
         let (events, failed_uids) = match read {
             Ok((events, failed, errors)) => {
@@ -291,9 +297,11 @@ where
         }
         let mut held = None;
         let ctx = apply::Context::new(self, cal);
+        let mut incomplete = false;
         for action in &actions {
             if *self.shutdown.borrow() {
                 tracing::info!(calendar = %cal.name, "shutting down: the rest of this pass is left for the next start");
+                incomplete = true;
                 break;
             }
             if let Action::HoldCancels { token, .. } = action {
@@ -302,10 +310,14 @@ where
             if let Err(e) = ctx.apply(action).await {
                 tracing::error!(calendar = %cal.name, "{e}");
                 outcome.event_errors.push(e);
+                incomplete = true;
             }
         }
         state.held_cancels = held;
-        state.evaluated_at = Some(now.timestamp());
+        // A failed action (an update or cancel the API refused for now) or one left undone by a
+        // shutdown is retried on the next pass, not only at the next re-evaluation: the
+        // calendar then counts as not evaluated.
+        state.evaluated_at = (!incomplete).then_some(now.timestamp());
         state.last_ok_at = Some(now.timestamp());
         state.last_error = outcome.event_errors.first().cloned();
         self.save_calendar_state(&snapshot.apply_validators(state));

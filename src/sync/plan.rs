@@ -337,6 +337,22 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 } else {
                     actions.push(a);
                 }
+            } else if let Some(r) = row.filter(|r| {
+                // Cancelled, but the pass died before the block left the event: finish it.
+                r.state == RowState::Cancelled
+                    && r.written_back
+                    && r.meeting_id.is_some()
+                    && r.meeting_id == ev.meeting_id
+                    && !meeting_over(r, input.now)
+            }) && input.calendar.writes_back()
+                && se.href.is_some()
+            {
+                let reason = if ev.cancelled {
+                    CancelReason::EventCancelled
+                } else {
+                    CancelReason::Untagged
+                };
+                actions.push(cancel_action(r, reason, se.href.clone()));
             }
             continue;
         }

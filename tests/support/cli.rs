@@ -3,26 +3,40 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 use std::path::Path;
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// `calmeet --config <config> <args…>` with the secret key in `CALMEET_SECRET_KEY`.
 pub async fn calmeet(config: &Path, secret: &str, args: &[&str]) -> Output {
-    let config = config.to_path_buf();
-    let secret = secret.to_owned();
-    let args: Vec<String> = args.iter().map(|s| (*s).to_owned()).collect();
-    tokio::task::spawn_blocking(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_calmeet"))
-            .arg("--config")
-            .arg(&config)
-            .args(&args)
-            .env("CALMEET_SECRET_KEY", secret)
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .output()
-            .unwrap()
-    })
-    .await
-    .unwrap()
+    calmeet_env(config, secret, args, &[]).await
+}
+
+/// The command `calmeet` runs, with extra environment variables (e.g. `CALMEET_FAILPOINT`).
+pub fn command(config: &Path, secret: &str, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_calmeet"));
+    cmd.arg("--config")
+        .arg(config)
+        .args(args)
+        .env("CALMEET_SECRET_KEY", secret)
+        .env("NO_COLOR", "1")
+        .env_remove("RUST_LOG")
+        .env_remove("CALMEET_FAILPOINT");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd
+}
+
+/// Like [`calmeet`], with extra environment variables.
+pub async fn calmeet_env(
+    config: &Path,
+    secret: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Output {
+    let mut cmd = command(config, secret, args, env);
+    tokio::task::spawn_blocking(move || cmd.output().unwrap())
+        .await
+        .unwrap()
 }
 
 /// Everything the command printed.
