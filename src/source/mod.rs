@@ -13,7 +13,7 @@ use chrono::Utc;
 
 use crate::config::{CalendarConfig, CalendarKind};
 use crate::store::{CachedObject, CalendarState};
-use crate::sync::{Engine, SOURCE_TIMEOUT};
+use crate::sync::Engine;
 
 /// Every object of a calendar after a fetch.
 #[derive(Debug, Clone, Default)]
@@ -84,7 +84,7 @@ async fn fetch_ics<A>(
         &engine.config.base_dir,
         etag,
         lm,
-        SOURCE_TIMEOUT,
+        cal.timeout(),
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -144,7 +144,24 @@ pub fn caldav_client(
     } else {
         caldav::Auth::None
     };
-    caldav::CalDavClient::new(url, auth, SOURCE_TIMEOUT).map_err(|e| e.to_string())
+    caldav::CalDavClient::new(url, auth, cal.timeout()).map_err(|e| e.to_string())
+}
+
+/// Whether a failed first sync-collection REPORT may only mean the server does not support it
+/// (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
+/// credentials or a wrong URL fail the listing the same way: asking again only doubles the
+/// wait (a silent server would cost two full timeouts) and the failed logins.
+fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
+    use caldav::DavError as E;
+    !matches!(
+        e,
+        E::Transport { .. }
+            | E::Unauthorized { .. }
+            | E::NotFound { .. }
+            | E::CrossHost { .. }
+            | E::TooManyRedirects { .. }
+            | E::InvalidUrl { .. }
+    )
 }
 
 /// CalDAV: RFC 6578 sync-collection when the server supports it (an invalid token falls back
@@ -175,7 +192,7 @@ async fn fetch_caldav<A>(
                     .map_err(|e| e.to_string())?,
             )
         }
-        Err(e) if token.is_some() => return Err(e.to_string()),
+        Err(e) if token.is_some() || !may_lack_sync_collection(&e) => return Err(e.to_string()),
         Err(e) => {
             tracing::debug!(calendar = %cal.name, "sync-collection unavailable ({e}); listing by time range");
             None

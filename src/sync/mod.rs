@@ -27,7 +27,7 @@ pub use plan::{Action, CancelReason, Desired, PlanInput, SourcedEvent, plan};
 /// How often an unchanged calendar is still re-evaluated against the clock (events entering
 /// the horizon, series to extend).
 pub const REEVALUATE_EVERY: Duration = Duration::from_secs(15 * 60);
-/// Timeout for one calendar request.
+/// Default timeout for one calendar request (`timeout_secs` of a calendar overrides it).
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Options of one pass.
