@@ -216,7 +216,7 @@ where
             }
         };
         state.last_pass_at = Some(now.timestamp());
-        let snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
+        let mut snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("calendar '{}': {e}", cal.name);
@@ -249,6 +249,11 @@ where
             state.last_ok_at = Some(now.timestamp());
             state.last_error = None;
             self.save_calendar_state(&snapshot.apply_validators(state));
+            return outcome;
+        }
+        // Unchanged but due for re-evaluation (or with work pending): the cached objects.
+        if let Err(e) = snapshot.load(&self.store, &cal.name) {
+            outcome.error = Some(format!("calendar '{}': {e}", cal.name));
             return outcome;
         }
 

@@ -147,6 +147,8 @@ pub struct Counts {
     pub bytes_up: u64,
     /// Status line + headers + body, as returned.
     pub bytes_down: u64,
+    /// Time spent waiting for the upstream server (request sent to body received).
+    pub upstream: std::time::Duration,
 }
 
 /// A forwarding HTTP proxy in front of one server, counting requests and bytes; the client
@@ -272,6 +274,7 @@ async fn forward(
             out = out.header(k.as_str(), v.as_bytes());
         }
     }
+    let started = std::time::Instant::now();
     let reply = out.body(body).send().await.unwrap();
     let status = reply.status().as_u16();
     let mut resp = Response::builder().status(status);
@@ -284,7 +287,10 @@ async fn forward(
     }
     let body = reply.bytes().await.unwrap();
     down += 2 + body.len() as u64;
-    counts.lock().unwrap().bytes_down += down;
+    let mut c = counts.lock().unwrap();
+    c.bytes_down += down;
+    c.upstream += started.elapsed();
+    drop(c);
     resp.body(Full::new(body)).unwrap()
 }
 
