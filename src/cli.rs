@@ -368,7 +368,7 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
                 &config.base_dir,
                 None,
                 None,
-                Duration::from_secs(30),
+                cal.timeout(),
             )
             .await
             .map_err(|e| e.to_string())
@@ -439,13 +439,11 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
 
 async fn discover_calendars(config: &Config, url: &str) -> Result<Vec<String>, String> {
     let account = url::Url::parse(url).map_err(|e| format!("invalid URL: {e}"))?;
-    // Credentials of the first CalDAV calendar on the same host are used for discovery.
+    // Credentials of the first CalDAV calendar with the same origin (scheme, host and port)
+    // are used for discovery: another port may be another service.
     let cal = config.calendars.iter().find(|c| {
         c.kind == CalendarKind::Caldav
-            && url::Url::parse(&c.url)
-                .ok()
-                .and_then(|u| u.host_str().map(str::to_owned))
-                == account.host_str().map(str::to_owned)
+            && url::Url::parse(&c.url).is_ok_and(|u| u.origin() == account.origin())
     });
     let client = match cal {
         Some(c) => crate::source::caldav_client(c, &config.base_dir)?,

@@ -150,6 +150,9 @@ pub struct CalendarConfig {
     /// Tag rules; the defaults apply when absent.
     #[serde(rename = "match")]
     pub match_rules: Option<MatchRules>,
+    /// Seconds one request to this calendar's server may take (connect + answer), 1 to 600.
+    #[serde(default = "default_timeout_secs")]
+    pub timeout_secs: u64,
 }
 
 impl CalendarConfig {
@@ -157,6 +160,12 @@ impl CalendarConfig {
     #[must_use]
     pub fn writes_back(&self) -> bool {
         self.kind == CalendarKind::Caldav && self.write_back.unwrap_or(true)
+    }
+
+    /// How long one request to this calendar's server may take.
+    #[must_use]
+    pub fn timeout(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.timeout_secs)
     }
 
     /// Resolves this calendar's password from `password` or `password_file`.
@@ -330,6 +339,9 @@ fn default_subject_max() -> usize {
 fn default_api_timeout() -> u64 {
     30
 }
+fn default_timeout_secs() -> u64 {
+    crate::sync::SOURCE_TIMEOUT.as_secs()
+}
 fn default_schedule() -> String {
     DEFAULT_SCHEDULE.to_owned()
 }
@@ -482,6 +494,9 @@ impl Config {
                     &key("password"),
                     "set either password or password_file, not both",
                 ));
+            }
+            if !(1..=600).contains(&cal.timeout_secs) {
+                return Err(self.invalid(&key("timeout_secs"), "must be between 1 and 600 seconds"));
             }
             if let Some(u) = &cal.userid {
                 check_userid(u).map_err(|m| self.invalid(&key("userid"), m.to_owned()))?;
@@ -665,6 +680,25 @@ kind = "caldav"
         assert_eq!(c.meeting.instanceid, 1);
         assert!(c.calendars[0].writes_back());
         assert_eq!(c.calendars[0].location, LocationPolicy::Never);
+        assert_eq!(c.calendars[0].timeout(), crate::sync::SOURCE_TIMEOUT);
+    }
+
+    #[test]
+    fn calendar_timeout_is_validated() {
+        let with = |t: &str| {
+            MINIMAL.replace(
+                "kind = \"caldav\"",
+                &format!("kind = \"caldav\"\ntimeout_secs = {t}"),
+            )
+        };
+        assert_eq!(
+            parse(&with("2")).unwrap().calendars[0].timeout().as_secs(),
+            2
+        );
+        for bad in ["0", "601"] {
+            let err = parse(&with(bad)).unwrap_err().to_string();
+            assert!(err.contains("calendar[0].timeout_secs"), "{err}");
+        }
     }
 
     #[test]

@@ -562,6 +562,22 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// Href and ETag of every cached object of `calendar`, without the bodies: what change
+    /// detection needs on a poll that may find nothing new.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn object_etags(
+        &self,
+        calendar: &str,
+    ) -> Result<Vec<(String, Option<String>)>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn
+            .prepare_cached("SELECT href, etag FROM objects WHERE calendar = ?1 ORDER BY href")?;
+        let rows = stmt.query_map(params![calendar], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
     /// Replaces a calendar's cached objects: `upserts` are stored, `deletes` removed, and with
     /// `replace_all` every other object is dropped too (a full listing). One transaction, which
     /// also marks the calendar as not evaluated since (`evaluated_at` cleared).
@@ -758,5 +774,9 @@ mod tests {
         assert_eq!(hrefs, vec!["/2", "/3"]);
         s.update_objects("c", &[o("/9")], &[], true).unwrap();
         assert_eq!(s.objects("c").unwrap().len(), 1);
+        assert_eq!(
+            s.object_etags("c").unwrap(),
+            vec![("/9".to_owned(), Some("e".to_owned()))]
+        );
     }
 }

@@ -12,6 +12,8 @@ mod error;
 pub mod protocol;
 mod types;
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -114,16 +116,10 @@ impl CalDavClient {
             let path = format!("{}/", collection_url.path());
             collection_url.set_path(&path);
         }
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| DavError::Transport {
-                url: redact(&collection_url),
-                reason: error_chain(&e),
-            })?;
+        let http = shared_http(timeout).map_err(|e| DavError::Transport {
+            url: redact(&collection_url),
+            reason: error_chain(&e),
+        })?;
         Ok(Self {
             http,
             collection: collection_url,
@@ -597,6 +593,31 @@ impl CalDavClient {
         }
         Err(DavError::TooManyRedirects { url: redact(url) })
     }
+}
+
+/// The HTTP client for a timeout, built once per process and shared by every
+/// [`CalDavClient`]: building one loads the system's root certificates, which costs more than
+/// an idle poll itself, and sharing keeps connections to a server alive between requests.
+/// Credentials are per request, never part of the shared client.
+fn shared_http(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+    let clients = CLIENTS.get_or_init(Mutex::default);
+    // A poisoned lock only means another thread panicked while inserting: build a fresh one.
+    if let Ok(map) = clients.lock()
+        && let Some(client) = map.get(&timeout)
+    {
+        return Ok(client.clone());
+    }
+    let client = reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
+        .build()?;
+    if let Ok(mut map) = clients.lock() {
+        map.insert(timeout, client.clone());
+    }
+    Ok(client)
 }
 
 fn report() -> Method {

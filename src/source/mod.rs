@@ -1,7 +1,8 @@
 //! Calendar sources: reading objects from ICS feeds and CalDAV collections.
 //!
-//! `fetch` returns every object of a calendar (from the server or, when unchanged, from the
-//! cache in the state database) and whether anything changed. Protocol details live in
+//! `fetch` returns every object of a calendar (from the server or from the cache in the state
+//! database) and whether anything changed. When nothing changed it loads no object at all
+//! ([`Snapshot::in_store`]): an idle poll costs one request and a few small reads. Protocol details live in
 //! [`ics`] and [`caldav`]; this module decides what to ask for and keeps the cache.
 
 pub mod caldav;
@@ -12,14 +13,17 @@ use std::collections::{HashMap, HashSet};
 use chrono::Utc;
 
 use crate::config::{CalendarConfig, CalendarKind};
-use crate::store::{CachedObject, CalendarState};
-use crate::sync::{Engine, SOURCE_TIMEOUT};
+use crate::store::{CachedObject, CalendarState, Store};
+use crate::sync::Engine;
 
 /// Every object of a calendar after a fetch.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// All objects (changed or cached).
+    /// All objects (changed or cached); empty when [`Self::in_store`] is set.
     pub objects: Vec<CachedObject>,
+    /// Nothing changed and the objects were not loaded: they are the ones cached in the
+    /// store; call [`Self::load`] before reading `objects`.
+    pub in_store: bool,
     /// Whether anything differs from the previous pass.
     pub changed: bool,
     /// New sync token (CalDAV).
@@ -43,6 +47,18 @@ impl Snapshot {
             .http_last_modified
             .clone_from(&self.http_last_modified);
         state
+    }
+
+    /// Fills `objects` from the store's cache if the fetch left them there.
+    ///
+    /// # Errors
+    /// On state database errors.
+    pub fn load(&mut self, store: &Store, calendar: &str) -> Result<(), String> {
+        if self.in_store {
+            self.objects = store.objects(calendar).map_err(|e| e.to_string())?;
+            self.in_store = false;
+        }
+        Ok(())
     }
 }
 
@@ -68,8 +84,11 @@ async fn fetch_ics<A>(
     state: &CalendarState,
     dry_run: bool,
 ) -> Result<Snapshot, String> {
-    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
-    let have_cache = !cached.is_empty();
+    let have_cache = !engine
+        .store
+        .object_etags(&cal.name)
+        .map_err(|e| e.to_string())?
+        .is_empty();
     let (etag, lm) = if have_cache {
         (
             state.http_etag.as_deref(),
@@ -84,13 +103,13 @@ async fn fetch_ics<A>(
         &engine.config.base_dir,
         etag,
         lm,
-        SOURCE_TIMEOUT,
+        cal.timeout(),
     )
     .await
     .map_err(|e| e.to_string())?;
     match fetched {
         ics::Fetched::NotModified => Ok(Snapshot {
-            objects: cached,
+            in_store: true,
             changed: false,
             http_etag: state.http_etag.clone(),
             http_last_modified: state.http_last_modified.clone(),
@@ -101,6 +120,7 @@ async fn fetch_ics<A>(
             etag,
             last_modified,
         } => {
+            let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
             let changed = cached.first().is_none_or(|c| c.data != data);
             let obj = CachedObject {
                 href: cal.url.clone(),
@@ -144,7 +164,24 @@ pub fn caldav_client(
     } else {
         caldav::Auth::None
     };
-    caldav::CalDavClient::new(url, auth, SOURCE_TIMEOUT).map_err(|e| e.to_string())
+    caldav::CalDavClient::new(url, auth, cal.timeout()).map_err(|e| e.to_string())
+}
+
+/// Whether a failed first sync-collection REPORT may only mean the server does not support it
+/// (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
+/// credentials or a wrong URL fail the listing the same way: asking again only doubles the
+/// wait (a silent server would cost two full timeouts) and the failed logins.
+fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
+    use caldav::DavError as E;
+    !matches!(
+        e,
+        E::Transport { .. }
+            | E::Unauthorized { .. }
+            | E::NotFound { .. }
+            | E::CrossHost { .. }
+            | E::TooManyRedirects { .. }
+            | E::InvalidUrl { .. }
+    )
 }
 
 /// CalDAV: RFC 6578 sync-collection when the server supports it (an invalid token falls back
@@ -157,7 +194,11 @@ async fn fetch_caldav<A>(
     dry_run: bool,
 ) -> Result<Snapshot, String> {
     let client = caldav_client(cal, &engine.config.base_dir)?;
-    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
+    // Hrefs and ETags only: the bodies are loaded once something changed.
+    let cached = engine
+        .store
+        .object_etags(&cal.name)
+        .map_err(|e| e.to_string())?;
     let have_cache = !cached.is_empty() || state.sync_token.is_some();
     let token = if have_cache {
         state.sync_token.as_deref()
@@ -175,14 +216,16 @@ async fn fetch_caldav<A>(
                     .map_err(|e| e.to_string())?,
             )
         }
-        Err(e) if token.is_some() => return Err(e.to_string()),
+        Err(e) if token.is_some() || !may_lack_sync_collection(&e) => return Err(e.to_string()),
         Err(e) => {
             tracing::debug!(calendar = %cal.name, "sync-collection unavailable ({e}); listing by time range");
             None
         }
     };
-    let by_href: HashMap<&str, &CachedObject> =
-        cached.iter().map(|o| (o.href.as_str(), o)).collect();
+    let by_href: HashMap<&str, &Option<String>> = cached
+        .iter()
+        .map(|(href, etag)| (href.as_str(), etag))
+        .collect();
     let (to_fetch, deleted, new_token) = if let Some(s) = sync {
         let full = token.is_none();
         let listed: HashSet<&str> = s.changed.iter().map(|r| r.href.as_str()).collect();
@@ -192,7 +235,7 @@ async fn fetch_caldav<A>(
             .filter(|r| {
                 by_href
                     .get(r.href.as_str())
-                    .is_none_or(|c| c.etag.is_none() || c.etag != r.etag)
+                    .is_none_or(|etag| etag.is_none() || **etag != r.etag)
             })
             .map(|r| r.href.clone())
             .collect();
@@ -201,8 +244,8 @@ async fn fetch_caldav<A>(
             deleted.extend(
                 cached
                     .iter()
-                    .filter(|o| !listed.contains(o.href.as_str()))
-                    .map(|o| o.href.clone()),
+                    .filter(|(href, _)| !listed.contains(href.as_str()))
+                    .map(|(href, _)| href.clone()),
             );
         }
         (to_fetch, deleted, Some(s.token))
@@ -217,7 +260,7 @@ async fn fetch_caldav<A>(
             .filter(|r| {
                 by_href
                     .get(r.href.as_str())
-                    .is_none_or(|c| c.etag.is_none() || c.etag != r.etag)
+                    .is_none_or(|etag| etag.is_none() || **etag != r.etag)
             })
             .map(|r| r.href.clone())
             .collect();
@@ -225,8 +268,8 @@ async fn fetch_caldav<A>(
         // fetch it by href; only what the server no longer has counts as deleted.
         let missing: Vec<String> = cached
             .iter()
-            .filter(|o| !listed_set.contains(o.href.as_str()))
-            .map(|o| o.href.clone())
+            .filter(|(href, _)| !listed_set.contains(href.as_str()))
+            .map(|(href, _)| href.clone())
             .collect();
         to_fetch.extend(missing.iter().cloned());
         (to_fetch, missing, None)
@@ -254,6 +297,14 @@ async fn fetch_caldav<A>(
         })
         .collect();
     let changed = !upserts.is_empty() || !deleted.is_empty();
+    if !changed {
+        return Ok(Snapshot {
+            in_store: true,
+            sync_token: new_token,
+            ..Snapshot::default()
+        });
+    }
+    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
     let mut objects: HashMap<String, CachedObject> =
         cached.into_iter().map(|o| (o.href.clone(), o)).collect();
     for h in &deleted {
@@ -262,7 +313,7 @@ async fn fetch_caldav<A>(
     for o in &upserts {
         objects.insert(o.href.clone(), o.clone());
     }
-    if changed && !dry_run {
+    if !dry_run {
         engine
             .store
             .update_objects(&cal.name, &upserts, &deleted, false)

@@ -27,7 +27,7 @@ pub use plan::{Action, CancelReason, Desired, PlanInput, SourcedEvent, plan};
 /// How often an unchanged calendar is still re-evaluated against the clock (events entering
 /// the horizon, series to extend).
 pub const REEVALUATE_EVERY: Duration = Duration::from_secs(15 * 60);
-/// Timeout for one calendar request.
+/// Default timeout for one calendar request (`timeout_secs` of a calendar overrides it).
 pub const SOURCE_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Options of one pass.
@@ -216,7 +216,7 @@ where
             }
         };
         state.last_pass_at = Some(now.timestamp());
-        let snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
+        let mut snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("calendar '{}': {e}", cal.name);
@@ -249,6 +249,11 @@ where
             state.last_ok_at = Some(now.timestamp());
             state.last_error = None;
             self.save_calendar_state(&snapshot.apply_validators(state));
+            return outcome;
+        }
+        // Unchanged but due for re-evaluation (or with work pending): the cached objects.
+        if let Err(e) = snapshot.load(&self.store, &cal.name) {
+            outcome.error = Some(format!("calendar '{}': {e}", cal.name));
             return outcome;
         }
 
