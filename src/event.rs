@@ -21,6 +21,8 @@ use crate::tz::{Zone, ZoneResolver};
 pub const MEETING_ID_PROP: &str = "X-CALMEET-MEETING-ID";
 /// Length given to a timed event that has neither DTEND nor DURATION.
 pub const DEFAULT_LENGTH_MINUTES: i64 = 60;
+/// Longest event accepted (a hostile DURATION would otherwise overflow date arithmetic).
+pub const MAX_EVENT_DAYS: i64 = 366;
 
 /// A whole calendar (feed or object) could not be read; nothing in it may be acted upon.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -37,7 +39,25 @@ pub enum ParseError {
     /// The iCalendar syntax is broken.
     #[error("invalid iCalendar syntax: {0}")]
     Syntax(String),
+    /// Components nest deeper than [`MAX_NESTING`]: no calendar app writes that, and the
+    /// parser recurses per level, so such input is refused before parsing.
+    #[error(
+        "components nest more than {MAX_NESTING} levels deep (BEGIN: inside BEGIN:, line {line} \
+         of the unfolded text); refusing it as malformed"
+    )]
+    TooDeep {
+        /// The (unfolded) line where the limit was passed.
+        line: usize,
+    },
 }
+
+/// Deepest component nesting accepted. Real calendars need 3 (VCALENDAR › VEVENT › VALARM,
+/// VCALENDAR › VTIMEZONE › STANDARD); the `icalendar` parser recurses once per level, so
+/// thousands of levels would overflow the stack.
+pub const MAX_NESTING: usize = 16;
+
+/// Longest `ParseError::Syntax` message kept (the parser may quote a 10 MB line).
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Why one tagged event could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -219,6 +239,27 @@ pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
     Ok(text)
 }
 
+/// Refuses text whose BEGIN/END lines nest deeper than [`MAX_NESTING`] (one pass over the
+/// lines, no allocation), before the recursive parser sees it.
+fn check_nesting(text: &str) -> Result<(), ParseError> {
+    let mut depth = 0usize;
+    for (number, line) in text.lines().enumerate() {
+        let head = line.get(..6).unwrap_or("");
+        if head.eq_ignore_ascii_case("BEGIN:") {
+            depth += 1;
+            if depth > MAX_NESTING {
+                return Err(ParseError::TooDeep { line: number + 1 });
+            }
+        } else if line
+            .get(..4)
+            .is_some_and(|h| h.eq_ignore_ascii_case("END:"))
+        {
+            depth = depth.saturating_sub(1);
+        }
+    }
+    Ok(())
+}
+
 /// Reads a calendar (a feed or one CalDAV object) and returns its tagged events.
 ///
 /// # Errors
@@ -230,9 +271,11 @@ pub fn parse_calendar(
 ) -> Result<Parsed, ParseError> {
     let text = decode(bytes)?;
     let text = text.trim_start_matches('\u{feff}');
+    check_nesting(text)?;
     let calendar = icalendar::parser::read_calendar(text).map_err(|e| {
         // The crate's message can quote the whole input; keep the first lines only.
-        ParseError::Syntax(e.lines().take(4).collect::<Vec<_>>().join(" "))
+        let message = e.lines().take(4).collect::<Vec<_>>().join(" ");
+        ParseError::Syntax(message.chars().take(MAX_MESSAGE_CHARS).collect())
     })?;
     let mut resolver = ZoneResolver::new(default_zone);
     let mut components: Vec<&Component<'_>> = Vec::new();
@@ -516,12 +559,19 @@ fn resolve_timing(c: &Component<'_>, resolver: &ZoneResolver) -> Result<Timing, 
     } else if let Some(d) = prop(c, "DURATION") {
         let dur = parse_duration(d.val.as_str())
             .ok_or_else(|| format!("DURATION '{}' is invalid", d.val.as_str()))?;
-        start + dur
+        start
+            .checked_add_signed(dur)
+            .ok_or_else(|| format!("DURATION '{}' is out of range", d.val.as_str()))?
     } else {
         start + Duration::minutes(DEFAULT_LENGTH_MINUTES)
     };
     if end < start {
         return Err(format!("DTEND ({end}) is before DTSTART ({start})"));
+    }
+    if end - start > Duration::days(MAX_EVENT_DAYS) {
+        return Err(format!(
+            "the event lasts longer than {MAX_EVENT_DAYS} days ({start} to {end}); not a meeting"
+        ));
     }
     // A zero-length event (Thunderbird writes DURATION:PT0S) still needs a meeting that lasts.
     let end = if end == start {
@@ -559,7 +609,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
                 let n: i64 = num.parse().ok()?;
                 num.clear();
                 any = true;
-                total += n * match (unit, in_time) {
+                let unit_seconds = match (unit, in_time) {
                     ('W', false) => 604_800,
                     ('D', false) => 86_400,
                     ('H', true) => 3_600,
@@ -567,13 +617,15 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
                     ('S', true) => 1,
                     _ => return None,
                 };
+                // Hostile values (P99999999999999W) are invalid, not an overflow.
+                total = total.checked_add(n.checked_mul(unit_seconds)?)?;
             }
         }
     }
     if !num.is_empty() || !any {
         return None;
     }
-    Some(Duration::seconds(if neg { -total } else { total }))
+    Duration::try_seconds(if neg { -total } else { total })
 }
 
 #[cfg(test)]
@@ -766,5 +818,9 @@ mod tests {
         assert_eq!(parse_duration("PT0S"), Some(Duration::zero()));
         assert_eq!(parse_duration("P"), None);
         assert_eq!(parse_duration("PT5X"), None);
+        // Overflow is invalid, not a panic or a wrapped value.
+        assert_eq!(parse_duration("P9999999999999999999W"), None);
+        assert_eq!(parse_duration("P99999999999999W"), None);
+        assert_eq!(parse_duration("PT9223372036854775807S"), None);
     }
 }
