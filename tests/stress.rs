@@ -558,7 +558,10 @@ fn unescape(value: &str) -> String {
     let mut out = String::new();
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
-        if c == '\\' {
+        if c == '\r' {
+            // A bare CR inside a value comes back as an escaped newline (content kept).
+            out.push('\n');
+        } else if c == '\\' {
             match chars.next() {
                 Some('n' | 'N') => out.push('\n'),
                 Some(other) => out.push(other),
@@ -894,4 +897,26 @@ fn regression_writeback_law_on_mutated_object() {
     let empty_description = |t: &str| t.lines().any(|l| l.trim_end() == "DESCRIPTION:");
     assert!(empty_description(&before) && !empty_description(&after));
     assert_eq!(normalized(&after), normalized(&before));
+}
+
+/// Found after 80,000 cases: a bare CR inside DESCRIPTION (`keep me\rCREATED:…`) comes back
+/// from apply + remove as an escaped newline; the text is kept, only its line break changes.
+#[test]
+fn regression_bare_carriage_return_in_description_keeps_the_text() {
+    let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nDTSTART:20300101T090000Z\r\n\
+               DESCRIPTION:keep me\rCREATED:20190303T154131Z\r\nSUMMARY:s\r\nEND:VEVENT\r\n\
+               END:VCALENDAR\r\n";
+    let block = MeetingBlock {
+        meeting_id: "0".into(),
+        join_url: "https://meeting.tencent.com/dm/".into(),
+        meeting_code: String::new(),
+        password: None,
+    };
+    let patched = writeback::apply(ics, "u", &block, &PatchOptions::default()).unwrap();
+    let after = writeback::remove(&patched, "u").unwrap();
+    assert!(
+        after.contains("DESCRIPTION:keep me\\nCREATED:20190303T154131Z\r\n"),
+        "{after:?}"
+    );
+    assert_eq!(normalized(&after), normalized(ics));
 }
