@@ -531,20 +531,32 @@ fn block() -> impl Strategy<Value = MeetingBlock> {
         )
 }
 
-/// The text unfolded (a rewritten DESCRIPTION is folded anew) and without empty LOCATION and
-/// DESCRIPTION lines (nothing after the colon): apply + remove drops those, which is accepted.
+/// The text unfolded (a rewritten DESCRIPTION is folded anew) and without blank LOCATION and
+/// DESCRIPTION lines (empty or whitespace/escaped newlines only): apply + remove drops those,
+/// which is accepted.
 fn normalized(text: &str) -> String {
     let unfolded = String::from_utf8(calmeet::event::unfold_bytes(text.as_bytes())).unwrap();
     unfolded
         .split_inclusive('\n')
         .filter(|l| {
-            let l = l.trim_end();
-            !l.eq_ignore_ascii_case("LOCATION:") && !l.eq_ignore_ascii_case("DESCRIPTION:")
+            // `LOCATION:`, `LOCATION;LANGUAGE=en-US:`, `LOCATION:\n`: a blank value.
+            let Some((head, value)) = l.trim_end().split_once(':') else {
+                return true;
+            };
+            let name = head.split(';').next().unwrap_or("");
+            let owned =
+                name.eq_ignore_ascii_case("LOCATION") || name.eq_ignore_ascii_case("DESCRIPTION");
+            !(owned && unescape(value).trim().is_empty())
         })
         .map(|l| {
             // A DESCRIPTION calmeet rewrote is re-escaped (`J;` becomes `J\;`): compare values.
             match l.split_once(':') {
-                Some((name, value)) if name.eq_ignore_ascii_case("DESCRIPTION") => {
+                Some((name, value))
+                    if name
+                        .split(';')
+                        .next()
+                        .is_some_and(|n| n.eq_ignore_ascii_case("DESCRIPTION")) =>
+                {
                     format!("{name}:{}\n", unescape(value.trim_end()))
                 }
                 _ => l.to_owned(),
