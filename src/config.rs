@@ -120,8 +120,8 @@ pub struct MatchRules {
     pub keywords: Vec<String>,
 }
 
-/// One `[[calendar]]` table.
-#[derive(Debug, Clone, Deserialize)]
+/// One `[[calendar]]` table. `Debug` shows the URL without a password in its userinfo.
+#[derive(Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CalendarConfig {
     /// Unique name: the key in state and logs.
@@ -153,6 +153,31 @@ pub struct CalendarConfig {
     /// Seconds one request to this calendar's server may take (connect + answer), 1 to 600.
     #[serde(default = "default_timeout_secs")]
     pub timeout_secs: u64,
+    /// Accept any TLS certificate for this calendar (self-signed test servers only). Logged
+    /// as a warning on every pass; TLS verification is on for everything else.
+    #[serde(default)]
+    pub insecure_skip_verify: bool,
+}
+
+impl fmt::Debug for CalendarConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CalendarConfig")
+            .field("name", &self.name)
+            .field("url", &crate::source::ics::redact_url(&self.url))
+            .field("kind", &self.kind)
+            .field("username", &self.username)
+            .field("password", &self.password)
+            .field("password_file", &self.password_file)
+            .field("token", &self.token)
+            .field("token_file", &self.token_file)
+            .field("userid", &self.userid)
+            .field("write_back", &self.write_back)
+            .field("location", &self.location)
+            .field("match_rules", &self.match_rules)
+            .field("timeout_secs", &self.timeout_secs)
+            .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .finish()
+    }
 }
 
 impl CalendarConfig {
@@ -383,7 +408,66 @@ impl Config {
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
-        Config::parse(&text, &path.display().to_string(), &base)
+        let config = Config::parse(&text, &path.display().to_string(), &base)?;
+        config.check_file_permissions(path)?;
+        Ok(config)
+    }
+
+    /// Keys holding a secret inline in the file (`secret_key`, `password`, `token`, or a
+    /// password inside a URL).
+    #[must_use]
+    pub fn inline_secret_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        if self.meeting.secret_key.is_some() {
+            keys.push("meeting.secret_key".to_owned());
+        }
+        for (i, cal) in self.calendars.iter().enumerate() {
+            if cal.password.is_some() {
+                keys.push(format!("calendar[{i}].password"));
+            }
+            if cal.token.is_some() {
+                keys.push(format!("calendar[{i}].token"));
+            }
+            let url = crate::source::ics::http_url(&cal.url).unwrap_or_default();
+            if url::Url::parse(&url).is_ok_and(|u| u.password().is_some()) {
+                keys.push(format!("calendar[{i}].url"));
+            }
+        }
+        keys
+    }
+
+    /// Refuses a file every user can read while it holds an inline secret.
+    fn check_file_permissions(&self, path: &Path) -> Result<(), ConfigError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let keys = self.inline_secret_keys();
+            let Some(first) = keys.first() else {
+                return Ok(());
+            };
+            let mode = std::fs::metadata(path)
+                .map_err(|e| {
+                    ConfigError::NotFound(format!("cannot read config {}: {e}", path.display()))
+                })?
+                .permissions()
+                .mode();
+            if mode & 0o004 != 0 {
+                return Err(self.invalid(
+                    first,
+                    format!(
+                        "the file is readable by every user (mode {:o}) and holds a secret \
+                         inline ({}); run `chmod 600 {}`, or move the secret to a *_file key \
+                         or ${SECRET_KEY_ENV}",
+                        mode & 0o777,
+                        keys.join(", "),
+                        path.display()
+                    ),
+                ));
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = path;
+        Ok(())
     }
 
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
@@ -477,6 +561,19 @@ impl Config {
             match cal.kind {
                 CalendarKind::Caldav if !is_http => {
                     return Err(self.invalid(&key("url"), "a caldav url must be http(s)"));
+                }
+                CalendarKind::Ics
+                    if cal.username.is_some()
+                        || cal.password.is_some()
+                        || cal.password_file.is_some()
+                        || cal.token.is_some()
+                        || cal.token_file.is_some() =>
+                {
+                    return Err(self.invalid(
+                        &key("username"),
+                        "an ics feed is fetched without credentials (they would be ignored); \
+                         use the feed's secret URL, or kind = \"caldav\"",
+                    ));
                 }
                 CalendarKind::Ics if cal.write_back == Some(true) => {
                     return Err(self.invalid(
@@ -776,13 +873,14 @@ kind = "caldav"
 
     #[test]
     fn secrets_never_print() {
-        let t = "[meeting]\nsecret_key = \"TOPSECRET\"\n[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\npassword = \"PW123\"\n";
+        let t = "[meeting]\nsecret_key = \"TOPSECRET\"\n[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\npassword = \"PW123\"\n[[calendar]]\nname = \"f\"\nurl = \"https://u:URLPW@x/f.ics\"\nkind = \"ics\"\n";
         let c = parse(t).unwrap();
         let dbg = format!("{c:?}");
         assert!(
-            !dbg.contains("TOPSECRET") && !dbg.contains("PW123"),
+            !dbg.contains("TOPSECRET") && !dbg.contains("PW123") && !dbg.contains("URLPW"),
             "{dbg}"
         );
+        assert!(dbg.contains("https://u@x/f.ics"), "{dbg}");
         assert_eq!(
             c.meeting
                 .resolve_secret_key(Path::new("/"))
@@ -814,6 +912,69 @@ kind = "caldav"
             .unwrap_err()
             .to_string();
         assert!(err.contains("meeting.secret_key"), "{err}");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn world_readable_file_with_inline_secret_is_refused_with_the_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, "[meeting]\nsecret_key = \"TOPSECRET\"\n").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(err.contains("chmod 600"), "{err}");
+        assert!(err.contains("meeting.secret_key"), "{err}");
+        assert!(!err.contains("TOPSECRET"), "{err}");
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600)).unwrap();
+        assert!(Config::load(&path).is_ok());
+        // Group-readable (root:calmeet 0640 under /etc) is fine.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o640)).unwrap();
+        assert!(Config::load(&path).is_ok());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn world_readable_file_without_inline_secret_loads() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, MINIMAL).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(Config::load(&path).is_ok());
+        // A password inside a URL is an inline secret too.
+        let text = MINIMAL.replace("https://dav.example", "https://u:PW@dav.example");
+        std::fs::write(&path, text).unwrap();
+        let err = Config::load(&path).unwrap_err().to_string();
+        assert!(
+            err.contains("calendar[0].url") && !err.contains("PW@"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn ics_credentials_rejected_not_ignored() {
+        for extra in [
+            "username = \"a\"",
+            "password_file = \"pw\"",
+            "token = \"t\"",
+        ] {
+            let t =
+                format!("[[calendar]]\nname = \"f\"\nurl = \"f.ics\"\nkind = \"ics\"\n{extra}\n");
+            let err = parse(&t).unwrap_err().to_string();
+            assert!(err.contains("without credentials"), "{err}");
+        }
+    }
+
+    #[test]
+    fn insecure_skip_verify_defaults_off() {
+        let c = parse(MINIMAL).unwrap();
+        assert!(!c.calendars[0].insecure_skip_verify);
+        let text = MINIMAL.replace(
+            "kind = \"caldav\"",
+            "kind = \"caldav\"\ninsecure_skip_verify = true",
+        );
+        assert!(parse(&text).unwrap().calendars[0].insecure_skip_verify);
     }
 
     #[test]

@@ -21,6 +21,8 @@ use crate::tz::{Zone, ZoneResolver};
 pub const MEETING_ID_PROP: &str = "X-CALMEET-MEETING-ID";
 /// Length given to a timed event that has neither DTEND nor DURATION.
 pub const DEFAULT_LENGTH_MINUTES: i64 = 60;
+/// Longest event accepted (a hostile DURATION would otherwise overflow date arithmetic).
+pub const MAX_EVENT_DAYS: i64 = 366;
 
 /// A whole calendar (feed or object) could not be read; nothing in it may be acted upon.
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -37,7 +39,25 @@ pub enum ParseError {
     /// The iCalendar syntax is broken.
     #[error("invalid iCalendar syntax: {0}")]
     Syntax(String),
+    /// Components nest deeper than [`MAX_NESTING`]: no calendar app writes that, and the
+    /// parser recurses per level, so such input is refused before parsing.
+    #[error(
+        "components nest more than {MAX_NESTING} levels deep (BEGIN: inside BEGIN:, line {line} \
+         of the unfolded text); refusing it as malformed"
+    )]
+    TooDeep {
+        /// The (unfolded) line where the limit was passed.
+        line: usize,
+    },
 }
+
+/// Deepest component nesting accepted. Real calendars need 3 (VCALENDAR › VEVENT › VALARM,
+/// VCALENDAR › VTIMEZONE › STANDARD); the `icalendar` parser recurses once per level, so
+/// thousands of levels would overflow the stack.
+pub const MAX_NESTING: usize = 16;
+
+/// Longest `ParseError::Syntax` message kept (the parser may quote a 10 MB line).
+const MAX_MESSAGE_CHARS: usize = 300;
 
 /// Why one tagged event could not be used.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -328,9 +348,6 @@ fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
     raw
 }
 
-/// Components may nest (VEVENT > VALARM); anything deeper than this is hostile input.
-const MAX_NESTING: usize = 16;
-
 /// One top-level component (VEVENT, VTIMEZONE, …) of a calendar, as unfolded text.
 struct Block<'t> {
     name: &'t str,
@@ -351,7 +368,8 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
     let mut start = 0usize;
     let mut name = "";
     let mut offset = 0usize;
-    for line in text.split_inclusive('\n') {
+    let mut calendars = 0usize;
+    for (number, line) in text.split_inclusive('\n').enumerate() {
         let here = offset;
         offset += line.len();
         let content = line.trim_end();
@@ -364,6 +382,15 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
         };
         let comp = rest.trim();
         if comp.eq_ignore_ascii_case("VCALENDAR") {
+            // Transparent, but not unbounded: calendars nested thousands deep are hostile.
+            if is_begin {
+                calendars += 1;
+                if calendars > MAX_NESTING {
+                    return Err(ParseError::TooDeep { line: number + 1 });
+                }
+            } else {
+                calendars = calendars.saturating_sub(1);
+            }
             continue;
         }
         if is_begin {
@@ -373,13 +400,15 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
             }
             depth += 1;
             if depth > MAX_NESTING {
-                return Err(ParseError::Syntax(format!(
-                    "components nested more than {MAX_NESTING} deep"
-                )));
+                return Err(ParseError::TooDeep { line: number + 1 });
             }
         } else {
             depth = depth.checked_sub(1).ok_or_else(|| {
-                ParseError::Syntax(format!("END:{comp} without a matching BEGIN"))
+                ParseError::Syntax(format!(
+                    "END:{} without a matching BEGIN (line {})",
+                    comp.chars().take(40).collect::<String>(),
+                    number + 1
+                ))
             })?;
             if depth == 0 {
                 blocks.push(Block {
@@ -405,7 +434,8 @@ fn strip_prefix_ci<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
 fn parse_block(text: &str) -> Result<icalendar::parser::Calendar<'_>, ParseError> {
     icalendar::parser::read_calendar(text).map_err(|e| {
         // The crate's message can quote the whole input; keep the first lines only.
-        ParseError::Syntax(e.lines().take(4).collect::<Vec<_>>().join(" "))
+        let message = e.lines().take(4).collect::<Vec<_>>().join(" ");
+        ParseError::Syntax(message.chars().take(MAX_MESSAGE_CHARS).collect())
     })
 }
 
@@ -676,12 +706,19 @@ fn resolve_timing(c: &Component<'_>, resolver: &ZoneResolver) -> Result<Timing, 
     } else if let Some(d) = prop(c, "DURATION") {
         let dur = parse_duration(d.val.as_str())
             .ok_or_else(|| format!("DURATION '{}' is invalid", d.val.as_str()))?;
-        start + dur
+        start
+            .checked_add_signed(dur)
+            .ok_or_else(|| format!("DURATION '{}' is out of range", d.val.as_str()))?
     } else {
         start + Duration::minutes(DEFAULT_LENGTH_MINUTES)
     };
     if end < start {
         return Err(format!("DTEND ({end}) is before DTSTART ({start})"));
+    }
+    if end - start > Duration::days(MAX_EVENT_DAYS) {
+        return Err(format!(
+            "the event lasts longer than {MAX_EVENT_DAYS} days ({start} to {end}); not a meeting"
+        ));
     }
     // A zero-length event (Thunderbird writes DURATION:PT0S) still needs a meeting that lasts.
     let end = if end == start {
@@ -719,7 +756,7 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
                 let n: i64 = num.parse().ok()?;
                 num.clear();
                 any = true;
-                total += n * match (unit, in_time) {
+                let unit_seconds = match (unit, in_time) {
                     ('W', false) => 604_800,
                     ('D', false) => 86_400,
                     ('H', true) => 3_600,
@@ -727,13 +764,15 @@ pub fn parse_duration(s: &str) -> Option<Duration> {
                     ('S', true) => 1,
                     _ => return None,
                 };
+                // Hostile values (P99999999999999W) are invalid, not an overflow.
+                total = total.checked_add(n.checked_mul(unit_seconds)?)?;
             }
         }
     }
     if !num.is_empty() || !any {
         return None;
     }
-    Some(Duration::seconds(if neg { -total } else { total }))
+    Duration::try_seconds(if neg { -total } else { total })
 }
 
 #[cfg(test)]
@@ -925,9 +964,10 @@ mod tests {
             "BEGIN:VEVENT\r\n".repeat(10_000),
             "END:VEVENT\r\n".repeat(10_000)
         );
-        assert!(
-            matches!(parse_calendar(deep.as_bytes(), chrono_tz::UTC, &m), Err(ParseError::Syntax(e)) if e.contains("nested"))
-        );
+        assert!(matches!(
+            parse_calendar(deep.as_bytes(), chrono_tz::UTC, &m),
+            Err(ParseError::TooDeep { line: 18 })
+        ));
         let stray = b"BEGIN:VCALENDAR\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
         assert!(matches!(
             parse_calendar(stray, chrono_tz::UTC, &m),
@@ -969,5 +1009,9 @@ mod tests {
         assert_eq!(parse_duration("PT0S"), Some(Duration::zero()));
         assert_eq!(parse_duration("P"), None);
         assert_eq!(parse_duration("PT5X"), None);
+        // Overflow is invalid, not a panic or a wrapped value.
+        assert_eq!(parse_duration("P9999999999999999999W"), None);
+        assert_eq!(parse_duration("P99999999999999W"), None);
+        assert_eq!(parse_duration("PT9223372036854775807S"), None);
     }
 }

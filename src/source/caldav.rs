@@ -96,6 +96,8 @@ impl std::fmt::Debug for CalDavClient {
 }
 
 const MAX_REDIRECTS: usize = 5;
+/// Largest response body read (a multistatus or one object); the same bound as an ICS feed.
+pub const MAX_RESPONSE_BYTES: usize = crate::source::ics::MAX_FEED_BYTES;
 const MULTIGET_CHUNK: usize = 100;
 const XML: &str = "application/xml; charset=utf-8";
 
@@ -105,7 +107,21 @@ impl CalDavClient {
     /// # Errors
     /// [`DavError::InvalidUrl`] for a URL that is not http(s); [`DavError::Transport`] when
     /// the TLS stack cannot be initialised.
-    pub fn new(mut collection_url: Url, auth: Auth, timeout: Duration) -> Result<Self, DavError> {
+    pub fn new(collection_url: Url, auth: Auth, timeout: Duration) -> Result<Self, DavError> {
+        Self::with_tls(collection_url, auth, timeout, false)
+    }
+
+    /// As [`CalDavClient::new`]; `insecure_skip_verify` accepts any TLS certificate (only for
+    /// a calendar configured so, to reach a self-signed test server).
+    ///
+    /// # Errors
+    /// As for [`CalDavClient::new`].
+    pub fn with_tls(
+        mut collection_url: Url,
+        auth: Auth,
+        timeout: Duration,
+        insecure_skip_verify: bool,
+    ) -> Result<Self, DavError> {
         if !matches!(collection_url.scheme(), "http" | "https") || !collection_url.has_host() {
             return Err(DavError::InvalidUrl {
                 url: redact(&collection_url),
@@ -116,7 +132,7 @@ impl CalDavClient {
             let path = format!("{}/", collection_url.path());
             collection_url.set_path(&path);
         }
-        let http = shared_http(timeout).map_err(|e| DavError::Transport {
+        let http = shared_http(timeout, insecure_skip_verify).map_err(|e| DavError::Transport {
             url: redact(&collection_url),
             reason: error_chain(&e),
         })?;
@@ -582,13 +598,13 @@ impl CalDavClient {
                 current = next;
                 continue;
             }
-            let body = response.bytes().await.map_err(transport)?;
+            let body = read_bounded(response, &current).await?;
             tracing::trace!(%method, url = %redact(&current), %status, bytes = body.len(), "dav reply");
             return Ok(Reply {
                 url: current,
                 status,
                 headers: response_headers,
-                body: body.to_vec(),
+                body,
             });
         }
         Err(DavError::TooManyRedirects { url: redact(url) })
@@ -599,12 +615,15 @@ impl CalDavClient {
 /// [`CalDavClient`]: building one loads the system's root certificates, which costs more than
 /// an idle poll itself, and sharing keeps connections to a server alive between requests.
 /// Credentials are per request, never part of the shared client.
-fn shared_http(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
-    static CLIENTS: OnceLock<Mutex<HashMap<Duration, reqwest::Client>>> = OnceLock::new();
+fn shared_http(
+    timeout: Duration,
+    insecure_skip_verify: bool,
+) -> Result<reqwest::Client, reqwest::Error> {
+    static CLIENTS: OnceLock<Mutex<HashMap<(Duration, bool), reqwest::Client>>> = OnceLock::new();
     let clients = CLIENTS.get_or_init(Mutex::default);
     // A poisoned lock only means another thread panicked while inserting: build a fresh one.
     if let Ok(map) = clients.lock()
-        && let Some(client) = map.get(&timeout)
+        && let Some(client) = map.get(&(timeout, insecure_skip_verify))
     {
         return Ok(client.clone());
     }
@@ -613,11 +632,38 @@ fn shared_http(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
         .connect_timeout(timeout)
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
+        .tls_danger_accept_invalid_certs(insecure_skip_verify)
         .build()?;
     if let Ok(mut map) = clients.lock() {
-        map.insert(timeout, client.clone());
+        map.insert((timeout, insecure_skip_verify), client.clone());
     }
     Ok(client)
+}
+
+/// Reads a body of at most [`MAX_RESPONSE_BYTES`], refusing a larger one as soon as its
+/// `Content-Length` or the bytes received so far say so.
+async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, DavError> {
+    let too_large = || DavError::TooLarge {
+        url: redact(url),
+        limit: MAX_RESPONSE_BYTES,
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+    {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| DavError::Transport {
+        url: redact(url),
+        reason: error_chain(&e),
+    })? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
 }
 
 fn report() -> Method {

@@ -111,8 +111,10 @@ pub async fn fetch(
             last_modified: None,
         });
     };
+    // Messages name the feed without a password from its userinfo.
+    let shown = redact_url(&url);
     let transport = |e: reqwest::Error| IcsError::Transport {
-        url: url.clone(),
+        url: shown.clone(),
         message: error_chain(&e),
     };
     let mut req = http.get(&url).timeout(timeout);
@@ -134,7 +136,7 @@ pub async fn fetch(
             _ => "",
         };
         return Err(IcsError::Status {
-            url,
+            url: shown.clone(),
             status: status.as_u16(),
             hint,
         });
@@ -152,7 +154,7 @@ pub async fn fetch(
         .is_some_and(|n| n > MAX_FEED_BYTES as u64)
     {
         return Err(IcsError::TooLarge {
-            url,
+            url: shown.clone(),
             limit: MAX_FEED_BYTES,
         });
     }
@@ -160,7 +162,7 @@ pub async fn fetch(
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
         if data.len() + chunk.len() > MAX_FEED_BYTES {
             return Err(IcsError::TooLarge {
-                url,
+                url: shown.clone(),
                 limit: MAX_FEED_BYTES,
             });
         }
@@ -171,6 +173,19 @@ pub async fn fetch(
         etag: new_etag,
         last_modified: new_lm,
     })
+}
+
+/// The URL without the password of its userinfo, for messages and logs.
+#[must_use]
+pub fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            // Only fails for cannot-be-a-base URLs, which carry no password.
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
 }
 
 /// An error with its sources, which carry the useful part (e.g. "connection refused").
@@ -204,5 +219,14 @@ mod tests {
             Some("http://x.org/a.ics")
         );
         assert_eq!(http_url("examples/team.ics"), None);
+    }
+
+    #[test]
+    fn redaction_drops_only_the_password() {
+        assert_eq!(
+            redact_url("https://alice:s3cret@x.org/a.ics?t=1"),
+            "https://alice@x.org/a.ics?t=1"
+        );
+        assert_eq!(redact_url("https://x.org/a.ics"), "https://x.org/a.ics");
     }
 }

@@ -129,12 +129,26 @@ where
 /// # Errors
 /// When the TLS backend cannot be initialised.
 pub fn calendar_http_client() -> Result<reqwest::Client, reqwest::Error> {
+    calendar_http_builder().build()
+}
+
+/// The calendar HTTP client without certificate verification, for a calendar configured with
+/// `insecure_skip_verify = true` (a self-signed test server). Never used for anything else.
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn insecure_calendar_http_client() -> Result<reqwest::Client, reqwest::Error> {
+    calendar_http_builder()
+        .tls_danger_accept_invalid_certs(true)
+        .build()
+}
+
+fn calendar_http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(Duration::from_secs(15))
         .timeout(SOURCE_TIMEOUT)
         .redirect(reqwest::redirect::Policy::limited(5))
-        .build()
 }
 
 impl<A> Engine<A>

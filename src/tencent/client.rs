@@ -28,6 +28,9 @@ use super::{ApiError, MeetingApi, sign};
 /// the whole list must fail rather than conclude a meeting is missing.
 const MAX_LIST_PAGES: usize = 50;
 
+/// Largest answer read from the API; real ones are a few kilobytes.
+pub const MAX_RESPONSE_BYTES: usize = 4 * 1024 * 1024;
+
 /// Settings of the Tencent Meeting client.
 #[derive(Clone)]
 pub struct ClientConfig {
@@ -350,10 +353,32 @@ impl TencentClient {
         if let Some(body) = body {
             request = request.body(body.to_vec());
         }
-        let response = request.send().await.map_err(|e| network_failure(&e))?;
+        let mut response = request.send().await.map_err(|e| network_failure(&e))?;
         let status = response.status();
-        let bytes = response.bytes().await.map_err(|e| network_failure(&e))?;
-        classify(status, &bytes).map(|()| bytes.to_vec())
+        // The server has answered, so it may have acted: an oversized answer is treated like a
+        // lost one (repeatable calls retry, a create becomes ambiguous).
+        let too_large = || {
+            (
+                ApiError::InvalidResponse {
+                    detail: format!("the answer is larger than {MAX_RESPONSE_BYTES} bytes"),
+                },
+                Retry::IfRepeatable,
+            )
+        };
+        if response
+            .content_length()
+            .is_some_and(|n| n > MAX_RESPONSE_BYTES as u64)
+        {
+            return Err(too_large());
+        }
+        let mut bytes = Vec::new();
+        while let Some(chunk) = response.chunk().await.map_err(|e| network_failure(&e))? {
+            if bytes.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                return Err(too_large());
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+        classify(status, &bytes).map(|()| bytes)
     }
 
     fn url(&self, path_and_query: &str) -> Result<Url, ApiError> {

@@ -270,7 +270,8 @@ pub(crate) fn nth_weekday_of_month(
         let last = last_day_of_month(year, month)?;
         let back = (7 + last.weekday().num_days_from_monday() - wd.num_days_from_monday()) % 7;
         let date = last - Duration::days(i64::from(back) + 7 * (i64::from(-n) - 1));
-        (date.month() == month).then_some(date)
+        // Same month *and year*: -53MO stepped back a whole year lands in the same month.
+        (date.month() == month && date.year() == year).then_some(date)
     }
 }
 

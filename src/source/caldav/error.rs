@@ -71,6 +71,14 @@ pub enum DavError {
         /// Start of the response body.
         detail: String,
     },
+    /// The response body is larger than the client reads.
+    #[error("{url} sent a response larger than {limit} bytes; refusing to read it")]
+    TooLarge {
+        /// The URL (password removed).
+        url: String,
+        /// The limit in bytes.
+        limit: usize,
+    },
     /// The body is not the XML that was expected.
     #[error("malformed response from {url}: {reason}; is this URL a CalDAV server?")]
     Malformed {
