@@ -258,6 +258,12 @@ pub struct MeetingConfig {
     /// times out is ambiguous and reconciled on the next pass, never simply repeated.
     #[serde(default = "default_api_timeout")]
     pub timeout_secs: u64,
+    /// Seconds to wait after a create's outcome was left in doubt (timeout, dropped answer,
+    /// server error) before concluding, from a listing that does not show it, that it did not
+    /// happen: the server may still be committing it. 0–3600, default 120 (shorter than any
+    /// sensible schedule, so a daemon never notices).
+    #[serde(default = "default_reconcile_grace")]
+    pub reconcile_grace_secs: u64,
 }
 
 impl Default for MeetingConfig {
@@ -276,6 +282,7 @@ impl Default for MeetingConfig {
             subject_max_chars: default_subject_max(),
             users: std::collections::BTreeMap::new(),
             timeout_secs: default_api_timeout(),
+            reconcile_grace_secs: default_reconcile_grace(),
         }
     }
 }
@@ -364,6 +371,10 @@ fn default_subject_max() -> usize {
 fn default_api_timeout() -> u64 {
     30
 }
+fn default_reconcile_grace() -> u64 {
+    120
+}
+
 fn default_timeout_secs() -> u64 {
     crate::sync::SOURCE_TIMEOUT.as_secs()
 }
@@ -523,6 +534,12 @@ impl Config {
         }
         if !(1..=300).contains(&self.meeting.timeout_secs) {
             return Err(self.invalid("meeting.timeout_secs", "must be between 1 and 300 seconds"));
+        }
+        if self.meeting.reconcile_grace_secs > 3600 {
+            return Err(self.invalid(
+                "meeting.reconcile_grace_secs",
+                "must be between 0 and 3600 seconds",
+            ));
         }
         if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
             return Err(self.invalid(
@@ -963,6 +980,20 @@ kind = "caldav"
                 format!("[[calendar]]\nname = \"f\"\nurl = \"f.ics\"\nkind = \"ics\"\n{extra}\n");
             let err = parse(&t).unwrap_err().to_string();
             assert!(err.contains("without credentials"), "{err}");
+        }
+    }
+
+    #[test]
+    fn reconcile_grace_defaults_to_two_minutes_and_is_bounded() {
+        assert_eq!(parse(MINIMAL).unwrap().meeting.reconcile_grace_secs, 120);
+        let zero = MINIMAL.replace("[meeting]\n", "[meeting]\nreconcile_grace_secs = 0\n");
+        assert_eq!(parse(&zero).unwrap().meeting.reconcile_grace_secs, 0);
+        let long = MINIMAL.replace("[meeting]\n", "[meeting]\nreconcile_grace_secs = 3601\n");
+        match parse(&long) {
+            Err(ConfigError::Invalid { key, .. }) => {
+                assert_eq!(key, "meeting.reconcile_grace_secs")
+            }
+            other => panic!("{other:?}"),
         }
     }
 

@@ -83,6 +83,8 @@ async fn failing_calendars_are_named_and_the_healthy_one_still_syncs() {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
+    // It holds an inline secret: calmeet refuses such a file unless only its owner can read it.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     let started = Instant::now();
     let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
@@ -164,6 +166,8 @@ async fn bearer_token_is_sent_and_never_printed() {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
+    // It holds an inline secret: calmeet refuses such a file unless only its owner can read it.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     for args in [
         &["--log-level", "trace", "sync"][..],
@@ -207,6 +211,8 @@ async fn check_discover_lists_radicale_calendars() {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
+    // It holds an inline secret: calmeet refuses such a file unless only its owner can read it.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     let account = radicale.account_url().to_string();
     let out = calmeet(
@@ -242,6 +248,8 @@ async fn discover_sends_no_credentials_to_another_port() {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
+    // It holds an inline secret: calmeet refuses such a file unless only its owner can read it.
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     // Same host (127.0.0.1), other port: the configured calendar's password must stay home.
     let out = calmeet(

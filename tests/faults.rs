@@ -105,6 +105,50 @@ async fn timed_out_create_is_found_not_repeated() {
     assert_no_duplicate_creates(&world);
 }
 
+/// Regression for the race the test above avoids by waiting: the server commits a create
+/// seconds after the client gave up. A pass in between lists nothing, and used to create the
+/// meeting a second time; now it waits out `reconcile_grace_secs` after the failure first.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn create_committed_after_the_timeout_is_not_made_twice() {
+    let world = World::start(EVENTS).await;
+    world.write_config(
+        &world.dav.url_for("work"),
+        "timeout_secs = 1\nreconcile_grace_secs = 6",
+    );
+    // The client gives up after 1 s; the server commits the meeting at 5 s.
+    world
+        .fake
+        .inject(Route::Create, Fault::Delay(Duration::from_millis(5000)));
+    let started = std::time::Instant::now();
+    let out = world.sync().await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("timed out"), "{}", text(&out));
+    // Right away, while the server is still working: the listing shows nothing yet.
+    let early = world.sync().await;
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "too slow to test the race"
+    );
+    assert_eq!(early.status.code(), Some(1), "{}", text(&early));
+    assert!(
+        text(&early).contains("reconcile_grace_secs"),
+        "{}",
+        text(&early)
+    );
+    let creates_while_in_doubt = world.fake.request_count(Route::Create);
+    // Past the grace period: the listing finds the late meeting and records it.
+    tokio::time::sleep(Duration::from_secs(7).saturating_sub(started.elapsed())).await;
+    world.converge(3).await;
+    world.check().await;
+    assert_no_duplicate_creates(&world);
+    // The other events were created on the first passes; the one in doubt never twice.
+    assert_eq!(
+        world.fake.request_count(Route::Create),
+        creates_while_in_doubt,
+        "a create was sent again for the meeting in doubt"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn responses_dropped_after_create_and_cancel() {
     let mut world = World::start(EVENTS).await;

@@ -497,7 +497,16 @@ where
                     self.put_row(&row)?;
                     return self.write_back_after(&row, href).await;
                 }
-                Ok(None) => {}
+                Ok(None) => {
+                    if let Some(wait) = self.still_in_doubt(&row, now) {
+                        return Err(format!(
+                            "{key}: the create that failed {ago} s ago is not in the meeting list yet; \
+                             the server may still be committing it, so no new create before {wait} s \
+                             more have passed (meeting.reconcile_grace_secs)",
+                            ago = now - row.updated_at
+                        ));
+                    }
+                }
                 Err(e) => {
                     return Err(format!(
                         "{key}: cannot check for a meeting from an interrupted create, so none is created now: {e}"
@@ -528,6 +537,8 @@ where
                 row.last_error = Some(e.to_string());
                 if e.is_ambiguous() {
                     // The meeting may exist: keep `pending`; the next pass looks for it first.
+                    // The time of the failure starts the reconcile grace period.
+                    row.updated_at = Utc::now().timestamp();
                     self.put_row(&row)?;
                     return Err(format!(
                         "{key}: create meeting: {e}; the next pass checks whether it was created before trying again"
@@ -547,6 +558,20 @@ where
                 Err(format!("{key}: create meeting: {e}"))
             }
         }
+    }
+
+    /// Seconds still to wait before a `pending` row whose create failed ambiguously may be
+    /// taken as "nothing was created": a create that timed out can still be committed by the
+    /// server after the client gave up, and a listing made too early would miss it. `None` when
+    /// the row is past its grace period, or was left by a crash rather than a recorded failure
+    /// (the restart itself outlasts any in-flight request).
+    fn still_in_doubt(&self, row: &EventRow, now: i64) -> Option<i64> {
+        if row.state != RowState::Pending || row.attempts == 0 || row.last_error.is_none() {
+            return None;
+        }
+        let grace = i64::try_from(self.engine.config.meeting.reconcile_grace_secs).unwrap_or(0);
+        let left = row.updated_at.saturating_add(grace).saturating_sub(now);
+        (left > 0).then_some(left)
     }
 
     async fn adopt(

@@ -132,9 +132,16 @@ impl World {
     /// (Re)writes the config: calendar at `cal_url`, `meeting_extra` appended to `[meeting]`.
     pub fn write_config(&self, cal_url: &url::Url, meeting_extra: &str) {
         let fake = &self.fake;
+        // Tests converge in quick passes: no wait after a create left in doubt, unless the
+        // test is about that wait.
+        let grace = if meeting_extra.contains("reconcile_grace_secs") {
+            ""
+        } else {
+            "reconcile_grace_secs = 0\n"
+        };
         let mut cfg = format!(
             "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\nmax_cancel_share = 1.0\n\
-             [meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\n{meeting_extra}\n",
+             [meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\n{grace}{meeting_extra}\n",
             fake.base_url, fake.app_id, fake.secret_id
         );
         if let Some(sdk) = &fake.sdk_id {
