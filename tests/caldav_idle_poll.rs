@@ -65,6 +65,9 @@ DTSTAMP:20260101T000000Z\r\nDTSTART:{day}T0{i}0000Z\r\nDTEND:{day}T0{i}3000Z\r\n
     )
     .unwrap();
     std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+    // Inline secrets: `Config::load` refuses a file every user can read.
+    let owner_only = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(dir.path().join("config.toml"), owner_only).unwrap();
     let config = calmeet::config::Config::load(&dir.path().join("config.toml")).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let engine = calmeet::cli::build_engine(config, false, rx).unwrap();

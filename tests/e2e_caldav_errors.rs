@@ -242,6 +242,9 @@ async fn discover_sends_no_credentials_to_another_port() {
     .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
+    // An inline password: `Config::load` refuses a file every user can read.
+    let owner_only = <std::fs::Permissions as std::os::unix::fs::PermissionsExt>::from_mode(0o600);
+    std::fs::set_permissions(&config, owner_only).unwrap();
 
     // Same host (127.0.0.1), other port: the configured calendar's password must stay home.
     let out = calmeet(
