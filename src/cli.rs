@@ -146,7 +146,7 @@ pub fn api_client(config: &Config) -> Result<TencentClient, ConfigError> {
         });
     }
     let key = m.resolve_secret_key(&config.base_dir)?;
-    let mut cc = ClientConfig::new(&m.api_base, &m.app_id, &m.secret_id, key.expose());
+    let mut cc = ClientConfig::new(&m.api_base, &m.app_id, &m.secret_id, key);
     cc.sdk_id.clone_from(&m.sdk_id);
     cc.timeout = Duration::from_secs(m.timeout_secs);
     TencentClient::new(cc).map_err(|e| ConfigError::Secret(format!("meeting API client: {e}")))
@@ -361,26 +361,15 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
         }
     };
     for cal in &config.calendars {
+        if cal.insecure_skip_verify {
+            println!(
+                "calendar '{}': WARNING: TLS certificate verification is OFF \
+                 (insecure_skip_verify = true); use it only for a self-signed test server",
+                cal.name
+            );
+        }
         let result = match cal.kind {
-            CalendarKind::Ics => crate::source::ics::fetch(
-                &http,
-                &cal.url,
-                &config.base_dir,
-                None,
-                None,
-                cal.timeout(),
-            )
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|f| match f {
-                crate::source::ics::Fetched::Body { data, .. } => {
-                    let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
-                    crate::event::parse_calendar(&data, config.default_zone(), &m)
-                        .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
-                        .map_err(|e| e.to_string())
-                }
-                crate::source::ics::Fetched::NotModified => Ok("not modified".into()),
-            }),
+            CalendarKind::Ics => check_ics(&config, cal, &http).await,
             CalendarKind::Caldav => match crate::source::caldav_client(cal, &config.base_dir) {
                 Ok(c) => c
                     .ctag()
@@ -434,6 +423,36 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
+    }
+}
+
+/// Reads an ICS calendar the way `sync` does: with its own non-verifying client when the
+/// calendar opts out of TLS verification, else with the shared one.
+async fn check_ics(
+    config: &Config,
+    cal: &crate::config::CalendarConfig,
+    shared: &reqwest::Client,
+) -> Result<String, String> {
+    let insecure;
+    let http = if cal.insecure_skip_verify {
+        insecure = crate::sync::insecure_calendar_http_client()
+            .map_err(|e| format!("HTTP client: {e}"))?;
+        &insecure
+    } else {
+        shared
+    };
+    let fetched =
+        crate::source::ics::fetch(http, &cal.url, &config.base_dir, None, None, cal.timeout())
+            .await
+            .map_err(|e| e.to_string())?;
+    match fetched {
+        crate::source::ics::Fetched::Body { data, .. } => {
+            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+            crate::event::parse_calendar(&data, config.default_zone(), &m)
+                .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
+                .map_err(|e| e.to_string())
+        }
+        crate::source::ics::Fetched::NotModified => Ok("not modified".into()),
     }
 }
 

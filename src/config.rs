@@ -3,13 +3,16 @@
 //! `Config::parse` works on a string so it can be unit-tested with inline TOML; finding the file
 //! (`locate`) and reading secrets (`Secret::resolve`) are separate steps. Every default lives in
 //! this file. Unknown keys are an error so that a typo is never silently ignored, and no secret
-//! ever reaches a `Debug` or `Display` impl.
+//! ever reaches a `Debug` or `Display` impl. Secrets live in [`Secret`], whose memory is
+//! zeroized when dropped; the file texts they are read from (the config file, a `*_file`) are
+//! zeroized too.
 
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 use thiserror::Error;
+use zeroize::Zeroizing;
 
 /// The default schedule: every five minutes, at second 0 (cron crate syntax, seconds first).
 pub const DEFAULT_SCHEDULE: &str = "0 */5 * * * *";
@@ -51,21 +54,44 @@ pub enum ConfigError {
     Secret(String),
 }
 
-/// A secret string (API key, password). Its `Debug` and `Display` never show the value.
+/// A secret string (API key, password, bearer token). Its `Debug` and `Display` never show
+/// the value, and its memory is overwritten with zeros when it is dropped (each clone too).
+///
+/// Read it with [`Secret::expose`] only where it is used: HMAC signing, building an
+/// `Authorization` header.
 #[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
+pub struct Secret(Zeroizing<String>);
 
 impl Secret {
-    /// Wraps a secret value.
+    /// Wraps a secret value. The `String` is moved in, not copied; a `&str` is copied once
+    /// (the caller's copy is the caller's to clear).
     #[must_use]
     pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
+        Self(Zeroizing::new(value.into()))
     }
 
     /// The secret itself; call only where it is sent or used for signing.
     #[must_use]
     pub fn expose(&self) -> &str {
         &self.0
+    }
+}
+
+impl From<&str> for Secret {
+    fn from(value: &str) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<&String> for Secret {
+    fn from(value: &String) -> Self {
+        Self::new(value.as_str())
+    }
+}
+
+impl From<String> for Secret {
+    fn from(value: String) -> Self {
+        Self::new(value)
     }
 }
 
@@ -83,7 +109,7 @@ impl fmt::Display for Secret {
 
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d).map(Secret)
+        String::deserialize(d).map(Secret::new)
     }
 }
 
@@ -413,9 +439,10 @@ impl Config {
     /// # Errors
     /// When the file cannot be read or is invalid.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
+        // The text may hold inline secrets: zeroized once parsed.
+        let text = Zeroizing::new(std::fs::read_to_string(path).map_err(|e| {
             ConfigError::NotFound(format!("cannot read config {}: {e}", path.display()))
-        })?;
+        })?);
         let base = path
             .parent()
             .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
@@ -707,13 +734,18 @@ fn resolve_secret(
     }
     if let Some(f) = file {
         let path = expand_credentials_dir(f, base);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let value = text.trim_end_matches(['\r', '\n']).to_owned();
-        if value.is_empty() {
+        // Zeroized on every path; trimmed in place so the value is never copied.
+        let mut text = Zeroizing::new(
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))?,
+        );
+        let len = text.trim_end_matches(['\r', '\n']).len();
+        text.truncate(len);
+        if text.is_empty() {
             return Err(format!("{} is empty", path.display()));
         }
-        return Ok(Some(Secret::new(value)));
+        // Moves the buffer (no copy) into the `Secret`, which zeroizes it on drop.
+        return Ok(Some(Secret::new(std::mem::take(&mut *text))));
     }
     Ok(env.cloned())
 }
@@ -905,6 +937,31 @@ kind = "caldav"
                 .expose(),
             "TOPSECRET"
         );
+    }
+
+    #[test]
+    fn secret_debug_and_display_are_redacted() {
+        let s = Secret::new("hunter2-value");
+        for text in [format!("{s:?}"), format!("{s}"), format!("{:?}", Some(&s))] {
+            assert!(!text.contains("hunter2"), "{text}");
+            assert!(text.contains("redacted"), "{text}");
+        }
+        // Clones and conversions keep the value (each is zeroized on its own drop).
+        assert_eq!(s.clone().expose(), "hunter2-value");
+        assert_eq!(Secret::from("a").expose(), "a");
+        assert_eq!(Secret::from(String::from("b")), Secret::new("b"));
+        // The password and token of a CalDAV calendar, once resolved, redact too.
+        let t = "[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\nusername = \"u\"\ntoken = \"TOK999\"\npassword = \"PW999\"\n";
+        let c = parse(t).unwrap();
+        let token = c.calendars[0].resolve_token(Path::new("/")).unwrap();
+        let password = c.calendars[0].resolve_password(Path::new("/")).unwrap();
+        let text = format!("{token:?} {password:?} {:?}", c.calendars[0]);
+        assert!(
+            !text.contains("TOK999") && !text.contains("PW999"),
+            "{text}"
+        );
+        assert_eq!(token.unwrap().expose(), "TOK999");
+        assert_eq!(password.unwrap().expose(), "PW999");
     }
 
     #[test]

@@ -349,3 +349,290 @@ async fn trace_output_of_a_full_sync_holds_no_secret() {
         );
     }
 }
+
+// ------------------------------------------------------------- `calmeet check` and TLS
+
+fn check_config(dir: &std::path::Path, fake: &FakeTencent, calendars: &str) -> std::path::PathBuf {
+    let config = dir.join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "timezone = \"UTC\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\n\
+             app_id = \"{}\"\nsdk_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"alice\"\n{calendars}",
+            fake.base_url,
+            fake.app_id,
+            fake.sdk_id.clone().unwrap(),
+            fake.secret_id
+        ),
+    )
+    .unwrap();
+    config
+}
+
+#[tokio::test]
+async fn check_honours_insecure_skip_verify_for_ics() {
+    let port = https_server(ok_feed(&feed())).await;
+    let fake = FakeTencent::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let calendar = format!(
+        "[[calendar]]\nname = \"selfsigned\"\nurl = \"https://127.0.0.1:{port}/feed.ics\"\nkind = \"ics\"\n"
+    );
+
+    // Without the opt-out, `check` refuses the certificate, like `sync`.
+    let config = check_config(dir.path(), &fake, &calendar);
+    let out = calmeet(&config, &fake.secret_key, &["check"]).await;
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("calendar 'selfsigned': FAILED"), "{all}");
+    assert!(all.to_lowercase().contains("certificate"), "{all}");
+    assert!(!all.contains("verification is OFF"), "{all}");
+
+    // With it, `check` reads and parses the feed, and says verification is off.
+    let config = check_config(
+        dir.path(),
+        &fake,
+        &format!("{calendar}insecure_skip_verify = true\n"),
+    );
+    let out = calmeet(&config, &fake.secret_key, &["check"]).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains("calendar 'selfsigned': ok (1 events, 1 tagged)"),
+        "{all}"
+    );
+    assert!(
+        all.contains("calendar 'selfsigned': WARNING: TLS certificate verification is OFF"),
+        "{all}"
+    );
+}
+
+// -------------------------------------------------------------------- CalDAV redirects
+
+/// One request as a test server saw it: method, path and whether it carried credentials.
+#[derive(Debug, Clone)]
+struct Seen {
+    method: String,
+    path: String,
+    authorization: bool,
+}
+
+/// A plain HTTP server that reads each whole request (head and `Content-Length` body, so
+/// closing never resets the connection), records it and answers `respond(method, path)`.
+type DavResponder = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
+
+async fn dav_recording_server(respond: DavResponder) -> (u16, Arc<Mutex<Vec<Seen>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut stream, _)) = listener.accept().await else {
+                return;
+            };
+            let log = Arc::clone(&log);
+            let respond = Arc::clone(&respond);
+            tokio::spawn(async move {
+                let mut data = Vec::new();
+                let mut buf = [0u8; 4096];
+                let head_end = loop {
+                    if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+                        break i + 4;
+                    }
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                };
+                let head = String::from_utf8_lossy(&data[..head_end]).into_owned();
+                let length: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        let (name, value) = l.split_once(':')?;
+                        name.eq_ignore_ascii_case("content-length")
+                            .then(|| value.trim().parse().ok())?
+                    })
+                    .unwrap_or(0);
+                while data.len() < head_end + length {
+                    match stream.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => data.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let mut words = head.split_whitespace();
+                let method = words.next().unwrap_or("").to_owned();
+                let path = words.next().unwrap_or("/").to_owned();
+                log.lock().unwrap().push(Seen {
+                    method: method.clone(),
+                    path: path.clone(),
+                    authorization: has_authorization(&head),
+                });
+                let _ = stream.write_all(respond(&method, &path).as_bytes()).await;
+                let _ = stream.shutdown().await;
+            });
+        }
+    });
+    (port, seen)
+}
+
+fn redirect_to(location: &str) -> String {
+    format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )
+}
+
+fn not_found() -> String {
+    "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_owned()
+}
+
+fn principal_multistatus(principal: &str) -> String {
+    let body = format!(
+        "<?xml version=\"1.0\" encoding=\"utf-8\"?>\n<d:multistatus xmlns:d=\"DAV:\"><d:response>\
+         <d:href>/</d:href><d:propstat><d:prop><d:current-user-principal><d:href>{principal}\
+         </d:href></d:current-user-principal></d:prop><d:status>HTTP/1.1 200 OK</d:status>\
+         </d:propstat></d:response></d:multistatus>"
+    );
+    format!(
+        "HTTP/1.1 207 Multi-Status\r\nContent-Type: application/xml; charset=utf-8\r\n\
+         Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn basic_client(port: u16, path: &str) -> CalDavClient {
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}{path}")).unwrap();
+    let auth = Auth::Basic {
+        username: "alice".into(),
+        password: "hunter2".into(),
+    };
+    CalDavClient::new(url, auth, Duration::from_secs(10)).unwrap()
+}
+
+#[tokio::test]
+async fn caldav_discovery_follows_a_bounded_number_of_same_origin_redirects() {
+    // The account URL has no principal; /.well-known/caldav redirects into an endless loop on
+    // the same origin.
+    let (port, seen) = dav_recording_server(Arc::new(|_: &str, path: &str| {
+        if path == "/.well-known/caldav" {
+            redirect_to("/loop/0")
+        } else if let Some(n) = path.strip_prefix("/loop/") {
+            let n: u32 = n.parse().unwrap_or(0);
+            redirect_to(&format!("/loop/{}", n + 1))
+        } else {
+            not_found()
+        }
+    }))
+    .await;
+    let client = basic_client(port, "/");
+    let account = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let err = client.discover(&account).await.unwrap_err();
+    assert!(matches!(err, DavError::TooManyRedirects { .. }), "{err:?}");
+    assert!(err.to_string().contains("too many redirects"), "{err}");
+    let seen = seen.lock().unwrap().clone();
+    let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
+    // `/` (no principal), `/.well-known/caldav`, then five redirects followed, no more.
+    assert_eq!(
+        paths,
+        [
+            "/",
+            "/.well-known/caldav",
+            "/loop/0",
+            "/loop/1",
+            "/loop/2",
+            "/loop/3",
+            "/loop/4"
+        ],
+        "{seen:?}"
+    );
+    // Same origin: the credentials go along, and the method stays PROPFIND.
+    assert!(
+        seen.iter()
+            .all(|s| s.authorization && s.method == "PROPFIND"),
+        "{seen:?}"
+    );
+}
+
+#[tokio::test]
+async fn caldav_never_sends_credentials_to_another_origin() {
+    // Another origin on the same machine: another port is another service.
+    let (other, other_seen) = dav_recording_server(Arc::new(|_: &str, _: &str| {
+        principal_multistatus("/principals/alice/")
+    }))
+    .await;
+    let (port, seen) = dav_recording_server(Arc::new(move |_: &str, path: &str| match path {
+        // Discovery: /.well-known/caldav redirects to the other port.
+        "/.well-known/caldav" => redirect_to(&format!("http://127.0.0.1:{other}/")),
+        // A collection that redirects to another host name.
+        "/cal/" => redirect_to(&format!("http://localhost:{other}/cal/")),
+        // A principal href on another origin.
+        "/account/" => principal_multistatus(&format!("http://127.0.0.1:{other}/principals/a/")),
+        _ => not_found(),
+    }))
+    .await;
+
+    let account = url::Url::parse(&format!("http://127.0.0.1:{port}/")).unwrap();
+    let err = basic_client(port, "/")
+        .discover(&account)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DavError::CrossHost { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains(&format!("127.0.0.1:{other}")),
+        "{err}"
+    );
+
+    let err = basic_client(port, "/cal/").ctag().await.unwrap_err();
+    assert!(matches!(err, DavError::CrossHost { .. }), "{err:?}");
+
+    let account = url::Url::parse(&format!("http://127.0.0.1:{port}/account/")).unwrap();
+    let err = basic_client(port, "/account/")
+        .discover(&account)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DavError::CrossHost { .. }), "{err:?}");
+
+    assert!(
+        other_seen.lock().unwrap().is_empty(),
+        "another origin was contacted: {:?}",
+        other_seen.lock().unwrap()
+    );
+    // The configured origin did get the credentials (so the test would see them if leaked).
+    assert!(seen.lock().unwrap().iter().all(|s| s.authorization));
+}
+
+#[tokio::test]
+async fn check_discover_stops_after_a_bounded_number_of_redirects() {
+    let (port, seen) = dav_recording_server(Arc::new(|_: &str, path: &str| {
+        if path == "/.well-known/caldav" || path.starts_with("/loop/") {
+            redirect_to(&format!("/loop/{}", path.len()))
+        } else {
+            not_found()
+        }
+    }))
+    .await;
+    let fake = FakeTencent::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), "DAVPASSWORD\n").unwrap();
+    let config = check_config(
+        dir.path(),
+        &fake,
+        &format!(
+            "[[calendar]]\nname = \"dav\"\nurl = \"http://127.0.0.1:{port}/cal/\"\nkind = \"caldav\"\n\
+             username = \"alice\"\npassword_file = \"pw\"\n"
+        ),
+    );
+    let out = calmeet(
+        &config,
+        &fake.secret_key,
+        &["check", "--discover", &format!("http://127.0.0.1:{port}/")],
+    )
+    .await;
+    let all = text(&out);
+    assert!(!out.status.success(), "{all}");
+    assert!(all.contains("too many redirects"), "{all}");
+    assert!(!all.contains("DAVPASSWORD"), "{all}");
+    let seen = seen.lock().unwrap().clone();
+    let redirected = seen.iter().filter(|s| s.path.starts_with("/loop/")).count();
+    assert_eq!(redirected, 5, "{seen:?}");
+    assert!(seen.iter().all(|s| s.authorization), "{seen:?}");
+}

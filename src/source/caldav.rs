@@ -83,14 +83,15 @@ impl Reply {
 pub struct CalDavClient {
     http: reqwest::Client,
     collection: Url,
-    auth: Auth,
+    /// Built once from the [`Auth`] (which is zeroized when dropped), marked sensitive.
+    authorization: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for CalDavClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CalDavClient")
             .field("collection", &redact(&self.collection))
-            .field("auth", &self.auth)
+            .field("authorization", &self.authorization)
             .finish_non_exhaustive()
     }
 }
@@ -136,10 +137,14 @@ impl CalDavClient {
             url: redact(&collection_url),
             reason: error_chain(&e),
         })?;
+        let authorization = auth.header_value().map_err(|reason| DavError::InvalidUrl {
+            url: redact(&collection_url),
+            reason,
+        })?;
         Ok(Self {
             http,
             collection: collection_url,
-            auth,
+            authorization,
         })
     }
 
@@ -551,11 +556,9 @@ impl CalDavClient {
         let mut current = url.clone();
         for _ in 0..=MAX_REDIRECTS {
             let mut request = self.http.request(method.clone(), current.clone());
-            request = match &self.auth {
-                Auth::None => request,
-                Auth::Basic { username, password } => request.basic_auth(username, Some(password)),
-                Auth::Bearer(token) => request.bearer_auth(token),
-            };
+            if let Some(authorization) = &self.authorization {
+                request = request.header(header::AUTHORIZATION, authorization.clone());
+            }
             if let Some(depth) = depth {
                 request = request.header(HeaderName::from_static("depth"), depth);
             }

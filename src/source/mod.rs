@@ -12,7 +12,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::Utc;
 
-use crate::config::{CalendarConfig, CalendarKind};
+use crate::config::{CalendarConfig, CalendarKind, Secret};
 use crate::store::{CachedObject, CalendarState, Store};
 use crate::sync::Engine;
 
@@ -170,12 +170,12 @@ pub fn caldav_client(
 ) -> Result<caldav::CalDavClient, String> {
     let url = url::Url::parse(&cal.url).map_err(|e| format!("invalid url: {e}"))?;
     let auth = if let Some(token) = cal.resolve_token(base_dir).map_err(|e| e.to_string())? {
-        caldav::Auth::Bearer(token.expose().to_owned())
+        caldav::Auth::Bearer(token)
     } else if let Some(user) = &cal.username {
         let password = cal.resolve_password(base_dir).map_err(|e| e.to_string())?;
         caldav::Auth::Basic {
             username: user.clone(),
-            password: password.map(|p| p.expose().to_owned()).unwrap_or_default(),
+            password: password.unwrap_or_else(|| Secret::new(String::new())),
         }
     } else {
         caldav::Auth::None

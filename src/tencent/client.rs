@@ -23,6 +23,7 @@ use super::types::{
     ModifyMeetingRequest,
 };
 use super::{ApiError, MeetingApi, sign};
+use crate::config::Secret;
 
 /// Stop following list pages after this many (1000 meetings); a reconciliation that cannot see
 /// the whole list must fail rather than conclude a meeting is missing.
@@ -42,8 +43,8 @@ pub struct ClientConfig {
     pub sdk_id: Option<String>,
     /// `X-TC-Key`.
     pub secret_id: String,
-    /// The HMAC key. Never printed: `Debug` redacts it.
-    pub secret_key: String,
+    /// The HMAC key. Never printed: `Debug` redacts it; zeroized on drop.
+    pub secret_key: Secret,
     /// Whole-request timeout for one attempt.
     pub timeout: Duration,
     /// Attempts per call including the first (at least 1).
@@ -55,13 +56,18 @@ pub struct ClientConfig {
 impl ClientConfig {
     /// A config with the defaults: 30 s timeout, 4 attempts, 250 requests per minute.
     #[must_use]
-    pub fn new(api_base: &str, app_id: &str, secret_id: &str, secret_key: &str) -> Self {
+    pub fn new(
+        api_base: &str,
+        app_id: &str,
+        secret_id: &str,
+        secret_key: impl Into<Secret>,
+    ) -> Self {
         ClientConfig {
             api_base: api_base.to_owned(),
             app_id: app_id.to_owned(),
             sdk_id: None,
             secret_id: secret_id.to_owned(),
-            secret_key: secret_key.to_owned(),
+            secret_key: secret_key.into(),
             timeout: Duration::from_secs(30),
             max_attempts: 4,
             requests_per_minute: 250,
@@ -328,7 +334,7 @@ impl TencentClient {
         let timestamp = unix_now().to_string();
         let uri = &url[Position::BeforePath..];
         let signature = sign::signature(
-            config.secret_key.as_bytes(),
+            config.secret_key.expose().as_bytes(),
             method.as_str(),
             &config.secret_id,
             &nonce,

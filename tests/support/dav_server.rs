@@ -133,7 +133,7 @@ impl DavServer {
     pub fn auth(&self) -> calmeet::source::caldav::Auth {
         calmeet::source::caldav::Auth::Basic {
             username: self.username.clone(),
-            password: self.password.clone(),
+            password: self.password.clone().into(),
         }
     }
 

@@ -1,8 +1,13 @@
 //! Values the CalDAV client hands out and takes: authentication, object references, objects,
 //! sync changes, collection state and discovered calendars. Plain data, no behaviour beyond
-//! redacting secrets in `Debug`.
+//! redacting secrets in `Debug` and building the `Authorization` header from [`Auth`].
 
+use base64::Engine as _;
+use reqwest::header::HeaderValue;
 use url::Url;
+use zeroize::Zeroizing;
+
+use crate::config::Secret;
 
 /// How calmeet authenticates to a CalDAV server.
 #[derive(Clone, PartialEq, Eq)]
@@ -13,11 +18,60 @@ pub enum Auth {
     Basic {
         /// User name.
         username: String,
-        /// Password (never printed).
-        password: String,
+        /// Password (never printed; zeroized on drop).
+        password: Secret,
     },
-    /// `Authorization: Bearer <token>` (never printed).
-    Bearer(String),
+    /// `Authorization: Bearer <token>` (never printed; zeroized on drop).
+    Bearer(Secret),
+}
+
+impl Auth {
+    /// The `Authorization` header value, marked sensitive so that reqwest/hyper never log it.
+    ///
+    /// The `user:password` text and its Base64 are built in buffers that are zeroized on
+    /// drop (no stack or temporary copies); the returned [`HeaderValue`] is the one copy that
+    /// cannot be (it is shared by every request of a client, not copied per request).
+    ///
+    /// # Errors
+    /// When the password or token holds a byte that cannot appear in an HTTP header (a line
+    /// break, a control character).
+    pub(crate) fn header_value(&self) -> Result<Option<HeaderValue>, String> {
+        let text: Zeroizing<Vec<u8>> = match self {
+            Self::None => return Ok(None),
+            Self::Basic { username, password } => {
+                let password = password.expose();
+                let mut plain =
+                    Zeroizing::new(Vec::with_capacity(username.len() + 1 + password.len()));
+                plain.extend_from_slice(username.as_bytes());
+                plain.push(b':');
+                plain.extend_from_slice(password.as_bytes());
+                const PREFIX: &[u8] = b"Basic ";
+                let encoded = base64::encoded_len(plain.len(), true)
+                    .ok_or_else(|| "the password is too long".to_owned())?;
+                let mut value = Zeroizing::new(vec![0; PREFIX.len() + encoded]);
+                value[..PREFIX.len()].copy_from_slice(PREFIX);
+                let written = base64::engine::general_purpose::STANDARD
+                    .encode_slice(&*plain, &mut value[PREFIX.len()..])
+                    .map_err(|e| format!("cannot encode the credentials: {e}"))?;
+                value.truncate(PREFIX.len() + written);
+                value
+            }
+            Self::Bearer(token) => {
+                let token = token.expose();
+                let mut value = Zeroizing::new(Vec::with_capacity(7 + token.len()));
+                value.extend_from_slice(b"Bearer ");
+                value.extend_from_slice(token.as_bytes());
+                value
+            }
+        };
+        let mut value = HeaderValue::from_bytes(&text).map_err(|_| {
+            "the password or token holds a character that cannot be sent in an HTTP header \
+             (a line break or control character?)"
+                .to_owned()
+        })?;
+        value.set_sensitive(true);
+        Ok(Some(value))
+    }
 }
 
 impl std::fmt::Debug for Auth {
@@ -88,4 +142,55 @@ pub struct CalendarInfo {
     pub display_name: Option<String>,
     /// Whether the calendar may hold events (no component set means any component).
     pub supports_vevent: bool,
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn authorization_header_is_right_sensitive_and_never_printed() {
+        let basic = Auth::Basic {
+            username: "alice".into(),
+            password: "hunter2".into(),
+        };
+        let value = basic.header_value().unwrap().unwrap();
+        assert!(value.is_sensitive());
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode("alice:hunter2")
+        );
+        assert_eq!(value.to_str().unwrap(), expected);
+        // http prints a sensitive value as `Sensitive`.
+        let text = format!("{value:?} {basic:?}");
+        assert!(
+            !text.contains("hunter2") && !text.contains(&expected[6..]),
+            "{text}"
+        );
+        assert!(
+            text.contains("alice") && text.contains("Sensitive"),
+            "{text}"
+        );
+
+        let bearer = Auth::Bearer("tok-123".into());
+        let value = bearer.header_value().unwrap().unwrap();
+        assert!(value.is_sensitive());
+        assert_eq!(value.to_str().unwrap(), "Bearer tok-123");
+        assert!(!format!("{value:?} {bearer:?}").contains("tok-123"));
+
+        assert_eq!(Auth::None.header_value().unwrap(), None);
+    }
+
+    #[test]
+    fn a_token_that_cannot_be_a_header_is_refused_without_echoing_it() {
+        let err = Auth::Bearer("SeCrEt\nX-Injected: 1".into())
+            .header_value()
+            .unwrap_err();
+        assert!(err.contains("cannot be sent in an HTTP header"), "{err}");
+        assert!(
+            !err.contains("SeCrEt") && !err.contains("Injected"),
+            "{err}"
+        );
+    }
 }
