@@ -688,7 +688,10 @@ mod tests {
             },
         };
         assert_eq!(
-            render_segments(&labelled("2026-12-01 – 2027-01-19"), &[second.clone()]),
+            render_segments(
+                &labelled("2026-12-01 – 2027-01-19"),
+                std::slice::from_ref(&second)
+            ),
             "── Tencent Meeting ──\n2026-12-01 – 2027-01-19\nJoin: https://meeting.tencent.com/dm/abc\n\
              Meeting code: 637 228 110\nPassword: 1111\n\nfrom 2027-01-20\n\
              Join: https://meeting.tencent.com/dm/def\nMeeting code: 111 222 333\n\
@@ -700,9 +703,23 @@ mod tests {
             location_if_empty: true,
         };
         let one = apply(ics, "u", &block(), &opts).unwrap();
-        let two = apply_segments(&one, "u", &labelled("a"), &[second.clone()], &opts).unwrap();
+        let two = apply_segments(
+            &one,
+            "u",
+            &labelled("a"),
+            std::slice::from_ref(&second),
+            &opts,
+        )
+        .unwrap();
         assert_eq!(
-            apply_segments(&two, "u", &labelled("a"), &[second.clone()], &opts).unwrap(),
+            apply_segments(
+                &two,
+                "u",
+                &labelled("a"),
+                std::slice::from_ref(&second),
+                &opts
+            )
+            .unwrap(),
             two,
             "idempotent"
         );
