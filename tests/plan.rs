@@ -1115,3 +1115,45 @@ fn missing_continuation_link_is_written_back() {
         "{actions:?}"
     );
 }
+
+#[test]
+fn exdates_and_overrides_go_to_the_meeting_holding_that_date() {
+    let (mut c, start) = continued_daily();
+    let in_first = Utc.with_ymd_and_hms(2030, 11, 10, 1, 0, 0).unwrap();
+    let in_second = Utc.with_ymd_and_hms(2031, 1, 5, 1, 0, 0).unwrap();
+    let moved = Utc.with_ymd_and_hms(2031, 1, 7, 1, 0, 0).unwrap();
+    assert!(in_second.timestamp() > start && in_first.timestamp() < start);
+    c.events = events(&format!(
+        "{}{}",
+        vevent(
+            "d",
+            "20300602T010000Z",
+            "20300602T020000Z",
+            "RRULE:FREQ=DAILY\r\nEXDATE:20301110T010000Z,20310105T010000Z\r\n",
+        ),
+        vevent(
+            "d",
+            "20310107T030000Z",
+            "20310107T040000Z",
+            "RECURRENCE-ID:20310107T010000Z\r\n",
+        )
+    ));
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-d".into());
+    }
+    let actions = c.plan();
+    let target = |t: DateTime<Utc>| {
+        actions.iter().find_map(|a| match a {
+            Action::CancelOccurrence {
+                key, meeting_id, ..
+            }
+            | Action::MoveOccurrence {
+                key, meeting_id, ..
+            } if key.recurrence_id == Some(t.timestamp()) => Some(meeting_id.as_str()),
+            _ => None,
+        })
+    };
+    assert_eq!(target(in_first), Some("m-d"), "{actions:?}");
+    assert_eq!(target(in_second), Some("m-d-2"), "{actions:?}");
+    assert_eq!(target(moved), Some("m-d-2"), "{actions:?}");
+}

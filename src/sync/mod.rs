@@ -261,8 +261,10 @@ where
             matches!(r.state, RowState::Pending)
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
                 || (r.state == RowState::Failed && r.attempts == 0)
-        }) || segments.iter().any(|s| s.row.state == RowState::Pending)
-            || state.held_cancels.is_some();
+        }) || segments.iter().any(|s| {
+            s.row.state == RowState::Pending
+                || (s.row.state == RowState::Created && cal.writes_back() && !s.row.written_back)
+        }) || state.held_cancels.is_some();
         let fresh = state.evaluated_at.is_some_and(|t| {
             now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
         });

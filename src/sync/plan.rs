@@ -349,8 +349,8 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut seen: HashSet<EventKey> = HashSet::new();
     let mut disappearing = Vec::new();
-    // Series whose rule is sent again this pass, with the window they will hold: Tencent may
-    // reset their occurrences, so cancelled and moved occurrences are sent again too.
+    // Meetings (by id) whose rule is sent again this pass, with the window they will hold:
+    // Tencent may reset their occurrences, so cancelled and moved occurrences are sent again.
     let mut resent: HashMap<String, (i64, i64)> = HashMap::new();
 
     // Masters and single events first: overrides need their master's decision.
@@ -486,7 +486,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                             actions.push(create(key.clone(), desired, false, se));
                         } else {
                             if desired.rule.is_some() {
-                                resent.insert((*uid).to_owned(), window);
+                                resent.insert(mid.clone(), window);
                             }
                             actions.push(Action::Update {
                                 key: key.clone(),
@@ -498,7 +498,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         && needs_extension_now(r, input.now)
                         && !continuation_failed(&segments, r, &desired)
                     {
-                        resent.insert((*uid).to_owned(), window);
+                        // Only what the meeting holds now is sure to be there after this pass:
+                        // the extension may be refused (and a continuation made instead).
+                        let held_end = r.series_end_at.unwrap_or(window.1);
+                        resent.insert(mid.clone(), (window.0, window.1.min(held_end)));
                         let continuation = continuation_after(ev, input, r).map(Box::new);
                         actions.push(Action::Extend {
                             key: key.clone(),
@@ -675,7 +678,18 @@ fn guard_mass_cancellation(
     }
 }
 
-/// EXDATEs and overrides of series that have a meeting.
+/// A meeting of a series with the dates it holds, for EXDATEs and overrides.
+struct Held {
+    mid: String,
+    userid: String,
+    /// Its rule is sent again this pass: changed occurrences must be sent again too.
+    resend: bool,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+/// EXDATEs and overrides of series that have a meeting: each goes to the meeting (the event's
+/// own or a continuation) whose dates hold the occurrence.
 fn plan_occurrences(
     input: &PlanInput<'_>,
     masters: &BTreeMap<&str, &SourcedEvent>,
@@ -698,17 +712,39 @@ fn plan_occurrences(
         else {
             continue;
         };
-        let Some(mid) = mrow.meeting_id.clone() else {
+        if mrow.meeting_id.is_none() {
             continue;
-        };
-        let userid = mrow.userid.clone().unwrap_or_default();
-        let resend = resent.get(*uid).copied();
-        let in_meeting = |t: i64| {
-            let (start, end) = match resend {
-                Some((s, e)) => (Some(s), Some(e)),
-                None => (mrow.start_at, mrow.series_end_at),
-            };
-            start.is_some_and(|s| t >= s) && end.is_none_or(|e| t < e) && t > now
+        }
+        // The event's meeting and its live continuations, each with the dates it holds (or
+        // will hold after this pass, when its rule is sent again).
+        let segments = segments_of(input.segments, &mkey);
+        let meetings: Vec<Held> = std::iter::once(*mrow)
+            .chain(
+                segments
+                    .iter()
+                    .filter(|s| s.row.state == RowState::Created)
+                    .map(|s| &s.row),
+            )
+            .filter_map(|r| {
+                let mid = r.meeting_id.clone()?;
+                let resend = resent.get(&mid).copied();
+                let (start, end) = match resend {
+                    Some((s, e)) => (Some(s), Some(e)),
+                    None => (r.start_at, r.series_end_at),
+                };
+                Some(Held {
+                    userid: r.userid.clone().unwrap_or_default(),
+                    mid,
+                    resend: resend.is_some(),
+                    start,
+                    end,
+                })
+            })
+            .collect();
+        let meeting_for = |t: i64| {
+            meetings
+                .iter()
+                .find(|m| m.start.is_some_and(|s| t >= s) && m.end.is_none_or(|e| t < e) && t > now)
         };
         for x in &master.event.exdates {
             let t = x.timestamp();
@@ -718,15 +754,18 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let done = resend.is_none()
+            let Some(m) = meeting_for(t) else {
+                continue;
+            };
+            let done = !m.resend
                 && rows
                     .get(&key)
                     .is_some_and(|r| r.state == RowState::Cancelled);
-            if !done && in_meeting(t) {
+            if !done {
                 actions.push(Action::CancelOccurrence {
                     key,
-                    meeting_id: mid.clone(),
-                    userid: userid.clone(),
+                    meeting_id: m.mid.clone(),
+                    userid: m.userid.clone(),
                 });
             }
         }
@@ -745,15 +784,15 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
-            if !in_meeting(rid) {
+            let Some(m) = meeting_for(rid) else {
                 continue;
-            }
+            };
             if se.event.cancelled {
-                if resend.is_some() || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
                     actions.push(Action::CancelOccurrence {
                         key,
-                        meeting_id: mid.clone(),
-                        userid: userid.clone(),
+                        meeting_id: m.mid.clone(),
+                        userid: m.userid.clone(),
                     });
                 }
                 continue;
@@ -765,13 +804,13 @@ fn plan_occurrences(
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
             let unchanged_times =
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
-            let recorded = resend.is_none()
-                && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            let recorded =
+                !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
-                    meeting_id: mid.clone(),
-                    userid: userid.clone(),
+                    meeting_id: m.mid.clone(),
+                    userid: m.userid.clone(),
                     start: *start,
                     end: *end,
                     fingerprint: fp,
@@ -1018,10 +1057,7 @@ fn plan_segmented(
         match (lo, d) {
             (None, Some(d)) => {
                 if d.rule.is_some() {
-                    resent.insert(
-                        key.uid.clone(),
-                        (d.start.timestamp(), d.series_end.timestamp()),
-                    );
+                    resent.insert(mid.clone(), (d.start.timestamp(), d.series_end.timestamp()));
                 }
                 actions.push(Action::Update {
                     key: key.clone(),
@@ -1032,12 +1068,19 @@ fn plan_segmented(
             // Nothing of the series is left in the original meeting's dates: it is left as it
             // is (it holds the event's id and ends by itself).
             (None, None) => {}
-            (Some(start), Some(d)) => actions.push(Action::UpdateSegment {
-                key: key.clone(),
-                segment: start,
-                meeting_id: row.meeting_id.clone().unwrap_or_default(),
-                desired: d,
-            }),
+            (Some(start), Some(d)) => {
+                let segment_mid = row.meeting_id.clone().unwrap_or_default();
+                resent.insert(
+                    segment_mid.clone(),
+                    (d.start.timestamp(), d.series_end.timestamp()),
+                );
+                actions.push(Action::UpdateSegment {
+                    key: key.clone(),
+                    segment: start,
+                    meeting_id: segment_mid,
+                    desired: d,
+                });
+            }
             (Some(start), None) => actions.push(Action::CancelSegment {
                 key: key.clone(),
                 segment: start,
@@ -1061,9 +1104,15 @@ fn plan_segmented(
         .flatten()
         .and_then(|d| window(d, Some(tail.start), None))
     {
+        let tail_mid = tail.row.meeting_id.clone().unwrap_or_default();
+        let held_end = tail.row.series_end_at.unwrap_or(i64::MAX);
+        resent.insert(
+            tail_mid.clone(),
+            (d.start.timestamp(), d.series_end.timestamp().min(held_end)),
+        );
         actions.push(Action::Extend {
             key: key.clone(),
-            meeting_id: tail.row.meeting_id.clone().unwrap_or_default(),
+            meeting_id: tail_mid,
             desired: d,
             segment: Some(tail.start),
             continuation: continuation_after(ev, input, &tail.row).map(Box::new),
