@@ -553,10 +553,13 @@ fn local_day(t: i64) -> String {
         .to_string()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn refused_extension_creates_one_labelled_continuation() {
-    let s = Setup::new("").await;
-    let b = base().timestamp();
+/// A daily open-ended series created up to 200 occurrences, then 160 days on (state and
+/// meeting both aged) with 40 left, against an API that will not extend a series in place; the
+/// continuation's create loses its answer. Returns the first meeting and its last occurrence.
+async fn continued_with_lost_answer(
+    s: &Setup,
+    b: i64,
+) -> (support::fake_tencent::FakeMeeting, i64) {
     s.put_new(
         "daily",
         &vevent("daily@t", "Daily", b, "RRULE:FREQ=DAILY\r\n"),
@@ -565,13 +568,9 @@ async fn refused_extension_creates_one_labelled_continuation() {
     s.sync(&[]).await;
     let first = s.meeting_of(&s.read("daily").await);
     assert_eq!(first.sub_meetings.len(), 200);
-
-    // 160 days on (the state and the meeting both aged), 40 of 200 remain; this API will not
-    // extend a series in place, and the continuation's create loses its answer.
     s.fake.refuse_in_place_extension(true);
     age_series(&s.dir.path().join("state.db"), "daily@t", 160);
     s.fake.shift_meeting(&first.meeting_id, -160 * DAY);
-    let last_held = b + 39 * DAY;
     s.fake.inject(
         Route::Create,
         support::fake_tencent::Fault::DropResponseAfterApply,
@@ -598,6 +597,32 @@ async fn refused_extension_creates_one_labelled_continuation() {
         pending, "pending",
         "the intent was recorded before the call"
     );
+    (first, b + 39 * DAY)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_a_continuation_answer_is_lost_cancels_it_too() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, _) = continued_with_lost_answer(&s, b).await;
+    assert_eq!(s.fake.live_meeting_count(), 2, "the lost answer made one");
+    s.edit("daily", |t| {
+        t.replace("SUMMARY:Daily", "SUMMARY:Daily\r\nSTATUS:CANCELLED")
+    })
+    .await;
+    s.sync(&[]).await;
+    assert_eq!(s.fake.live_meeting_count(), 0, "both cancelled");
+    assert!(s.fake.meeting(&first.meeting_id).unwrap().cancelled);
+    assert_eq!(s.fake.request_count(Route::Create), 2, "nothing created");
+    assert!(!has_block(&s.read("daily").await));
+    s.assert_quiet(&["daily"], "after cancelling").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_extension_creates_one_labelled_continuation() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, last_held) = continued_with_lost_answer(&s, b).await;
 
     // The next pass finds the continuation the lost answer made instead of making another.
     s.sync(&[]).await;

@@ -556,6 +556,26 @@ where
             .collect();
     }
 
+    /// The meeting a `pending` row's interrupted create made, if any: same creator, subject and
+    /// start as sent.
+    async fn find_sent(&self, row: &EventRow) -> Result<Option<String>, ApiError> {
+        let api = self.api().map_err(ApiError::Invalid)?;
+        let (Some(userid), Some(start)) = (row.userid.as_deref(), row.start_at) else {
+            return Ok(None);
+        };
+        let found = api
+            .list_meetings(userid, self.instanceid(), start - 1)
+            .await?;
+        Ok(found
+            .into_iter()
+            .find(|m| {
+                m.status.as_deref() != Some("MEETING_STATE_CANCELLED")
+                    && m.subject.as_deref() == Some(row.subject.as_str())
+                    && m.start_time == Some(start)
+            })
+            .map(|m| m.meeting_id))
+    }
+
     /// Looks for a meeting an earlier, interrupted create may have made: same creator, and
     /// the subject and start time of the event now or of what the interrupted create sent
     /// (`sent`, from the `pending` row: the event may have changed since). Returns the meeting
@@ -875,11 +895,16 @@ where
         // Continuations go before the event's row is marked: a crash in between leaves the
         // row live, and the next pass cancels again (a cancelled meeting counts as done).
         for segment in self.segments_of(key)? {
-            if segment.row.state != RowState::Created {
-                continue;
-            }
-            if !plan::meeting_over(&segment.row, Utc::now()) {
-                let mid = segment.row.meeting_id.clone().unwrap_or_default();
+            let found = match segment.row.state {
+                RowState::Created => segment.row.meeting_id.clone(),
+                // A continuation create whose answer was lost may have made a meeting.
+                RowState::Pending => self
+                    .find_sent(&segment.row)
+                    .await
+                    .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
+                _ => continue,
+            };
+            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
                 let req = CancelMeetingRequest {
                     userid: segment
                         .row
