@@ -734,3 +734,67 @@ async fn refused_extension_creates_one_labelled_continuation() {
     assert!(!body.contains(&second.join_url), "{body}");
     s.assert_quiet(&["daily"], "after cancelling").await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_cancelled_elsewhere_leaves_the_block_and_is_made_again_later() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, last_held) = continued_with_lost_answer(&s, b).await;
+    s.sync(&[]).await;
+    let second = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| m.meeting_id != first.meeting_id)
+        .unwrap();
+    // Someone cancels the continuation in the Tencent Meeting app.
+    let cancel = calmeet::tencent::types::CancelMeetingRequest {
+        userid: "organiser".into(),
+        instanceid: 1,
+        reason_code: 1,
+        reason_detail: "by hand".into(),
+        meeting_type: Some(1),
+        sub_meeting_id: None,
+    };
+    s.fake
+        .client()
+        .cancel_meeting(&second.meeting_id, &cancel)
+        .await
+        .unwrap();
+    s.edit("daily", |t| t.replace("SUMMARY:Daily", "SUMMARY:Daily 2"))
+        .await;
+    let out = calmeet(&s.config, &s.fake.secret_key, &["sync"]).await;
+    let t = text(&out);
+    assert!(t.contains("no longer exists"), "{t}");
+    s.sync(&[]).await;
+    let body = s.read("daily").await;
+    assert!(
+        !body.contains(&second.join_url),
+        "dead link dropped: {body}"
+    );
+    assert_eq!(body.matches(&first.join_url).count(), 2, "{body}");
+    assert!(
+        !body.contains(" – "),
+        "back to the single-link block: {body}"
+    );
+    s.assert_quiet(&["daily"], "after the dead continuation")
+        .await;
+    // When the first meeting runs low again, a new continuation is made from the same date.
+    // (After the rename the first meeting holds the 40 days up to where the continuation
+    // began; 35 more days on, 5 of them are left.)
+    age_series(&s.dir.path().join("state.db"), "daily@t", 35);
+    s.fake.shift_meeting(&first.meeting_id, -35 * DAY);
+    s.sync(&[]).await;
+    let third = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| !m.cancelled && m.meeting_id != first.meeting_id)
+        .unwrap();
+    assert_ne!(third.meeting_id, second.meeting_id);
+    assert_eq!(third.start_time, last_held - 35 * DAY + DAY);
+    assert_eq!(third.subject, "Daily 2");
+    assert_eq!(s.read("daily").await.matches(&third.join_url).count(), 2);
+    s.assert_quiet(&["daily"], "after the new continuation")
+        .await;
+}

@@ -818,6 +818,26 @@ where
                 row.last_error = Some("meeting no longer exists at Tencent".into());
                 row.updated_at = now;
                 self.save(slot, &row)?;
+                if let Slot::Segment(start) = slot {
+                    // The meeting before it is extended (or continued) again when it runs low,
+                    // and the block is written again without the dead link.
+                    let before = self
+                        .segments_of(key)?
+                        .into_iter()
+                        .rfind(|s| s.start < start && s.row.state == RowState::Created);
+                    if let Some(mut event) = self.row(key)? {
+                        event.needs_extension |= before.is_none();
+                        event.written_back = false;
+                        self.put_row(&event)?;
+                    }
+                    if let Some(mut b) = before {
+                        b.row.needs_extension = true;
+                        self.save(Slot::Segment(b.start), &b.row)?;
+                    }
+                    return Err(format!(
+                        "{key}: continuation meeting {meeting_id} no longer exists; the series is continued again when the meeting before it runs low"
+                    ));
+                }
                 Err(format!(
                     "{key}: meeting {meeting_id} no longer exists; a new one is created on the next pass"
                 ))
