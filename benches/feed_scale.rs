@@ -78,6 +78,7 @@ fn main() {
         events: &events,
         failed_uids: &HashSet::new(),
         rows: &[],
+        segments: &[],
         now,
         horizon: chrono::Duration::days(3650),
         max_cancel_share: 0.5,

@@ -263,13 +263,28 @@ fn status(config: &Config, json: bool) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let (cals, rows) = match (store.calendars(), store.all_rows()) {
+    let (cals, events) = match (store.calendars(), store.all_rows()) {
         (Ok(c), Ok(r)) => (c, r),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("calmeet: {e}");
             return ExitCode::from(1);
         }
     };
+    // A state file from before continuations has no segments table: none to show.
+    let segments = store.all_segments().unwrap_or_default();
+    // Each event's row, followed by its continuation meetings (segment start) in order.
+    let mut rows: Vec<(&crate::store::EventRow, Option<i64>)> = Vec::new();
+    for r in &events {
+        rows.push((r, None));
+        if r.key.recurrence_id.is_none() {
+            rows.extend(
+                segments
+                    .iter()
+                    .filter(|s| s.row.key.calendar == r.key.calendar && s.row.key.uid == r.key.uid)
+                    .map(|s| (&s.row, Some(s.start))),
+            );
+        }
+    }
     let zone = config.default_zone();
     let now = chrono::Utc::now();
     let next_run = crate::service::next_run_after(&config.schedule, now);
@@ -289,8 +304,9 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "name": c.name, "last_pass_at": c.last_pass_at, "last_ok_at": c.last_ok_at,
                 "ok": c.last_error.is_none(), "last_error": c.last_error,
             })).collect::<Vec<_>>(),
-            "meetings": rows.iter().map(|r| serde_json::json!({
+            "meetings": rows.iter().map(|(r, segment)| serde_json::json!({
                 "calendar": r.key.calendar, "uid": r.key.uid, "recurrence_id": r.key.recurrence_id,
+                "segment_start": segment,
                 "subject": r.subject, "next": next(r), "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
                 "recurring": r.recurring, "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
@@ -324,8 +340,15 @@ fn status(config: &Config, json: bool) -> ExitCode {
         "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} LAST ERROR",
         "CALENDAR", "SUBJECT", "NEXT", "CODE", "STATE", "UID"
     );
-    for r in &rows {
-        let subject: String = r.subject.chars().take(26).collect();
+    for (r, segment) in &rows {
+        // A continuation meeting is shown under its event, marked with the date it starts.
+        let subject: String = match segment {
+            Some(start) => format!(
+                "  ↳ from {}",
+                ts(Some(*start), zone).chars().take(10).collect::<String>()
+            ),
+            None => r.subject.chars().take(26).collect(),
+        };
         let uid: String = r.key.uid.chars().take(30).collect();
         let code = r
             .meeting_code

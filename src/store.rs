@@ -1,7 +1,8 @@
 //! The state database (SQLite): which event has which meeting, and each calendar's sync state.
 //!
 //! One row per (calendar, UID, RECURRENCE-ID) in `events`; one row per calendar in `calendars`;
-//! cached calendar objects in `objects` so an unchanged calendar need not be downloaded again.
+//! cached calendar objects in `objects` so an unchanged calendar need not be downloaded again;
+//! continuation meetings of long series in `segments`, one row per (calendar, UID, segment start).
 //! The schema is versioned with `PRAGMA user_version` and migrated by an append-only list.
 //! A row is written as `pending` before a create call and completed after it, so a crash in
 //! between is visible on the next start. This module knows nothing of HTTP or iCalendar.
@@ -67,6 +68,40 @@ CREATE TABLE objects (
     // occurrence for `status`, and when a truncated series is due for extension.
     r"
 ALTER TABLE events ADD COLUMN occurrences TEXT NOT NULL DEFAULT '';
+",
+    // Continuation meetings: when the API refuses to extend a long series in place, the next
+    // occurrences get a meeting of their own, keyed by the event and the segment's first
+    // occurrence. Same columns as `events` (recurrence_id is always -1) plus the segment start.
+    r"
+CREATE TABLE segments (
+    calendar        TEXT NOT NULL,
+    uid             TEXT NOT NULL,
+    segment_start   INTEGER NOT NULL,
+    recurrence_id   INTEGER NOT NULL DEFAULT -1,
+    state           TEXT NOT NULL,
+    meeting_id      TEXT,
+    meeting_code    TEXT,
+    join_url        TEXT,
+    password        TEXT,
+    sub_meeting_id  TEXT,
+    userid          TEXT,
+    fingerprint     TEXT,
+    subject         TEXT NOT NULL DEFAULT '',
+    start_at        INTEGER,
+    end_at          INTEGER,
+    series_end_at   INTEGER,
+    recurring       INTEGER NOT NULL DEFAULT 0,
+    needs_extension INTEGER NOT NULL DEFAULT 0,
+    href            TEXT,
+    etag            TEXT,
+    written_back    INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    created_at      INTEGER NOT NULL,
+    updated_at      INTEGER NOT NULL,
+    occurrences     TEXT NOT NULL DEFAULT '',
+    PRIMARY KEY (calendar, uid, segment_start)
+);
 ",
 ];
 
@@ -233,6 +268,19 @@ impl EventRow {
             updated_at: now,
         }
     }
+}
+
+/// A continuation meeting of a recurring event: the API would not extend the event's meeting
+/// in place, so the occurrences from `start` on got a meeting of their own. The event keeps its
+/// original meeting (its `events` row); each continuation is one segment, and segments follow
+/// each other in order of `start`. `row.key` is the event's key; `row.recurrence_id` is `None`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// Start of the segment's first occurrence (unix seconds): the segment's identity.
+    pub start: i64,
+    /// The meeting, with the same fields and lifecycle as an event row (`pending` before the
+    /// create call, `created` after it, `cancelled`, `failed`).
+    pub row: EventRow,
 }
 
 /// One row of `calendars`.
@@ -457,6 +505,115 @@ impl Store {
         Ok(())
     }
 
+    /// Continuation segments of one calendar, ordered by event and segment start.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn segments(&self, calendar: &str) -> Result<Vec<Segment>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS}, segment_start FROM segments WHERE calendar = ?1 \
+             ORDER BY uid, segment_start"
+        ))?;
+        let rows = stmt.query_map(params![calendar], segment_from_sql)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Every segment, for `status`.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn all_segments(&self) -> Result<Vec<Segment>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS}, segment_start FROM segments ORDER BY calendar, uid, segment_start"
+        ))?;
+        let rows = stmt.query_map([], segment_from_sql)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// The segments of one event, ordered by start.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn segments_of(&self, key: &EventKey) -> Result<Vec<Segment>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS}, segment_start FROM segments \
+             WHERE calendar = ?1 AND uid = ?2 ORDER BY segment_start"
+        ))?;
+        let rows = stmt.query_map(params![key.calendar, key.uid], segment_from_sql)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// One segment of an event.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn segment(&self, key: &EventKey, start: i64) -> Result<Option<Segment>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "SELECT {ROW_COLUMNS}, segment_start FROM segments \
+             WHERE calendar = ?1 AND uid = ?2 AND segment_start = ?3"
+        ))?;
+        Ok(stmt
+            .query_row(params![key.calendar, key.uid, start], segment_from_sql)
+            .optional()?)
+    }
+
+    /// Inserts or replaces a segment (one statement: atomic and durable when it returns).
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
+        let row = &segment.row;
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(&format!(
+            "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?3)"
+        ))?;
+        stmt.execute(params![
+            row.key.calendar,
+            row.key.uid,
+            segment.start,
+            row.state.as_str(),
+            row.meeting_id,
+            row.meeting_code,
+            row.join_url,
+            row.password,
+            row.sub_meeting_id,
+            row.userid,
+            row.fingerprint,
+            row.subject,
+            row.start_at,
+            row.end_at,
+            row.series_end_at,
+            row.recurring,
+            row.needs_extension,
+            row.href,
+            row.etag,
+            row.written_back,
+            row.attempts,
+            row.last_error,
+            row.created_at,
+            row.updated_at,
+            join_occurrences(&row.occurrences),
+        ])?;
+        Ok(())
+    }
+
+    /// Deletes every segment of an event (its meeting is over and the event gone).
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn delete_segments(&self, key: &EventKey) -> Result<(), StoreError> {
+        self.conn().execute(
+            "DELETE FROM segments WHERE calendar = ?1 AND uid = ?2",
+            params![key.calendar, key.uid],
+        )?;
+        Ok(())
+    }
+
     /// The row that holds a meeting id, if any (adoption after a lost database).
     ///
     /// # Errors
@@ -654,6 +811,13 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
     })
 }
 
+fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
+    Ok(Segment {
+        start: r.get(25)?,
+        row: row_from_sql(r)?,
+    })
+}
+
 fn join_occurrences(starts: &[i64]) -> String {
     starts
         .iter()
@@ -746,6 +910,47 @@ mod tests {
         let row = s.row(&key("a", None)).unwrap().unwrap();
         assert_eq!(row.state, RowState::Created);
         assert!(row.occurrences.is_empty());
+    }
+
+    #[test]
+    fn segments_round_trip_per_event() {
+        let s = Store::open_in_memory().unwrap();
+        let mut row = EventRow::new(key("a", None), RowState::Pending, 1);
+        row.subject = "Daily".into();
+        row.occurrences = vec![300, 400];
+        let later = Segment {
+            start: 300,
+            row: row.clone(),
+        };
+        s.put_segment(&later).unwrap();
+        s.put_segment(&Segment {
+            start: 100,
+            row: row.clone(),
+        })
+        .unwrap();
+        row.state = RowState::Created;
+        row.meeting_id = Some("m2".into());
+        s.put_segment(&Segment {
+            start: 300,
+            row: row.clone(),
+        })
+        .unwrap();
+        s.put_segment(&Segment {
+            start: 5,
+            row: EventRow::new(key("b", None), RowState::Created, 1),
+        })
+        .unwrap();
+        let of_a = s.segments_of(&key("a", None)).unwrap();
+        assert_eq!(of_a.iter().map(|x| x.start).collect::<Vec<_>>(), [100, 300]);
+        assert_eq!(of_a[1].row, row);
+        assert_eq!(s.segment(&key("a", None), 300).unwrap().unwrap().row, row);
+        assert_eq!(s.segments("team").unwrap().len(), 3);
+        assert_eq!(s.all_segments().unwrap().len(), 3);
+        s.delete_segments(&key("a", None)).unwrap();
+        assert!(s.segments_of(&key("a", None)).unwrap().is_empty());
+        assert_eq!(s.segments("team").unwrap().len(), 1);
+        // The events table is untouched by segments.
+        assert!(s.rows("team").unwrap().is_empty());
     }
 
     #[test]

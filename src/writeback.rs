@@ -1,8 +1,10 @@
 //! Write-back: patches calmeet's meeting details into the raw text of a calendar object.
 //!
 //! calmeet owns exactly four things inside a VEVENT: a fenced block at the end of DESCRIPTION,
-//! `X-CALMEET-MEETING-ID`, the `CONFERENCE` line labelled "Tencent Meeting", and (optionally)
-//! a LOCATION it filled in because it was empty. This module adds, replaces and removes those
+//! `X-CALMEET-MEETING-ID`, the `CONFERENCE` lines labelled "Tencent Meeting" (one per meeting:
+//! a long series may be held by an original meeting and continuations, each listed in the
+//! block under the dates it covers), and (optionally) a LOCATION it filled in because it was
+//! empty. This module adds, replaces and removes those
 //! and nothing else. It works on raw content lines: every line it does not own is copied
 //! byte for byte, folds, line endings and a missing final newline included.
 //!
@@ -42,17 +44,55 @@ impl MeetingBlock {
     /// The block as it appears in DESCRIPTION (lines joined by `\n`, no trailing newline).
     #[must_use]
     pub fn render(&self) -> String {
+        let mut lines = vec![BLOCK_START.to_owned()];
+        lines.extend(self.detail_lines());
+        lines.push(BLOCK_END.to_owned());
+        lines.join("\n")
+    }
+
+    /// The lines of this meeting inside a block: join link, code, password.
+    fn detail_lines(&self) -> Vec<String> {
         let mut lines = vec![
-            BLOCK_START.to_owned(),
             format!("Join: {}", single_line(&self.join_url)),
             format!("Meeting code: {}", group_code(&self.meeting_code)),
         ];
         if let Some(password) = &self.password {
             lines.push(format!("Password: {}", single_line(password)));
         }
-        lines.push(BLOCK_END.to_owned());
-        lines.join("\n")
+        lines
     }
+}
+
+/// One meeting of a series that is held by several consecutive meetings (a continuation was
+/// created because the API would not extend the first in place), with the dates it covers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LabelledBlock {
+    /// The dates the meeting covers, e.g. "2026-12-01 – 2027-01-19" or "from 2027-01-20";
+    /// shown on its own line above the meeting's link (line breaks become spaces).
+    pub label: String,
+    /// The meeting.
+    pub block: MeetingBlock,
+}
+
+/// The block for a series held by several meetings: one fenced block, each meeting's details
+/// under its label, separated by a blank line, in the order given. Without `later` it is
+/// exactly [`MeetingBlock::render`] of `first` (the label is not shown), so events with one
+/// meeting keep the single-link block byte for byte.
+#[must_use]
+pub fn render_segments(first: &LabelledBlock, later: &[LabelledBlock]) -> String {
+    if later.is_empty() {
+        return first.block.render();
+    }
+    let mut lines = vec![BLOCK_START.to_owned()];
+    for (i, segment) in std::iter::once(first).chain(later).enumerate() {
+        if i > 0 {
+            lines.push(String::new());
+        }
+        lines.push(single_line(&segment.label));
+        lines.extend(segment.block.detail_lines());
+    }
+    lines.push(BLOCK_END.to_owned());
+    lines.join("\n")
 }
 
 /// Knobs for [`apply`].
@@ -123,11 +163,54 @@ pub fn apply(
     block: &MeetingBlock,
     opts: &PatchOptions,
 ) -> Result<String, PatchError> {
+    let wanted = Wanted {
+        description: block.render(),
+        meeting_id: block.meeting_id.clone(),
+        urls: vec![block.join_url.clone()],
+    };
+    patch(ics, uid, &wanted, opts)
+}
+
+/// Like [`apply`] for a series held by several meetings: the block lists every meeting under
+/// its label ([`render_segments`]), CONFERENCE gets one line per meeting, and
+/// `X-CALMEET-MEETING-ID` and LOCATION keep the first meeting (the event's original one, which
+/// holds the nearest occurrences; the id is what a lost database is recovered from). Without
+/// `later` it writes exactly what [`apply`] writes for `first.block`.
+///
+/// # Errors
+/// As for [`apply`].
+pub fn apply_segments(
+    ics: &str,
+    uid: &str,
+    first: &LabelledBlock,
+    later: &[LabelledBlock],
+    opts: &PatchOptions,
+) -> Result<String, PatchError> {
+    let wanted = Wanted {
+        description: render_segments(first, later),
+        meeting_id: first.block.meeting_id.clone(),
+        urls: std::iter::once(first)
+            .chain(later)
+            .map(|s| s.block.join_url.clone())
+            .collect(),
+    };
+    patch(ics, uid, &wanted, opts)
+}
+
+/// What the event should carry: the block text, the id, and the join links (the first one is
+/// the one LOCATION may show).
+struct Wanted {
+    description: String,
+    meeting_id: String,
+    urls: Vec<String>,
+}
+
+fn patch(ics: &str, uid: &str, wanted: &Wanted, opts: &PatchOptions) -> Result<String, PatchError> {
     let doc = Document::parse(ics)?;
     let events = doc.events_with_uid(uid)?;
     let mut edits = Edits::default();
     for event in events.iter().filter(|event| !doc.is_cancelled(event)) {
-        patch_event(&doc, event, block, opts, &mut edits);
+        patch_event(&doc, event, wanted, opts, &mut edits);
     }
     Ok(doc.render(&edits))
 }
@@ -170,25 +253,26 @@ pub fn meeting_id(ics: &str, uid: &str) -> Option<String> {
 fn patch_event(
     doc: &Document<'_>,
     event: &Event,
-    block: &MeetingBlock,
+    wanted: &Wanted,
     opts: &PatchOptions,
     edits: &mut Edits,
 ) {
     let eol = doc.eol;
     let old_urls = doc.our_urls(event);
     let mut inserts = Vec::new();
+    let first_url = wanted.urls.first().map_or("", String::as_str);
 
     // DESCRIPTION: user text + one blank line + block.
     match doc.first_prop(event, "DESCRIPTION") {
         Some((i, line)) => {
             let current = unescape_text(&line.value);
-            let wanted = compose(&strip_block(&current), block);
-            if current != wanted {
-                edits.replace(i, doc.rewrite(i, &line.head, &escape_text(&wanted)));
+            let text = compose(&strip_block(&current), &wanted.description);
+            if current != text {
+                edits.replace(i, doc.rewrite(i, &line.head, &escape_text(&text)));
             }
         }
         None => inserts.push(fold(
-            &format!("DESCRIPTION:{}", escape_text(&block.render())),
+            &format!("DESCRIPTION:{}", escape_text(&wanted.description)),
             eol,
         )),
     }
@@ -200,36 +284,39 @@ fn patch_event(
                 let current = unescape_text(&line.value);
                 let current = current.trim();
                 let ours_or_empty = current.is_empty() || old_urls.iter().any(|u| u == current);
-                if ours_or_empty && current != block.join_url {
-                    let value = escape_text(&block.join_url);
+                if ours_or_empty && current != first_url {
+                    let value = escape_text(first_url);
                     edits.replace(i, doc.rewrite(i, &line.head, &value));
                 }
             }
-            None => inserts.push(fold(
-                &format!("LOCATION:{}", escape_text(&block.join_url)),
-                eol,
-            )),
+            None => inserts.push(fold(&format!("LOCATION:{}", escape_text(first_url)), eol)),
         }
     }
 
     // X-CALMEET-MEETING-ID: one line, replaced in place.
-    let wanted_id = format!("{MEETING_ID_PROPERTY}:{}", escape_text(&block.meeting_id));
+    let wanted_id = format!("{MEETING_ID_PROPERTY}:{}", escape_text(&wanted.meeting_id));
     let id_lines: Vec<usize> = doc
         .props_named(event, MEETING_ID_PROPERTY)
         .into_iter()
         .map(|(i, _)| i)
         .collect();
-    replace_or_insert(doc, &id_lines, &wanted_id, edits, &mut inserts);
+    replace_or_insert(
+        doc,
+        &id_lines,
+        std::slice::from_ref(&wanted_id),
+        edits,
+        &mut inserts,
+    );
 
-    // CONFERENCE: only the one that is ours; other conference links stay.
-    let wanted_conference = conference_line(&block.join_url);
+    // CONFERENCE: only the ones that are ours (one per meeting); other conference links stay.
+    let wanted_conferences: Vec<String> = wanted.urls.iter().map(|u| conference_line(u)).collect();
     let conference_lines: Vec<usize> = doc
         .props_named(event, "CONFERENCE")
         .into_iter()
         .filter(|(_, line)| {
             is_our_conference(line) || {
                 let url = line.value.trim();
-                url == block.join_url || old_urls.iter().any(|u| u == url)
+                wanted.urls.iter().any(|u| u == url) || old_urls.iter().any(|u| u == url)
             }
         })
         .map(|(i, _)| i)
@@ -237,7 +324,7 @@ fn patch_event(
     replace_or_insert(
         doc,
         &conference_lines,
-        &wanted_conference,
+        &wanted_conferences,
         edits,
         &mut inserts,
     );
@@ -247,27 +334,29 @@ fn patch_event(
     }
 }
 
-/// Keeps the first of `lines` (rewritten to `wanted` unless already equal), deletes the rest,
-/// or queues `wanted` for insertion when there is none.
+/// Pairs `lines` with `wanted` in order: each kept line is rewritten unless already equal,
+/// lines beyond `wanted` are deleted, and wanted lines beyond `lines` are queued for insertion.
 fn replace_or_insert(
     doc: &Document<'_>,
     lines: &[usize],
-    wanted: &str,
+    wanted: &[String],
     edits: &mut Edits,
     inserts: &mut Vec<String>,
 ) {
-    match lines.split_first() {
-        Some((&first, duplicates)) => {
-            if doc.lines[first].unfolded() != wanted {
-                let mut new = fold(wanted, doc.eol);
-                truncate_eol(&mut new, doc.lines[first].eol(), doc.eol);
-                edits.replace(first, new);
+    for (k, &i) in lines.iter().enumerate() {
+        match wanted.get(k) {
+            Some(w) => {
+                if doc.lines[i].unfolded() != *w {
+                    let mut new = fold(w, doc.eol);
+                    truncate_eol(&mut new, doc.lines[i].eol(), doc.eol);
+                    edits.replace(i, new);
+                }
             }
-            for &i in duplicates {
-                edits.delete(i);
-            }
+            None => edits.delete(i),
         }
-        None => inserts.push(fold(wanted, doc.eol)),
+    }
+    for w in wanted.iter().skip(lines.len()) {
+        inserts.push(fold(w, doc.eol));
     }
 }
 
@@ -300,11 +389,11 @@ fn unpatch_event(doc: &Document<'_>, event: &Event, edits: &mut Edits) {
     }
 }
 
-fn compose(user: &str, block: &MeetingBlock) -> String {
+fn compose(user: &str, rendered: &str) -> String {
     if user.is_empty() {
-        block.render()
+        rendered.to_owned()
     } else {
-        format!("{user}\n\n{}", block.render())
+        format!("{user}\n\n{rendered}")
     }
 }
 
@@ -579,6 +668,72 @@ mod tests {
         }
     }
 
+    fn labelled(label: &str) -> LabelledBlock {
+        LabelledBlock {
+            label: label.into(),
+            block: block(),
+        }
+    }
+
+    #[test]
+    fn segments_render_under_their_labels_and_one_renders_as_before() {
+        assert_eq!(render_segments(&labelled("ignored"), &[]), block().render());
+        let second = LabelledBlock {
+            label: "from 2027-01-20".into(),
+            block: MeetingBlock {
+                meeting_id: "2".into(),
+                join_url: "https://meeting.tencent.com/dm/def".into(),
+                meeting_code: "111222333".into(),
+                password: None,
+            },
+        };
+        assert_eq!(
+            render_segments(
+                &labelled("2026-12-01 – 2027-01-19"),
+                std::slice::from_ref(&second)
+            ),
+            "── Tencent Meeting ──\n2026-12-01 – 2027-01-19\nJoin: https://meeting.tencent.com/dm/abc\n\
+             Meeting code: 637 228 110\nPassword: 1111\n\nfrom 2027-01-20\n\
+             Join: https://meeting.tencent.com/dm/def\nMeeting code: 111 222 333\n\
+             ── end of Tencent Meeting ──"
+        );
+        let ics =
+            "BEGIN:VCALENDAR\nBEGIN:VEVENT\nUID:u\nDESCRIPTION:agenda\nEND:VEVENT\nEND:VCALENDAR\n";
+        let opts = PatchOptions {
+            location_if_empty: true,
+        };
+        let one = apply(ics, "u", &block(), &opts).unwrap();
+        let two = apply_segments(
+            &one,
+            "u",
+            &labelled("a"),
+            std::slice::from_ref(&second),
+            &opts,
+        )
+        .unwrap();
+        assert_eq!(
+            apply_segments(
+                &two,
+                "u",
+                &labelled("a"),
+                std::slice::from_ref(&second),
+                &opts
+            )
+            .unwrap(),
+            two,
+            "idempotent"
+        );
+        assert_eq!(two.matches("CONFERENCE;").count(), 2, "{two}");
+        assert_eq!(two.matches("X-CALMEET-MEETING-ID:1234567890").count(), 1);
+        assert!(
+            two.contains("LOCATION:https://meeting.tencent.com/dm/abc"),
+            "{two}"
+        );
+        // Back to one meeting: exactly the single-link object again.
+        assert_eq!(apply(&two, "u", &block(), &opts).unwrap(), one);
+        assert_eq!(remove(&two, "u").unwrap(), ics);
+    }
+
     #[test]
     fn render_groups_code_and_fences_the_block() {
         assert_eq!(
@@ -596,7 +751,16 @@ mod tests {
     #[test]
     fn strip_block_is_inverse_of_compose() {
         for user in ["", "hello", "a\n", "\n", "x\n\ny", "中文,;\\"] {
-            assert_eq!(strip_block(&compose(user, &block())), user, "{user:?}");
+            assert_eq!(
+                strip_block(&compose(user, &block().render())),
+                user,
+                "{user:?}"
+            );
+            let two = render_segments(
+                &labelled("2026-12-01 – 2027-01-19"),
+                &[labelled("from 2027-01-20")],
+            );
+            assert_eq!(strip_block(&compose(user, &two)), user, "{user:?}");
         }
     }
 

@@ -544,3 +544,257 @@ async fn open_ended_series_is_extended_in_place() {
     );
     s.assert_quiet(&["daily"], "after extension").await;
 }
+
+fn local_day(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .unwrap()
+        .with_timezone(&chrono_tz::Asia::Shanghai)
+        .format("%Y-%m-%d")
+        .to_string()
+}
+
+/// A daily open-ended series created up to 200 occurrences, then 160 days on (state and
+/// meeting both aged) with 40 left, against an API that will not extend a series in place; the
+/// continuation's create loses its answer. Returns the first meeting and its last occurrence.
+async fn continued_with_lost_answer(
+    s: &Setup,
+    b: i64,
+) -> (support::fake_tencent::FakeMeeting, i64) {
+    s.put_new(
+        "daily",
+        &vevent("daily@t", "Daily", b, "RRULE:FREQ=DAILY\r\n"),
+    )
+    .await;
+    s.sync(&[]).await;
+    let first = s.meeting_of(&s.read("daily").await);
+    assert_eq!(first.sub_meetings.len(), 200);
+    s.fake.refuse_in_place_extension(true);
+    age_series(&s.dir.path().join("state.db"), "daily@t", 160);
+    s.fake.shift_meeting(&first.meeting_id, -160 * DAY);
+    s.fake.inject(
+        Route::Create,
+        support::fake_tencent::Fault::DropResponseAfterApply,
+    );
+    let out = calmeet(&s.config, &s.fake.secret_key, &["sync"]).await;
+    let t = text(&out);
+    assert!(!out.status.success(), "the lost answer is reported: {t}");
+    assert!(t.contains("refused to extend"), "{t}");
+    assert_eq!(
+        s.fake.request_count(Route::Modify),
+        1,
+        "tried in place first"
+    );
+    assert_eq!(s.fake.request_count(Route::Create), 2);
+    let pending: String = s
+        .state()
+        .query_row(
+            "SELECT state FROM segments WHERE uid = 'daily@t'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        pending, "pending",
+        "the intent was recorded before the call"
+    );
+    (first, b + 39 * DAY)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelling_while_a_continuation_answer_is_lost_cancels_it_too() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, _) = continued_with_lost_answer(&s, b).await;
+    assert_eq!(s.fake.live_meeting_count(), 2, "the lost answer made one");
+    s.edit("daily", |t| {
+        t.replace("SUMMARY:Daily", "SUMMARY:Daily\r\nSTATUS:CANCELLED")
+    })
+    .await;
+    s.sync(&[]).await;
+    assert_eq!(s.fake.live_meeting_count(), 0, "both cancelled");
+    assert!(s.fake.meeting(&first.meeting_id).unwrap().cancelled);
+    assert_eq!(s.fake.request_count(Route::Create), 2, "nothing created");
+    assert!(!has_block(&s.read("daily").await));
+    s.assert_quiet(&["daily"], "after cancelling").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refused_extension_creates_one_labelled_continuation() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, last_held) = continued_with_lost_answer(&s, b).await;
+
+    // The next pass finds the continuation the lost answer made instead of making another.
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), 2, "no duplicate");
+    assert_eq!(
+        s.fake.request_count(Route::Modify),
+        1,
+        "not tried in place again"
+    );
+    assert_eq!(s.fake.live_meeting_count(), 2);
+    let second = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| m.meeting_id != first.meeting_id)
+        .unwrap();
+    assert_eq!(second.subject, "Daily");
+    assert_eq!(
+        second.start_time,
+        last_held + DAY,
+        "the day after the last held"
+    );
+    assert_eq!(second.sub_meetings.len(), 200, "capped like a create");
+    let body = s.read("daily").await;
+    assert_eq!(
+        body.matches(&first.join_url).count(),
+        2,
+        "block + CONFERENCE: {body}"
+    );
+    assert_eq!(
+        body.matches(&second.join_url).count(),
+        2,
+        "block + CONFERENCE: {body}"
+    );
+    assert_eq!(body.matches("── Tencent Meeting ──").count(), 1, "{body}");
+    let original_label = format!("{} – {}", local_day(b), local_day(last_held));
+    let continuation_label = format!("from {}", local_day(last_held + DAY));
+    assert!(body.contains(&original_label), "{original_label}: {body}");
+    assert!(
+        body.contains(&continuation_label),
+        "{continuation_label}: {body}"
+    );
+    assert!(
+        body.find(&original_label) < body.find(&continuation_label),
+        "in date order: {body}"
+    );
+    assert_eq!(
+        s.meeting_of(&body).meeting_id,
+        first.meeting_id,
+        "X-CALMEET-MEETING-ID keeps the original meeting"
+    );
+    s.assert_quiet(&["daily"], "after the continuation").await;
+
+    // `status` lists both meetings.
+    let out = calmeet(&s.config, &s.fake.secret_key, &["status"]).await;
+    let t = text(&out);
+    for m in [&first, &second] {
+        let code = calmeet::writeback::group_code(&m.meeting_code);
+        assert!(t.contains(&code), "{code} in status: {t}");
+    }
+    let json = calmeet(&s.config, &s.fake.secret_key, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let segment = v["meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["meeting_id"] == second.meeting_id.as_str())
+        .unwrap();
+    assert_eq!(segment["segment_start"], last_held + DAY);
+    assert_eq!(segment["state"], "created");
+
+    // Renamed: both meetings are modified, each within its dates; no new meeting.
+    s.edit("daily", |t| {
+        t.replace("SUMMARY:Daily", "SUMMARY:Daily standup")
+    })
+    .await;
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), 2);
+    assert_eq!(s.fake.request_count(Route::Modify), 3);
+    let (a, c) = (
+        s.fake.meeting(&first.meeting_id).unwrap(),
+        s.fake.meeting(&second.meeting_id).unwrap(),
+    );
+    assert_eq!(
+        (a.subject.as_str(), c.subject.as_str()),
+        ("Daily standup", "Daily standup")
+    );
+    assert_eq!(
+        a.sub_meetings.iter().map(|m| m.start_time).max(),
+        Some(last_held),
+        "the original still ends where the continuation begins"
+    );
+    assert_eq!(c.start_time, last_held + DAY);
+    s.assert_quiet(&["daily"], "after renaming").await;
+
+    // Cancelled: both meetings are cancelled and the block leaves the event.
+    s.edit("daily", |t| {
+        t.replace(
+            "SUMMARY:Daily standup",
+            "SUMMARY:Daily standup\r\nSTATUS:CANCELLED",
+        )
+    })
+    .await;
+    s.sync(&[]).await;
+    assert!(s.fake.meeting(&first.meeting_id).unwrap().cancelled);
+    assert!(s.fake.meeting(&second.meeting_id).unwrap().cancelled);
+    let body = s.read("daily").await;
+    assert!(!has_block(&body), "block removed: {body}");
+    assert!(!body.contains(&second.join_url), "{body}");
+    s.assert_quiet(&["daily"], "after cancelling").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_cancelled_elsewhere_leaves_the_block_and_is_made_again_later() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let (first, last_held) = continued_with_lost_answer(&s, b).await;
+    s.sync(&[]).await;
+    let second = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| m.meeting_id != first.meeting_id)
+        .unwrap();
+    // Someone cancels the continuation in the Tencent Meeting app.
+    let cancel = calmeet::tencent::types::CancelMeetingRequest {
+        userid: "organiser".into(),
+        instanceid: 1,
+        reason_code: 1,
+        reason_detail: "by hand".into(),
+        meeting_type: Some(1),
+        sub_meeting_id: None,
+    };
+    s.fake
+        .client()
+        .cancel_meeting(&second.meeting_id, &cancel)
+        .await
+        .unwrap();
+    s.edit("daily", |t| t.replace("SUMMARY:Daily", "SUMMARY:Daily 2"))
+        .await;
+    let out = calmeet(&s.config, &s.fake.secret_key, &["sync"]).await;
+    let t = text(&out);
+    assert!(t.contains("no longer exists"), "{t}");
+    s.sync(&[]).await;
+    let body = s.read("daily").await;
+    assert!(
+        !body.contains(&second.join_url),
+        "dead link dropped: {body}"
+    );
+    assert_eq!(body.matches(&first.join_url).count(), 2, "{body}");
+    assert!(
+        !body.contains(" – "),
+        "back to the single-link block: {body}"
+    );
+    s.assert_quiet(&["daily"], "after the dead continuation")
+        .await;
+    // When the first meeting runs low again, a new continuation is made from the same date.
+    // (After the rename the first meeting holds the 40 days up to where the continuation
+    // began; 35 more days on, 5 of them are left.)
+    age_series(&s.dir.path().join("state.db"), "daily@t", 35);
+    s.fake.shift_meeting(&first.meeting_id, -35 * DAY);
+    s.sync(&[]).await;
+    let third = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| !m.cancelled && m.meeting_id != first.meeting_id)
+        .unwrap();
+    assert_ne!(third.meeting_id, second.meeting_id);
+    assert_eq!(third.start_time, last_held - 35 * DAY + DAY);
+    assert_eq!(third.subject, "Daily 2");
+    assert_eq!(s.read("daily").await.matches(&third.join_url).count(), 2);
+    s.assert_quiet(&["daily"], "after the new continuation")
+        .await;
+}

@@ -211,3 +211,63 @@ async fn times_sent_as_numbers_are_rejected() {
     );
     assert_eq!(fake.meetings().len(), 0);
 }
+
+#[tokio::test]
+async fn extension_in_place_can_be_refused_while_other_changes_go_through() {
+    use calmeet::tencent::types::ModifyMeetingRequest;
+    use support::fake_tencent::Route;
+    let fake = FakeTencent::start().await;
+    fake.refuse_in_place_extension(true);
+    let client = fake.client();
+    let weekly = |count| RecurringRule {
+        recurring_type: 2,
+        until_type: 1,
+        until_count: Some(count),
+        ..Default::default()
+    };
+    let created = client.create_meeting(&recurring(weekly(4))).await.unwrap();
+    let modify = |count, subject: &str| ModifyMeetingRequest {
+        userid: "zhangsan".into(),
+        instanceid: 1,
+        subject: Some(subject.into()),
+        start_time: Some(MONDAY_10AM.to_string()),
+        end_time: Some((MONDAY_10AM + 3600).to_string()),
+        meeting_type: Some(1),
+        recurring_rule: Some(weekly(count)),
+        ..ModifyMeetingRequest::default()
+    };
+    // Longer: refused as an invalid parameter, nothing changed.
+    let err = client
+        .modify_meeting(&created.meeting_id, &modify(6, "longer"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, ApiError::InvalidRequest { code: 190_004, message } if message.contains("recurring_rule")),
+        "{err:?}"
+    );
+    assert!(calmeet::sync::apply::refuses_in_place(&err));
+    let m = fake.meeting(&created.meeting_id).unwrap();
+    assert_eq!((m.subject.as_str(), m.sub_meetings.len()), ("series", 4));
+    // Same length or shorter, renamed: accepted.
+    client
+        .modify_meeting(&created.meeting_id, &modify(3, "shorter"))
+        .await
+        .unwrap();
+    let m = fake.meeting(&created.meeting_id).unwrap();
+    assert_eq!((m.subject.as_str(), m.sub_meetings.len()), ("shorter", 3));
+    assert!(fake.requests().iter().all(|r| r.signature_valid));
+    assert_eq!(fake.request_count(Route::Modify), 2);
+    // Switched off: extending is fine again.
+    fake.refuse_in_place_extension(false);
+    client
+        .modify_meeting(&created.meeting_id, &modify(6, "longer"))
+        .await
+        .unwrap();
+    assert_eq!(
+        fake.meeting(&created.meeting_id)
+            .unwrap()
+            .sub_meetings
+            .len(),
+        6
+    );
+}

@@ -5,7 +5,7 @@ use std::collections::HashSet;
 
 use calmeet::config::{CalendarConfig, Config};
 use calmeet::event::{TagMatcher, parse_calendar};
-use calmeet::store::{EventKey, EventRow, RowState};
+use calmeet::store::{EventKey, EventRow, RowState, Segment};
 use calmeet::sync::{Action, CancelReason, PlanInput, SourcedEvent, plan};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
@@ -49,6 +49,7 @@ struct Case {
     config: Config,
     events: Vec<SourcedEvent>,
     rows: Vec<EventRow>,
+    segments: Vec<Segment>,
     failed: HashSet<String>,
     now: DateTime<Utc>,
     confirm: bool,
@@ -61,6 +62,7 @@ impl Case {
             config: config("caldav"),
             events: events(body),
             rows: Vec::new(),
+            segments: Vec::new(),
             failed: HashSet::new(),
             now: now(),
             confirm: false,
@@ -76,6 +78,7 @@ impl Case {
             events: &self.events,
             failed_uids: &self.failed,
             rows: &self.rows,
+            segments: &self.segments,
             now: self.now,
             horizon: Duration::days(90),
             max_cancel_share: 0.5,
@@ -110,7 +113,13 @@ impl Case {
                     self.rows.retain(|x| x.key != r.key);
                     self.rows.push(r);
                 }
-                Action::Update { key, desired, .. } | Action::Extend { key, desired, .. } => {
+                Action::Update { key, desired, .. }
+                | Action::Extend {
+                    key,
+                    desired,
+                    segment: None,
+                    ..
+                } => {
                     let r = self.rows.iter_mut().find(|r| r.key == key).unwrap();
                     r.fingerprint = Some(desired.fingerprint.clone());
                     r.start_at = Some(desired.start.timestamp());
@@ -123,6 +132,33 @@ impl Case {
                     self.rows.retain(|x| x.key != key);
                     self.rows.push(EventRow::new(key, RowState::Cancelled, 0));
                 }
+                Action::UpdateSegment {
+                    key,
+                    segment,
+                    desired,
+                    ..
+                }
+                | Action::Extend {
+                    key,
+                    desired,
+                    segment: Some(segment),
+                    ..
+                } => {
+                    let s = self
+                        .segments
+                        .iter_mut()
+                        .find(|s| s.row.key == key && s.start == segment)
+                        .unwrap();
+                    record(&mut s.row, &desired);
+                }
+                Action::CancelSegment { key, segment, .. } => {
+                    let s = self
+                        .segments
+                        .iter_mut()
+                        .find(|s| s.row.key == key && s.start == segment)
+                        .unwrap();
+                    s.row.state = RowState::Cancelled;
+                }
                 _ => {}
             }
         }
@@ -130,6 +166,45 @@ impl Case {
         for e in &mut self.events {
             e.event.meeting_id = Some(format!("m-{}", e.event.uid));
         }
+    }
+}
+
+fn record(r: &mut EventRow, desired: &calmeet::sync::Desired) {
+    r.fingerprint = Some(desired.fingerprint.clone());
+    r.userid = Some(desired.userid.clone());
+    r.start_at = Some(desired.start.timestamp());
+    r.end_at = Some(desired.end.timestamp());
+    r.series_end_at = Some(desired.series_end.timestamp());
+    r.recurring = desired.rule.is_some();
+    r.needs_extension = desired.truncated;
+    r.occurrences = desired.occurrences.iter().map(|t| t.timestamp()).collect();
+}
+
+impl Case {
+    /// Plans, expects one in-place extension carrying a continuation, and pretends the API
+    /// refused it so that the continuation was created and written back. Returns its start.
+    fn refuse_extension(&mut self) -> i64 {
+        let actions = self.plan();
+        let extend = actions
+            .iter()
+            .find_map(|a| match a {
+                Action::Extend {
+                    key,
+                    continuation: Some(c),
+                    ..
+                } => Some((key.clone(), c.clone())),
+                _ => None,
+            })
+            .unwrap_or_else(|| panic!("no extension: {actions:?}"));
+        let (key, c) = extend;
+        let mut row = EventRow::new(key, RowState::Created, 0);
+        row.meeting_id = Some(format!("m-{}-{}", row.key.uid, self.segments.len() + 2));
+        row.join_url = Some("https://meeting.tencent.com/dm/y".into());
+        row.written_back = true;
+        record(&mut row, &c);
+        let start = c.start.timestamp();
+        self.segments.push(Segment { start, row });
+        start
     }
 }
 
@@ -552,10 +627,20 @@ fn open_ended_series_is_extended_when_a_quarter_remains() {
         meeting_id,
         desired,
         key: k,
+        segment: None,
+        continuation: Some(continuation),
     } = &actions[0]
     else {
         panic!("{actions:?}")
     };
+    // Should the API refuse the extension in place, the continuation starts the day after
+    // the last occurrence the meeting holds, capped like a create.
+    let last_held = Utc.with_ymd_and_hms(2030, 12, 18, 1, 0, 0).unwrap();
+    assert_eq!(row.occurrences.last(), Some(&last_held.timestamp()));
+    assert_eq!(continuation.start, last_held + Duration::days(1));
+    assert_eq!(continuation.occurrences.len(), 200);
+    assert!(continuation.truncated);
+    assert_eq!(continuation.rule.as_ref().unwrap().until_count, Some(200));
     assert_eq!(k, &key("d"));
     assert_eq!(meeting_id, "m-d", "same meeting");
     let next = Utc.with_ymd_and_hms(2030, 10, 31, 1, 0, 0).unwrap();
@@ -800,4 +885,275 @@ fn modify_carries_at_most_fifty_occurrences() {
         panic!()
     };
     assert_eq!(&calmeet::sync::apply::limit_for_modify(desired), desired);
+}
+
+/// A daily open-ended series 152 days after creation, extension refused in place: the event's
+/// meeting plus one continuation.
+fn continued_daily() -> (Case, i64) {
+    let mut c = Case::new(&vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=DAILY\r\n",
+    ));
+    c.settle();
+    c.now = now() + Duration::days(152);
+    let start = c.refuse_extension();
+    (c, start)
+}
+
+#[test]
+fn continuation_is_quiet_once_made() {
+    let (c, start) = continued_daily();
+    assert_eq!(
+        start,
+        Utc.with_ymd_and_hms(2030, 12, 19, 1, 0, 0)
+            .unwrap()
+            .timestamp()
+    );
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    // Neither meeting is extended again while the continuation holds plenty.
+    let mut later = c;
+    later.now += Duration::days(30);
+    assert!(later.plan().is_empty(), "{:?}", later.plan());
+}
+
+#[test]
+fn pending_continuation_is_reconciled_before_anything_else() {
+    let (mut c, start) = continued_daily();
+    c.segments[0].row.state = RowState::Pending;
+    c.segments[0].row.meeting_id = None;
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::Continue {
+        key: k,
+        segment,
+        desired,
+        reconcile,
+        href,
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!((k, *segment, *reconcile), (&key("d"), start, true));
+    assert_eq!(desired.start.timestamp(), start, "the same continuation");
+    assert_eq!(href.as_deref(), Some("/cal/a.ics"));
+}
+
+#[test]
+fn renaming_a_continued_series_modifies_each_meeting_within_its_dates() {
+    let (mut c, start) = continued_daily();
+    for e in &mut c.events {
+        e.event.summary = "Daily renamed".into();
+    }
+    let actions = c.plan();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    let Action::Update {
+        meeting_id,
+        desired,
+        ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!(meeting_id, "m-d");
+    assert_eq!(desired.subject, "Daily renamed");
+    assert!(
+        desired.occurrences.iter().all(|t| t.timestamp() < start),
+        "the original keeps to its dates"
+    );
+    assert_eq!(
+        desired.occurrences.last().unwrap().timestamp(),
+        start - 86_400
+    );
+    let rule = desired.rule.as_ref().unwrap();
+    assert_eq!(
+        (rule.until_type, rule.until_date),
+        (0, Some(start - 86_400)),
+        "ends by date on its last occurrence"
+    );
+    assert!(!desired.truncated, "the continuation holds what follows");
+    let Action::UpdateSegment {
+        segment,
+        meeting_id,
+        desired,
+        ..
+    } = &actions[1]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!((*segment, meeting_id.as_str()), (start, "m-d-2"));
+    assert_eq!(desired.subject, "Daily renamed");
+    assert_eq!(desired.start.timestamp(), start);
+    c.settle();
+    assert!(
+        c.plan().is_empty(),
+        "quiet after the rename: {:?}",
+        c.plan()
+    );
+}
+
+#[test]
+fn cancelling_or_deleting_a_continued_series_cancels_it_even_when_the_first_meeting_is_over() {
+    let (mut c, _) = continued_daily();
+    // The event's own meeting is over; the continuation is not.
+    c.now = now() + Duration::days(220);
+    assert!(calmeet::sync::plan::meeting_over(&c.rows[0], c.now));
+    let mut cancelled = c.events.clone();
+    cancelled[0].event.cancelled = true;
+    let mut with_cancel = Case {
+        events: cancelled,
+        rows: c.rows.clone(),
+        segments: c.segments.clone(),
+        ..Case::new("")
+    };
+    with_cancel.now = c.now;
+    let actions = with_cancel.plan();
+    assert!(
+        matches!(&actions[..], [Action::Cancel { meeting_id, reason: CancelReason::EventCancelled, .. }] if meeting_id == "m-d"),
+        "{actions:?}"
+    );
+    // Deleted (confirmed): cancelled, not forgotten.
+    c.events.clear();
+    c.confirm = true;
+    let actions = c.plan();
+    assert!(
+        matches!(
+            &actions[..],
+            [Action::Cancel {
+                reason: CancelReason::EventDeleted,
+                ..
+            }]
+        ),
+        "{actions:?}"
+    );
+    // Once every meeting is over, the row is forgotten.
+    c.now = now() + Duration::days(450);
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[..], [Action::Forget { .. }]),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn shortened_series_cancels_the_continuation_it_no_longer_reaches() {
+    let (mut c, start) = continued_daily();
+    let until = "UNTIL=20301210T010000Z";
+    c.events = events(&vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        &format!("RRULE:FREQ=DAILY;{until}\r\n"),
+    ));
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-d".into());
+    }
+    let actions = c.plan();
+    assert!(
+        actions.iter().any(|a| matches!(a, Action::CancelSegment { segment, meeting_id, .. } if *segment == start && meeting_id == "m-d-2")),
+        "{actions:?}"
+    );
+    assert!(
+        actions
+            .iter()
+            .any(|a| matches!(a, Action::Update { meeting_id, .. } if meeting_id == "m-d")),
+        "{actions:?}"
+    );
+    c.settle();
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn the_last_continuation_is_extended_and_may_be_continued_in_turn() {
+    let (mut c, start) = continued_daily();
+    // 152 days into the continuation, fewer than a quarter of its 200 remain.
+    c.now = DateTime::from_timestamp(start, 0).unwrap() + Duration::days(152);
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "{actions:?}");
+    let Action::Extend {
+        meeting_id,
+        segment,
+        desired,
+        continuation: Some(next),
+        ..
+    } = &actions[0]
+    else {
+        panic!("{actions:?}")
+    };
+    assert_eq!((meeting_id.as_str(), *segment), ("m-d-2", Some(start)));
+    assert!(desired.end > c.now && desired.start.timestamp() >= start);
+    assert_eq!(next.start.timestamp(), start + 200 * 86_400);
+    let second = c.refuse_extension();
+    assert_eq!(second, start + 200 * 86_400);
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+}
+
+#[test]
+fn failed_continuation_is_not_retried_until_the_event_changes() {
+    let (mut c, _) = continued_daily();
+    c.segments[0].row.state = RowState::Failed;
+    c.segments[0].row.attempts = 1;
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    for e in &mut c.events {
+        e.event.summary = "Daily (new)".into();
+    }
+    assert!(
+        c.plan().iter().any(|a| matches!(a, Action::Update { .. })),
+        "{:?}",
+        c.plan()
+    );
+}
+
+#[test]
+fn missing_continuation_link_is_written_back() {
+    let (mut c, _) = continued_daily();
+    c.segments[0].row.written_back = false;
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[..], [Action::WriteBack { .. }]),
+        "{actions:?}"
+    );
+}
+
+#[test]
+fn exdates_and_overrides_go_to_the_meeting_holding_that_date() {
+    let (mut c, start) = continued_daily();
+    let in_first = Utc.with_ymd_and_hms(2030, 11, 10, 1, 0, 0).unwrap();
+    let in_second = Utc.with_ymd_and_hms(2031, 1, 5, 1, 0, 0).unwrap();
+    let moved = Utc.with_ymd_and_hms(2031, 1, 7, 1, 0, 0).unwrap();
+    assert!(in_second.timestamp() > start && in_first.timestamp() < start);
+    c.events = events(&format!(
+        "{}{}",
+        vevent(
+            "d",
+            "20300602T010000Z",
+            "20300602T020000Z",
+            "RRULE:FREQ=DAILY\r\nEXDATE:20301110T010000Z,20310105T010000Z\r\n",
+        ),
+        vevent(
+            "d",
+            "20310107T030000Z",
+            "20310107T040000Z",
+            "RECURRENCE-ID:20310107T010000Z\r\n",
+        )
+    ));
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-d".into());
+    }
+    let actions = c.plan();
+    let target = |t: DateTime<Utc>| {
+        actions.iter().find_map(|a| match a {
+            Action::CancelOccurrence {
+                key, meeting_id, ..
+            }
+            | Action::MoveOccurrence {
+                key, meeting_id, ..
+            } if key.recurrence_id == Some(t.timestamp()) => Some(meeting_id.as_str()),
+            _ => None,
+        })
+    };
+    assert_eq!(target(in_first), Some("m-d"), "{actions:?}");
+    assert_eq!(target(in_second), Some("m-d-2"), "{actions:?}");
+    assert_eq!(target(moved), Some("m-d-2"), "{actions:?}");
 }

@@ -290,6 +290,82 @@ proptest! {
     }
 }
 
+// ---------------------------------------------------------------- several meetings (a series
+// held by its own meeting and continuation meetings)
+
+fn labelled(n: u32, label: &str) -> writeback::LabelledBlock {
+    writeback::LabelledBlock {
+        label: label.to_owned(),
+        block: block(n),
+    }
+}
+
+/// The original meeting `a` and `later` continuations numbered after it.
+fn segments(a: u32, later: usize) -> (writeback::LabelledBlock, Vec<writeback::LabelledBlock>) {
+    let first = labelled(a, "2026-12-01 – 2027-01-19");
+    let rest = (0..later)
+        .map(|i| {
+            let n = 10 + a * 4 + u32::try_from(i).unwrap();
+            labelled(n, &format!("from 2027-0{}-20", i + 1))
+        })
+        .collect();
+    (first, rest)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: 120,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    })]
+
+    #[test]
+    fn segments_apply_is_idempotent_and_remove_restores(obj in object(), a in 0u32..9, later in 0usize..3, loc in any::<bool>()) {
+        let opts = PatchOptions { location_if_empty: loc };
+        let x = obj.render();
+        let (first, rest) = segments(a, later);
+        let once = writeback::apply_segments(&x, UID, &first, &rest, &opts).unwrap();
+        let twice = writeback::apply_segments(&once, UID, &first, &rest, &opts).unwrap();
+        prop_assert_eq!(&twice, &once);
+        prop_assert_eq!(remove(&once, UID).unwrap(), x.clone());
+        prop_assert_eq!(without_owned(&unfold(&once)), without_owned(&unfold(&x)));
+        assert_new_lines_folded(&x, &once);
+        let events = 1 + usize::from(obj.with_override);
+        prop_assert_eq!(flat(&once).matches(BLOCK_START).count(), events);
+        prop_assert_eq!(once.matches("X-CALMEET-MEETING-ID:").count(), events);
+        let id_line = format!("X-CALMEET-MEETING-ID:{}", first.block.meeting_id);
+        prop_assert_eq!(once.matches(&id_line).count(), events);
+        for s in std::iter::once(&first).chain(&rest) {
+            let conference = format!("LABEL=Tencent Meeting:{}", s.block.join_url);
+            let lines = unfold(&once).into_iter().filter(|l| l.ends_with(&conference)).count();
+            prop_assert_eq!(lines, events);
+        }
+    }
+
+    #[test]
+    fn one_segment_is_the_single_block_and_segments_come_and_go(obj in object(), a in 0u32..9, later in 1usize..3, loc in any::<bool>()) {
+        let opts = PatchOptions { location_if_empty: loc };
+        let x = obj.render();
+        let (first, rest) = segments(a, later);
+        let single = apply(&x, UID, &first.block, &opts).unwrap();
+        prop_assert_eq!(
+            writeback::apply_segments(&x, UID, &first, &[], &opts).unwrap(),
+            single.clone()
+        );
+        // Adding continuations to an event with one link, then dropping them again, ends
+        // exactly where the single link started; going straight there is the same.
+        let grown = writeback::apply_segments(&single, UID, &first, &rest, &opts).unwrap();
+        prop_assert_eq!(&grown, &writeback::apply_segments(&x, UID, &first, &rest, &opts).unwrap());
+        prop_assert_eq!(apply(&grown, UID, &first.block, &opts).unwrap(), single);
+        for description in descriptions_via_icalendar(&grown) {
+            let description = description.unwrap();
+            prop_assert_eq!(strip_block(&description), obj.description.clone().unwrap_or_default());
+            prop_assert!(description.contains(&first.label));
+            prop_assert!(description.contains(&rest[0].label));
+        }
+    }
+}
+
 // ---------------------------------------------------------------- corpus examples
 
 fn opts() -> PatchOptions {

@@ -9,15 +9,15 @@ use chrono::{DateTime, Utc};
 
 use crate::config::{CalendarConfig, Config};
 use crate::source::{self, caldav};
-use crate::store::{EventKey, EventRow, RowState};
+use crate::store::{EventKey, EventRow, RowState, Segment};
 use crate::sync::Engine;
-use crate::sync::plan::{Action, CancelReason, Desired};
+use crate::sync::plan::{self, Action, CancelReason, Desired};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
     RecurringRule,
 };
 use crate::tencent::{ApiError, MeetingApi};
-use crate::writeback::{self, MeetingBlock, PatchOptions};
+use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
 
 /// Most occurrences a modify may carry: the API documents `until_count` 1–50 for PUT (the 200
 /// of create-time rules is not confirmed for modify; reference §3.2).
@@ -43,6 +43,29 @@ pub fn limit_for_modify(desired: &Desired) -> Desired {
     }
     d.truncated = true;
     d
+}
+
+/// Whether the API's answer to an extension PUT means "this meeting cannot be extended in
+/// place", so that a continuation meeting is created instead.
+///
+/// The reference (§3.2) documents the PUT rule as `until_count` 1–50 and `until_date` "at most
+/// 50 sub-meetings", and lists whether PUT accepts more as unconfirmed; it names no rule that
+/// cannot be modified in place at all (every `recurring_type`, custom ones included, is in the
+/// PUT model). So no rule is refused up front: calmeet always tries the extension in place
+/// first, and takes a definitive refusal of the request itself — an invalid-parameter answer
+/// (190004 and friends) or another definitive API error code — as the API's "cannot". Auth and
+/// signature failures, permission errors, "not found", rate limits, quota, transient and
+/// ambiguous failures are not refusals: a continuation would fail (or be wrong) the same way.
+#[must_use]
+pub fn refuses_in_place(e: &ApiError) -> bool {
+    matches!(e, ApiError::InvalidRequest { .. } | ApiError::Api { .. })
+}
+
+/// Where a meeting's state lives: the event's own row, or one of its continuation segments.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Event,
+    Segment(i64),
 }
 
 /// How often a write-back is retried after a 412 (a concurrent edit).
@@ -151,9 +174,43 @@ pub fn describe(action: &Action, config: &Config) -> String {
             key,
             meeting_id,
             desired,
+            continuation,
+            ..
         } => format!(
-            "extend    {key}: meeting {meeting_id} holds too few occurrences ahead → {}",
+            "extend    {key}: meeting {meeting_id} holds too few occurrences ahead → {}{}",
+            d(desired),
+            continuation.as_ref().map_or_else(String::new, |c| format!(
+                " [if refused in place: continuation from {}]",
+                fmt_time(c.start, config)
+            ))
+        ),
+        Action::Continue {
+            key,
+            desired,
+            reconcile,
+            ..
+        } => format!(
+            "continue  {key}: continuation meeting {}{}",
+            d(desired),
+            if *reconcile {
+                " [after looking for an earlier attempt]"
+            } else {
+                ""
+            }
+        ),
+        Action::UpdateSegment {
+            key,
+            meeting_id,
+            desired,
+            ..
+        } => format!(
+            "update    {key}: continuation meeting {meeting_id} → {}",
             d(desired)
+        ),
+        Action::CancelSegment {
+            key, meeting_id, ..
+        } => format!(
+            "cancel    {key}: continuation meeting {meeting_id} (the series no longer reaches it)"
         ),
         Action::Cancel {
             key,
@@ -244,6 +301,39 @@ where
             .map_err(|e| format!("{key}: {e}"))
     }
 
+    fn load(&self, key: &EventKey, slot: Slot) -> Result<Option<EventRow>, String> {
+        match slot {
+            Slot::Event => self.row(key),
+            Slot::Segment(start) => self
+                .engine
+                .store
+                .segment(key, start)
+                .map(|s| s.map(|s| s.row))
+                .map_err(|e| format!("{key}: {e}")),
+        }
+    }
+
+    fn save(&self, slot: Slot, row: &EventRow) -> Result<(), String> {
+        match slot {
+            Slot::Event => self.put_row(row),
+            Slot::Segment(start) => self
+                .engine
+                .store
+                .put_segment(&Segment {
+                    start,
+                    row: row.clone(),
+                })
+                .map_err(|e| format!("{} (continuation): {e}", row.key)),
+        }
+    }
+
+    fn segments_of(&self, key: &EventKey) -> Result<Vec<Segment>, String> {
+        self.engine
+            .store
+            .segments_of(key)
+            .map_err(|e| format!("{key}: {e}"))
+    }
+
     /// Executes one action. The error names the calendar, the event and the cause.
     ///
     /// # Errors
@@ -269,12 +359,57 @@ where
                 key,
                 meeting_id,
                 desired,
-            } => self.update(key, meeting_id, desired, false).await,
+            } => {
+                self.update(key, Slot::Event, meeting_id, desired, None)
+                    .await
+            }
             Action::Extend {
                 key,
                 meeting_id,
                 desired,
-            } => self.update(key, meeting_id, desired, true).await,
+                segment,
+                continuation,
+            } => {
+                let slot = segment.map_or(Slot::Event, Slot::Segment);
+                let continuation = continuation.as_deref();
+                self.update(key, slot, meeting_id, desired, Some(continuation))
+                    .await
+            }
+            Action::Continue {
+                key,
+                segment,
+                desired,
+                reconcile,
+                href,
+            } => {
+                self.create_in(
+                    key,
+                    Slot::Segment(*segment),
+                    desired,
+                    *reconcile,
+                    href.as_deref(),
+                )
+                .await
+            }
+            Action::UpdateSegment {
+                key,
+                segment,
+                meeting_id,
+                desired,
+            } => {
+                self.update(key, Slot::Segment(*segment), meeting_id, desired, None)
+                    .await
+            }
+            Action::CancelSegment {
+                key,
+                segment,
+                meeting_id,
+                userid,
+                href,
+            } => {
+                self.cancel_segment(key, *segment, meeting_id, userid, href.as_deref())
+                    .await
+            }
             Action::Cancel {
                 key,
                 meeting_id,
@@ -330,11 +465,13 @@ where
                 row.updated_at = now;
                 self.put_row(&row)
             }
-            Action::Forget { key } => self
-                .engine
-                .store
-                .delete(key)
-                .map_err(|e| format!("{key}: {e}")),
+            Action::Forget { key } => {
+                let store = &self.engine.store;
+                store
+                    .delete_segments(key)
+                    .and_then(|()| store.delete(key))
+                    .map_err(|e| format!("{key}: {e}"))
+            }
             Action::HoldCancels {
                 calendar,
                 count,
@@ -419,6 +556,26 @@ where
             .collect();
     }
 
+    /// The meeting a `pending` row's interrupted create made, if any: same creator, subject and
+    /// start as sent.
+    async fn find_sent(&self, row: &EventRow) -> Result<Option<String>, ApiError> {
+        let api = self.api().map_err(ApiError::Invalid)?;
+        let (Some(userid), Some(start)) = (row.userid.as_deref(), row.start_at) else {
+            return Ok(None);
+        };
+        let found = api
+            .list_meetings(userid, self.instanceid(), start - 1)
+            .await?;
+        Ok(found
+            .into_iter()
+            .find(|m| {
+                m.status.as_deref() != Some("MEETING_STATE_CANCELLED")
+                    && m.subject.as_deref() == Some(row.subject.as_str())
+                    && m.start_time == Some(start)
+            })
+            .map(|m| m.meeting_id))
+    }
+
     /// Looks for a meeting an earlier, interrupted create may have made: same creator, and
     /// the subject and start time of the event now or of what the interrupted create sent
     /// (`sent`, from the `pending` row: the event may have changed since). Returns the meeting
@@ -462,9 +619,28 @@ where
         reconcile: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
+        self.create_in(key, Slot::Event, desired, reconcile, href)
+            .await
+    }
+
+    /// Creates the meeting of `slot` (the event's own, or a continuation segment) with the
+    /// crash-safe order of every create: reconcile a `pending` row first, commit `pending`,
+    /// call, commit `created`, write back.
+    async fn create_in(
+        &self,
+        key: &EventKey,
+        slot: Slot,
+        desired: &Desired,
+        reconcile: bool,
+        href: Option<&str>,
+    ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let existing = self.row(key)?;
+        let what = match slot {
+            Slot::Event => "create meeting",
+            Slot::Segment(_) => "create continuation meeting",
+        };
+        let existing = self.load(key, slot)?;
         // Only a create that was sent before (a `pending` row) may have made a meeting.
         let must_reconcile = reconcile
             || existing
@@ -494,8 +670,8 @@ where
                             row.recurring = recurring;
                         }
                     }
-                    self.put_row(&row)?;
-                    return self.write_back_after(&row, href).await;
+                    self.save(slot, &row)?;
+                    return self.links_after(key, slot, &row, href).await;
                 }
                 Ok(None) => {
                     if let Some(wait) = self.still_in_doubt(&row, now) {
@@ -521,16 +697,20 @@ where
         Self::record_desired(&mut row, desired);
         row.href = href.map(str::to_owned).or(row.href.take());
         row.updated_at = now;
-        self.put_row(&row)?;
+        self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api");
         match api.create_meeting(&self.create_request(desired)).await {
             Ok(info) => {
                 crate::failpoint::hit("create.after_api");
                 Self::record_meeting(&mut row, &info, desired, href, now);
-                self.put_row(&row)?;
-                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
+                self.save(slot, &row)?;
+                if slot == Slot::Event {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
+                } else {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created continuation meeting '{}' from {}", desired.subject, desired.start);
+                }
                 crate::failpoint::hit("create.after_state");
-                self.write_back_after(&row, href).await
+                self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
                 row.attempts += 1;
@@ -539,9 +719,9 @@ where
                     // The meeting may exist: keep `pending`; the next pass looks for it first.
                     // The time of the failure starts the reconcile grace period.
                     row.updated_at = Utc::now().timestamp();
-                    self.put_row(&row)?;
+                    self.save(slot, &row)?;
                     return Err(format!(
-                        "{key}: create meeting: {e}; the next pass checks whether it was created before trying again"
+                        "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
                     ));
                 }
                 row.state = RowState::Failed;
@@ -554,8 +734,8 @@ where
                     // Retry next pass (attempts 0 marks "retry regardless of fingerprint").
                     row.attempts = 0;
                 }
-                self.put_row(&row)?;
-                Err(format!("{key}: create meeting: {e}"))
+                self.save(slot, &row)?;
+                Err(format!("{key}: {what}: {e}"))
             }
         }
     }
@@ -610,18 +790,21 @@ where
         }
     }
 
-    /// Modifies the meeting to `desired` (same id, same link). `extension`: the event did not
-    /// change, the series is sent again from its next occurrence to hold more of it.
+    /// Modifies the meeting of `slot` to `desired` (same id, same link). `extension`: the
+    /// event did not change, the series is sent again from its next occurrence to hold more of
+    /// it; when the API refuses that ([`refuses_in_place`]) the continuation it carries is
+    /// created instead.
     async fn update(
         &self,
         key: &EventKey,
+        slot: Slot,
         meeting_id: &str,
         desired: &Desired,
-        extension: bool,
+        extension: Option<Option<&Desired>>,
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let Some(mut row) = self.row(key)? else {
+        let Some(mut row) = self.load(key, slot)? else {
             return Ok(());
         };
         let limited = limit_for_modify(desired);
@@ -646,8 +829,8 @@ where
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
                 row.updated_at = now;
-                self.put_row(&row)?;
-                if extension {
+                self.save(slot, &row)?;
+                if extension.is_some() {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "extended series '{}': {} occurrences from {}", desired.subject, desired.occurrences.len(), desired.start);
                 } else {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "updated meeting '{}'", desired.subject);
@@ -659,15 +842,53 @@ where
                 row.state = RowState::Cancelled;
                 row.last_error = Some("meeting no longer exists at Tencent".into());
                 row.updated_at = now;
-                self.put_row(&row)?;
+                self.save(slot, &row)?;
+                if let Slot::Segment(start) = slot {
+                    // The meeting before it is extended (or continued) again when it runs low,
+                    // and the block is written again without the dead link.
+                    let before = self
+                        .segments_of(key)?
+                        .into_iter()
+                        .rfind(|s| s.start < start && s.row.state == RowState::Created);
+                    if let Some(mut event) = self.row(key)? {
+                        event.needs_extension |= before.is_none();
+                        event.written_back = false;
+                        self.put_row(&event)?;
+                    }
+                    if let Some(mut b) = before {
+                        b.row.needs_extension = true;
+                        self.save(Slot::Segment(b.start), &b.row)?;
+                    }
+                    return Err(format!(
+                        "{key}: continuation meeting {meeting_id} no longer exists; the series is continued again when the meeting before it runs low"
+                    ));
+                }
                 Err(format!(
                     "{key}: meeting {meeting_id} no longer exists; a new one is created on the next pass"
                 ))
             }
+            Err(e) if refuses_in_place(&e) && extension.flatten().is_some() => {
+                let Some(continuation) = extension.flatten() else {
+                    return Ok(());
+                };
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "Tencent refused to extend the series in place ({e}); creating a continuation meeting from {}", continuation.start);
+                let href = match slot {
+                    Slot::Event => row.href.clone(),
+                    Slot::Segment(_) => self.row(key)?.and_then(|r| r.href),
+                };
+                self.create_in(
+                    key,
+                    Slot::Segment(continuation.start.timestamp()),
+                    continuation,
+                    false,
+                    href.as_deref(),
+                )
+                .await
+            }
             Err(e) => {
                 row.last_error = Some(e.to_string());
                 row.updated_at = now;
-                self.put_row(&row)?;
+                self.save(slot, &row)?;
                 Err(format!("{key}: update meeting {meeting_id}: {e}"))
             }
         }
@@ -702,7 +923,12 @@ where
         let already = existing.as_ref().is_some_and(|r| {
             r.state == RowState::Cancelled && r.meeting_id.as_deref() == Some(meeting_id)
         });
-        if !already {
+        // With continuations, the event's own meeting may be over while a later one is not:
+        // a meeting that is over is never touched.
+        let over = existing
+            .as_ref()
+            .is_some_and(|r| plan::meeting_over(r, Utc::now()));
+        if !already && !over {
             crate::failpoint::hit("cancel.before_api");
             match api.cancel_meeting(meeting_id, &req).await {
                 Ok(()) | Err(ApiError::NotFound { .. }) => {}
@@ -710,6 +936,41 @@ where
             }
             crate::failpoint::hit("cancel.after_api");
             tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
+        }
+        // Continuations go before the event's row is marked: a crash in between leaves the
+        // row live, and the next pass cancels again (a cancelled meeting counts as done).
+        for segment in self.segments_of(key)? {
+            let found = match segment.row.state {
+                RowState::Created => segment.row.meeting_id.clone(),
+                // A continuation create whose answer was lost may have made a meeting.
+                RowState::Pending => self
+                    .find_sent(&segment.row)
+                    .await
+                    .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
+                _ => continue,
+            };
+            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
+                let req = CancelMeetingRequest {
+                    userid: segment
+                        .row
+                        .userid
+                        .clone()
+                        .unwrap_or_else(|| req.userid.clone()),
+                    meeting_type: Some(1),
+                    ..req.clone()
+                };
+                match api.cancel_meeting(&mid, &req).await {
+                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                    Err(e) => {
+                        return Err(format!("{key}: cancel continuation meeting {mid}: {e}"));
+                    }
+                }
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %mid, "cancelled continuation meeting: {}", reason.text());
+            }
+            let mut seg = segment.row;
+            seg.state = RowState::Cancelled;
+            seg.updated_at = now;
+            self.save(Slot::Segment(segment.start), &seg)?;
         }
         let mut row =
             existing.unwrap_or_else(|| EventRow::new(key.clone(), RowState::Cancelled, now));
@@ -826,17 +1087,123 @@ where
         }
     }
 
+    /// After a create: write the links of the event (its own meeting and its continuations).
+    async fn links_after(
+        &self,
+        key: &EventKey,
+        slot: Slot,
+        row: &EventRow,
+        href: Option<&str>,
+    ) -> Result<(), String> {
+        match slot {
+            Slot::Event => self.write_back_after(row, href).await,
+            Slot::Segment(_) => {
+                let Some(event) = self.row(key)? else {
+                    return Ok(());
+                };
+                let href = href.map(str::to_owned).or_else(|| event.href.clone());
+                self.write_back_after(&event, href.as_deref()).await
+            }
+        }
+    }
+
+    async fn cancel_segment(
+        &self,
+        key: &EventKey,
+        start: i64,
+        meeting_id: &str,
+        userid: &str,
+        href: Option<&str>,
+    ) -> Result<(), String> {
+        let api = self.api()?;
+        let Some(mut row) = self.load(key, Slot::Segment(start))? else {
+            return Ok(());
+        };
+        let req = CancelMeetingRequest {
+            userid: if userid.is_empty() {
+                self.engine.config.meeting.userid.clone()
+            } else {
+                userid.to_owned()
+            },
+            instanceid: self.instanceid(),
+            reason_code: 1,
+            reason_detail: "calendar series no longer reaches these dates".into(),
+            meeting_type: Some(1),
+            sub_meeting_id: None,
+        };
+        match api.cancel_meeting(meeting_id, &req).await {
+            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            Err(e) => {
+                return Err(format!(
+                    "{key}: cancel continuation meeting {meeting_id}: {e}"
+                ));
+            }
+        }
+        tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled continuation meeting: the series no longer reaches it");
+        row.state = RowState::Cancelled;
+        row.updated_at = Utc::now().timestamp();
+        self.save(Slot::Segment(start), &row)?;
+        let Some(event) = self.row(key)? else {
+            return Ok(());
+        };
+        let href = href.map(str::to_owned).or_else(|| event.href.clone());
+        self.write_back_after(&event, href.as_deref()).await
+    }
+
+    /// The label of a meeting's dates in the block: "first – last" for a meeting followed by
+    /// another, "from first" for the last one.
+    fn label(&self, row: &EventRow, first: Option<i64>, last_one: bool) -> String {
+        let zone = self.engine.config.default_zone();
+        let day = |t: Option<i64>| {
+            t.and_then(|t| DateTime::from_timestamp(t, 0)).map_or_else(
+                || "?".to_owned(),
+                |d| d.with_timezone(&zone).format("%Y-%m-%d").to_string(),
+            )
+        };
+        if last_one {
+            format!("from {}", day(first))
+        } else {
+            format!("{} – {}", day(first), day(plan::last_held(row)))
+        }
+    }
+
     async fn write_back(&self, row: &EventRow, href: &str) -> Result<(), String> {
         let (Some(meeting_id), Some(join_url)) = (row.meeting_id.clone(), row.join_url.clone())
         else {
             return Ok(());
         };
-        let block = MeetingBlock {
+        let block_of = |r: &EventRow, meeting_id: String, join_url: String| MeetingBlock {
             meeting_id,
             join_url,
-            meeting_code: row.meeting_code.clone().unwrap_or_default(),
-            password: row.password.clone(),
+            meeting_code: r.meeting_code.clone().unwrap_or_default(),
+            password: r.password.clone(),
         };
+        let block = block_of(row, meeting_id, join_url);
+        let segments: Vec<Segment> = self
+            .segments_of(&row.key)?
+            .into_iter()
+            .filter(|s| {
+                s.row.state == RowState::Created
+                    && s.row.meeting_id.is_some()
+                    && s.row.join_url.is_some()
+            })
+            .collect();
+        let first = LabelledBlock {
+            label: self.label(row, row.start_at, segments.is_empty()),
+            block,
+        };
+        let later: Vec<LabelledBlock> = segments
+            .iter()
+            .enumerate()
+            .map(|(i, s)| LabelledBlock {
+                label: self.label(&s.row, Some(s.start), i + 1 == segments.len()),
+                block: block_of(
+                    &s.row,
+                    s.row.meeting_id.clone().unwrap_or_default(),
+                    s.row.join_url.clone().unwrap_or_default(),
+                ),
+            })
+            .collect();
         let opts = PatchOptions {
             location_if_empty: self.cal.location == crate::config::LocationPolicy::IfEmpty,
         };
@@ -844,7 +1211,8 @@ where
         crate::failpoint::hit("writeback.before_put");
         let etag = self
             .patch_object(&row.key, href, |ics| {
-                writeback::apply(ics, &uid, &block, &opts).map_err(|e| e.to_string())
+                writeback::apply_segments(ics, &uid, &first, &later, &opts)
+                    .map_err(|e| e.to_string())
             })
             .await?;
         crate::failpoint::hit("writeback.after_put");
@@ -852,7 +1220,13 @@ where
         row.written_back = true;
         row.etag = etag;
         row.href = Some(href.to_owned());
-        self.put_row(&row)
+        self.put_row(&row)?;
+        for s in segments.into_iter().filter(|s| !s.row.written_back) {
+            let mut seg = s.row;
+            seg.written_back = true;
+            self.save(Slot::Segment(s.start), &seg)?;
+        }
+        Ok(())
     }
 
     /// Reads an object, patches it and writes it back with `If-Match`; on 412 (a concurrent

@@ -250,10 +250,20 @@ where
                 return outcome;
             }
         };
+        let segments = match self.store.segments(&cal.name) {
+            Ok(s) => s,
+            Err(e) => {
+                outcome.error = Some(e.to_string());
+                return outcome;
+            }
+        };
         let pending_work = rows.iter().any(|r| {
             matches!(r.state, RowState::Pending)
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
                 || (r.state == RowState::Failed && r.attempts == 0)
+        }) || segments.iter().any(|s| {
+            s.row.state == RowState::Pending
+                || (s.row.state == RowState::Created && cal.writes_back() && !s.row.written_back)
         }) || state.held_cancels.is_some();
         let fresh = state.evaluated_at.is_some_and(|t| {
             now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
@@ -300,6 +310,7 @@ where
             events: &events,
             failed_uids: &failed_uids,
             rows: &rows,
+            segments: &segments,
             now,
             horizon: chrono::Duration::days(i64::from(self.config.horizon_days)),
             max_cancel_share: self.config.max_cancel_share,

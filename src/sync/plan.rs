@@ -11,7 +11,7 @@ use crate::config::{CalendarConfig, MeetingConfig};
 use crate::event::{Event, Timing};
 use crate::fingerprint;
 use crate::recurrence::{self, RecurringRule};
-use crate::store::{EventKey, EventRow, RowState};
+use crate::store::{EventKey, EventRow, RowState, Segment};
 
 /// An event together with where it is stored.
 #[derive(Debug, Clone)]
@@ -123,6 +123,8 @@ pub enum Action {
     },
     /// Extend a truncated series (too long for the API, or without end) in place: the rule is
     /// sent again from the next occurrence on, holding as many occurrences as the API allows.
+    /// When the API refuses that (see `apply::refuses_in_place`), `continuation` is created
+    /// instead: a new meeting for the occurrences after the last one the meeting holds.
     Extend {
         /// The event.
         key: EventKey,
@@ -130,6 +132,51 @@ pub enum Action {
         meeting_id: String,
         /// The meeting from the next occurrence on.
         desired: Desired,
+        /// The continuation segment being extended (its start); `None` for the event's own
+        /// meeting.
+        segment: Option<i64>,
+        /// The meeting to create if the extension is refused (from the first occurrence after
+        /// the last one held, capped like a create); `None` when nothing follows.
+        continuation: Option<Box<Desired>>,
+    },
+    /// Create a continuation meeting of a series (after reconciling a `pending` segment): the
+    /// event's meeting could not be extended in place. Both links are then written back.
+    Continue {
+        /// The event.
+        key: EventKey,
+        /// The segment: start of its first occurrence.
+        segment: i64,
+        /// The continuation meeting.
+        desired: Desired,
+        /// A create was sent before and its outcome is unknown: look for it first.
+        reconcile: bool,
+        /// Object to write the links into.
+        href: Option<String>,
+    },
+    /// Modify a continuation meeting in place (the event changed).
+    UpdateSegment {
+        /// The event.
+        key: EventKey,
+        /// The segment's start.
+        segment: i64,
+        /// Its meeting.
+        meeting_id: String,
+        /// The meeting as the event now says, limited to the segment's dates.
+        desired: Desired,
+    },
+    /// Cancel a continuation meeting the series no longer reaches (the event changed); the
+    /// block is rewritten without it.
+    CancelSegment {
+        /// The event.
+        key: EventKey,
+        /// The segment's start.
+        segment: i64,
+        /// Its meeting.
+        meeting_id: String,
+        /// Its creator.
+        userid: String,
+        /// Object holding the links.
+        href: Option<String>,
     },
     /// Cancel the meeting and remove the block from the event.
     Cancel {
@@ -210,11 +257,13 @@ impl Action {
             Self::HoldCancels { calendar, .. } => {
                 return (0, calendar.clone(), String::new(), 0);
             }
-            Self::Cancel { key, .. } => (1, key),
+            Self::Cancel { key, .. } | Self::CancelSegment { key, .. } => (1, key),
             Self::Forget { key } => (2, key),
-            Self::Update { key, .. } | Self::Extend { key, .. } => (3, key),
+            Self::Update { key, .. }
+            | Self::Extend { key, .. }
+            | Self::UpdateSegment { key, .. } => (3, key),
             Self::Adopt { key, .. } => (4, key),
-            Self::Create { key, .. } => (5, key),
+            Self::Create { key, .. } | Self::Continue { key, .. } => (5, key),
             Self::CancelOccurrence { key, .. } => (6, key),
             Self::MoveOccurrence { key, .. } => (7, key),
             Self::WriteBack { key, .. } => (8, key),
@@ -242,6 +291,8 @@ pub struct PlanInput<'a> {
     pub failed_uids: &'a HashSet<String>,
     /// State rows of this calendar.
     pub rows: &'a [EventRow],
+    /// Continuation segments of this calendar's events (any state).
+    pub segments: &'a [Segment],
     /// The clock.
     pub now: DateTime<Utc>,
     /// How far ahead events are considered.
@@ -298,8 +349,8 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     let mut actions = Vec::new();
     let mut seen: HashSet<EventKey> = HashSet::new();
     let mut disappearing = Vec::new();
-    // Series whose rule is sent again this pass, with the window they will hold: Tencent may
-    // reset their occurrences, so cancelled and moved occurrences are sent again too.
+    // Meetings (by id) whose rule is sent again this pass, with the window they will hold:
+    // Tencent may reset their occurrences, so cancelled and moved occurrences are sent again.
     let mut resent: HashMap<String, (i64, i64)> = HashMap::new();
 
     // Masters and single events first: overrides need their master's decision.
@@ -321,6 +372,12 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         let row = rows.get(&key).copied();
         let ev = &se.event;
         let live = row.filter(|r| r.state == RowState::Created && r.meeting_id.is_some());
+        let segments = segments_of(input.segments, &key);
+        let live_segments: Vec<&Segment> = segments
+            .iter()
+            .copied()
+            .filter(|s| s.row.state == RowState::Created && s.row.meeting_id.is_some())
+            .collect();
 
         if ev.cancelled || !ev.tagged {
             if let Some(r) = live {
@@ -330,7 +387,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     CancelReason::Untagged
                 };
                 let a = cancel_action(r, reason, se.href.clone().or_else(|| r.href.clone()));
-                if meeting_over(r, input.now) {
+                if series_over(r, &live_segments, input.now) {
                     actions.push(Action::Forget { key });
                 } else if reason == CancelReason::Untagged {
                     disappearing.push(a);
@@ -390,6 +447,33 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         actions.push(create(key, desired, true, se));
                         continue;
                     };
+                    if let Some(p) = segments.iter().find(|s| s.row.state == RowState::Pending) {
+                        // An interrupted continuation create: find it before anything else.
+                        let before = predecessor(r, &live_segments, p.start);
+                        if let Some(c) = continuation_after(ev, input, before) {
+                            actions.push(Action::Continue {
+                                key,
+                                segment: p.start,
+                                desired: c,
+                                reconcile: true,
+                                href: se.href.clone(),
+                            });
+                        }
+                        continue;
+                    }
+                    if !live_segments.is_empty() {
+                        plan_segmented(
+                            input,
+                            &key,
+                            se,
+                            &desired,
+                            r,
+                            &live_segments,
+                            &mut resent,
+                            &mut actions,
+                        );
+                        continue;
+                    }
                     let window = (desired.start.timestamp(), desired.series_end.timestamp());
                     if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) {
                         if desired.series_end <= input.now {
@@ -402,7 +486,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                             actions.push(create(key.clone(), desired, false, se));
                         } else {
                             if desired.rule.is_some() {
-                                resent.insert((*uid).to_owned(), window);
+                                resent.insert(mid.clone(), window);
                             }
                             actions.push(Action::Update {
                                 key: key.clone(),
@@ -410,12 +494,21 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                                 desired,
                             });
                         }
-                    } else if desired.rule.is_some() && needs_extension_now(r, input.now) {
-                        resent.insert((*uid).to_owned(), window);
+                    } else if desired.rule.is_some()
+                        && needs_extension_now(r, input.now)
+                        && !continuation_failed(&segments, r, &desired)
+                    {
+                        // Only what the meeting holds now is sure to be there after this pass:
+                        // the extension may be refused (and a continuation made instead).
+                        let held_end = r.series_end_at.unwrap_or(window.1);
+                        resent.insert(mid.clone(), (window.0, window.1.min(held_end)));
+                        let continuation = continuation_after(ev, input, r).map(Box::new);
                         actions.push(Action::Extend {
                             key: key.clone(),
                             meeting_id: mid.clone(),
                             desired,
+                            segment: None,
+                            continuation,
                         });
                     }
                     let link_missing =
@@ -476,7 +569,12 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         }
         match r.state {
             RowState::Created if r.meeting_id.is_some() => {
-                if meeting_over(r, input.now) {
+                let segments = segments_of(input.segments, &r.key);
+                let live: Vec<&Segment> = segments
+                    .into_iter()
+                    .filter(|s| s.row.state == RowState::Created)
+                    .collect();
+                if series_over(r, &live, input.now) {
                     actions.push(Action::Forget { key: r.key.clone() });
                 } else {
                     let mut cancel = cancel_action(r, CancelReason::EventDeleted, None);
@@ -520,8 +618,10 @@ fn cancel_action(r: &EventRow, reason: CancelReason, href: Option<String>) -> Ac
     }
 }
 
-/// A meeting whose last occurrence has started is never cancelled or changed.
-fn meeting_over(r: &EventRow, now: DateTime<Utc>) -> bool {
+/// A meeting whose last occurrence has started is never cancelled or changed (nor is a
+/// continuation segment in that state).
+#[must_use]
+pub fn meeting_over(r: &EventRow, now: DateTime<Utc>) -> bool {
     let last_end = r.series_end_at.or(r.end_at).unwrap_or(i64::MAX);
     let started = r.start_at.is_some_and(|s| s <= now.timestamp()) && !r.recurring;
     started || last_end <= now.timestamp()
@@ -578,7 +678,18 @@ fn guard_mass_cancellation(
     }
 }
 
-/// EXDATEs and overrides of series that have a meeting.
+/// A meeting of a series with the dates it holds, for EXDATEs and overrides.
+struct Held {
+    mid: String,
+    userid: String,
+    /// Its rule is sent again this pass: changed occurrences must be sent again too.
+    resend: bool,
+    start: Option<i64>,
+    end: Option<i64>,
+}
+
+/// EXDATEs and overrides of series that have a meeting: each goes to the meeting (the event's
+/// own or a continuation) whose dates hold the occurrence.
 fn plan_occurrences(
     input: &PlanInput<'_>,
     masters: &BTreeMap<&str, &SourcedEvent>,
@@ -601,17 +712,39 @@ fn plan_occurrences(
         else {
             continue;
         };
-        let Some(mid) = mrow.meeting_id.clone() else {
+        if mrow.meeting_id.is_none() {
             continue;
-        };
-        let userid = mrow.userid.clone().unwrap_or_default();
-        let resend = resent.get(*uid).copied();
-        let in_meeting = |t: i64| {
-            let (start, end) = match resend {
-                Some((s, e)) => (Some(s), Some(e)),
-                None => (mrow.start_at, mrow.series_end_at),
-            };
-            start.is_some_and(|s| t >= s) && end.is_none_or(|e| t < e) && t > now
+        }
+        // The event's meeting and its live continuations, each with the dates it holds (or
+        // will hold after this pass, when its rule is sent again).
+        let segments = segments_of(input.segments, &mkey);
+        let meetings: Vec<Held> = std::iter::once(*mrow)
+            .chain(
+                segments
+                    .iter()
+                    .filter(|s| s.row.state == RowState::Created)
+                    .map(|s| &s.row),
+            )
+            .filter_map(|r| {
+                let mid = r.meeting_id.clone()?;
+                let resend = resent.get(&mid).copied();
+                let (start, end) = match resend {
+                    Some((s, e)) => (Some(s), Some(e)),
+                    None => (r.start_at, r.series_end_at),
+                };
+                Some(Held {
+                    userid: r.userid.clone().unwrap_or_default(),
+                    mid,
+                    resend: resend.is_some(),
+                    start,
+                    end,
+                })
+            })
+            .collect();
+        let meeting_for = |t: i64| {
+            meetings
+                .iter()
+                .find(|m| m.start.is_some_and(|s| t >= s) && m.end.is_none_or(|e| t < e) && t > now)
         };
         for x in &master.event.exdates {
             let t = x.timestamp();
@@ -621,15 +754,18 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let done = resend.is_none()
+            let Some(m) = meeting_for(t) else {
+                continue;
+            };
+            let done = !m.resend
                 && rows
                     .get(&key)
                     .is_some_and(|r| r.state == RowState::Cancelled);
-            if !done && in_meeting(t) {
+            if !done {
                 actions.push(Action::CancelOccurrence {
                     key,
-                    meeting_id: mid.clone(),
-                    userid: userid.clone(),
+                    meeting_id: m.mid.clone(),
+                    userid: m.userid.clone(),
                 });
             }
         }
@@ -648,15 +784,15 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
-            if !in_meeting(rid) {
+            let Some(m) = meeting_for(rid) else {
                 continue;
-            }
+            };
             if se.event.cancelled {
-                if resend.is_some() || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
                     actions.push(Action::CancelOccurrence {
                         key,
-                        meeting_id: mid.clone(),
-                        userid: userid.clone(),
+                        meeting_id: m.mid.clone(),
+                        userid: m.userid.clone(),
                     });
                 }
                 continue;
@@ -668,13 +804,13 @@ fn plan_occurrences(
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
             let unchanged_times =
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
-            let recorded = resend.is_none()
-                && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            let recorded =
+                !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
-                    meeting_id: mid.clone(),
-                    userid: userid.clone(),
+                    meeting_id: m.mid.clone(),
+                    userid: m.userid.clone(),
                     start: *start,
                     end: *end,
                     fingerprint: fp,
@@ -687,6 +823,17 @@ fn plan_occurrences(
 /// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
 /// `Err`: the event can never get a meeting, with the reason.
 fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>, String> {
+    desired_at(ev, input, input.now, true)
+}
+
+/// The meeting an event asks for from `from` on (the occurrences not ended at `from`), capped
+/// like a create. `within_horizon`: `Ok(None)` when that start is beyond the horizon.
+fn desired_at(
+    ev: &Event,
+    input: &PlanInput<'_>,
+    from: DateTime<Utc>,
+    within_horizon: bool,
+) -> Result<Option<Desired>, String> {
     let Timing::Timed {
         start,
         end,
@@ -710,7 +857,7 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
     let time_zone = zone.iana_name();
     let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
-            if *end <= input.now {
+            if *end <= from {
                 return Ok(None);
             }
             (*start, *end, None, *end, false, vec![*start])
@@ -725,7 +872,7 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
                 duration: *end - *start,
                 exdates: &ev.exdates,
             };
-            match recurrence::map_series(&series, input.now) {
+            match recurrence::map_series(&series, from) {
                 Ok(p) => {
                     let last = p.occurrences.last().copied().unwrap_or(p.first_start);
                     (
@@ -746,7 +893,7 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
             }
         }
     };
-    if start > horizon_end {
+    if within_horizon && start > horizon_end {
         return Ok(None);
     }
     Ok(Some(Desired {
@@ -762,6 +909,227 @@ fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>,
         time_zone,
         fingerprint,
     }))
+}
+
+/// The segments of one event, in order of start.
+fn segments_of<'s>(segments: &'s [Segment], key: &EventKey) -> Vec<&'s Segment> {
+    let mut of: Vec<&Segment> = segments
+        .iter()
+        .filter(|s| s.row.key.calendar == key.calendar && s.row.key.uid == key.uid)
+        .collect();
+    of.sort_by_key(|s| s.start);
+    of
+}
+
+/// Whether the event's meetings are all over: its own and every live continuation.
+fn series_over(r: &EventRow, live: &[&Segment], now: DateTime<Utc>) -> bool {
+    meeting_over(r, now) && live.iter().all(|s| meeting_over(&s.row, now))
+}
+
+/// Start of the last occurrence a meeting holds (its stored occurrences, else its series end
+/// less one occurrence's length).
+#[must_use]
+pub fn last_held(r: &EventRow) -> Option<i64> {
+    let length = r.end_at.zip(r.start_at).map_or(0, |(e, s)| e - s);
+    r.occurrences
+        .last()
+        .copied()
+        .or_else(|| r.series_end_at.map(|e| e - length))
+}
+
+/// The meeting that holds the occurrences just before segment `start`: the last live segment
+/// that starts earlier, else the event's own meeting.
+fn predecessor<'r>(r: &'r EventRow, live: &[&'r Segment], start: i64) -> &'r EventRow {
+    live.iter()
+        .rev()
+        .find(|s| s.start < start)
+        .map_or(r, |s| &s.row)
+}
+
+/// The continuation of the meeting `before`: the event's occurrences after the last one it
+/// holds, capped like a create (never limited by the horizon: it continues a live meeting).
+fn continuation_after(ev: &Event, input: &PlanInput<'_>, before: &EventRow) -> Option<Desired> {
+    let last = last_held(before)?;
+    let length = before.end_at.zip(before.start_at).map_or(0, |(e, s)| e - s);
+    let from = DateTime::from_timestamp(last + length, 0)?.max(input.now);
+    desired_at(ev, input, from, false)
+        .ok()
+        .flatten()
+        .filter(|d| d.start.timestamp() > last && d.rule.is_some())
+}
+
+/// A continuation create after `r` failed for good and the event has not changed since: do
+/// not try (and fail) again every pass.
+fn continuation_failed(segments: &[&Segment], r: &EventRow, desired: &Desired) -> bool {
+    let after = last_held(r).unwrap_or(i64::MIN);
+    segments.iter().any(|s| {
+        s.start > after
+            && s.row.state == RowState::Failed
+            && s.row.attempts > 0
+            && s.row.fingerprint.as_deref() == Some(desired.fingerprint.as_str())
+    })
+}
+
+/// `d` limited to the occurrences starting in `[lo, hi)`; `None` when none do. A meeting cut
+/// at `hi` ends by date on its last occurrence and is no longer truncated (the next segment
+/// holds what follows).
+fn window(mut d: Desired, lo: Option<i64>, hi: Option<i64>) -> Option<Desired> {
+    let length = d.end - d.start;
+    let before = d.occurrences.len();
+    let cut_end = hi.is_some_and(|hi| d.occurrences.iter().any(|t| t.timestamp() >= hi));
+    d.occurrences.retain(|t| {
+        let t = t.timestamp();
+        lo.is_none_or(|lo| t >= lo) && hi.is_none_or(|hi| t < hi)
+    });
+    let first = *d.occurrences.first()?;
+    let last = *d.occurrences.last()?;
+    let cut = before != d.occurrences.len();
+    d.start = first;
+    d.end = first + length;
+    d.series_end = last + length;
+    if let Some(rule) = d.rule.as_mut().filter(|_| cut) {
+        if cut_end {
+            rule.until_type = 0;
+            rule.until_count = None;
+            rule.until_date = Some(last.timestamp());
+            d.truncated = false;
+        } else if rule.until_type == 1 {
+            rule.until_count = i64::try_from(d.occurrences.len()).ok();
+        }
+    }
+    Some(d)
+}
+
+/// An event whose series is held by its own meeting and live continuations: each meeting is
+/// modified with its own dates when the event changed (a continuation the series no longer
+/// reaches is cancelled; a meeting already over is never touched), the last one is extended
+/// when due, and the links are written back when one is missing.
+#[allow(clippy::too_many_arguments)]
+fn plan_segmented(
+    input: &PlanInput<'_>,
+    key: &EventKey,
+    se: &SourcedEvent,
+    desired: &Desired,
+    r: &EventRow,
+    live: &[&Segment],
+    resent: &mut HashMap<String, (i64, i64)>,
+    actions: &mut Vec<Action>,
+) {
+    let ev = &se.event;
+    let now = input.now;
+    let fp = Some(desired.fingerprint.as_str());
+    let changed = |row: &EventRow| row.fingerprint.as_deref() != fp;
+    let mid = r.meeting_id.clone().unwrap_or_default();
+    let any_changed = changed(r) || live.iter().any(|s| changed(&s.row));
+    if any_changed && desired.series_end > now {
+        let reason = if r.recurring != desired.rule.is_some() {
+            Some(CancelReason::Replaced)
+        } else if r.userid.as_deref() != Some(desired.userid.as_str()) {
+            Some(CancelReason::CreatorChanged)
+        } else {
+            None
+        };
+        if let Some(reason) = reason {
+            // Cancelling the event's meeting cancels its continuations too.
+            actions.push(cancel_action(r, reason, None));
+            actions.push(create(key.clone(), desired.clone(), false, se));
+            return;
+        }
+    }
+    let starts: Vec<Option<i64>> = std::iter::once(None)
+        .chain(live.iter().map(|s| Some(s.start)))
+        .collect();
+    let rows: Vec<&EventRow> = std::iter::once(r)
+        .chain(live.iter().map(|s| &s.row))
+        .collect();
+    for (i, row) in rows.iter().enumerate() {
+        if !changed(row) || meeting_over(row, now) {
+            continue;
+        }
+        let (lo, hi) = (starts[i], starts.get(i + 1).copied().flatten());
+        let from = lo
+            .and_then(|lo| DateTime::from_timestamp(lo, 0))
+            .map_or(now, |lo| lo.max(now));
+        let d = desired_at(ev, input, from, false)
+            .ok()
+            .flatten()
+            .and_then(|d| window(d, lo, hi));
+        match (lo, d) {
+            (None, Some(d)) => {
+                if d.rule.is_some() {
+                    resent.insert(mid.clone(), (d.start.timestamp(), d.series_end.timestamp()));
+                }
+                actions.push(Action::Update {
+                    key: key.clone(),
+                    meeting_id: mid.clone(),
+                    desired: d,
+                });
+            }
+            // Nothing of the series is left in the original meeting's dates: it is left as it
+            // is (it holds the event's id and ends by itself).
+            (None, None) => {}
+            (Some(start), Some(d)) => {
+                let segment_mid = row.meeting_id.clone().unwrap_or_default();
+                resent.insert(
+                    segment_mid.clone(),
+                    (d.start.timestamp(), d.series_end.timestamp()),
+                );
+                actions.push(Action::UpdateSegment {
+                    key: key.clone(),
+                    segment: start,
+                    meeting_id: segment_mid,
+                    desired: d,
+                });
+            }
+            (Some(start), None) => actions.push(Action::CancelSegment {
+                key: key.clone(),
+                segment: start,
+                meeting_id: row.meeting_id.clone().unwrap_or_default(),
+                userid: row.userid.clone().unwrap_or_default(),
+                href: se.href.clone().or_else(|| r.href.clone()),
+            }),
+        }
+    }
+    if !any_changed
+        && let Some(tail) = live.last()
+        && needs_extension_now(&tail.row, now)
+        && !continuation_failed(&segments_of(input.segments, key), &tail.row, desired)
+        && let Some(d) = desired_at(
+            ev,
+            input,
+            now.max(DateTime::from_timestamp(tail.start, 0).unwrap_or(now)),
+            false,
+        )
+        .ok()
+        .flatten()
+        .and_then(|d| window(d, Some(tail.start), None))
+    {
+        let tail_mid = tail.row.meeting_id.clone().unwrap_or_default();
+        let held_end = tail.row.series_end_at.unwrap_or(i64::MAX);
+        resent.insert(
+            tail_mid.clone(),
+            (d.start.timestamp(), d.series_end.timestamp().min(held_end)),
+        );
+        actions.push(Action::Extend {
+            key: key.clone(),
+            meeting_id: tail_mid,
+            desired: d,
+            segment: Some(tail.start),
+            continuation: continuation_after(ev, input, &tail.row).map(Box::new),
+        });
+    }
+    let link_missing = ev.meeting_id.as_deref() != Some(mid.as_str())
+        || !r.written_back
+        || live.iter().any(|s| !s.row.written_back);
+    if input.calendar.writes_back()
+        && link_missing
+        && let Some(href) = &se.href
+    {
+        actions.push(Action::WriteBack {
+            key: key.clone(),
+            href: href.clone(),
+        });
+    }
 }
 
 /// Creator and invitees from ORGANIZER and ATTENDEE through `[meeting.users]`.

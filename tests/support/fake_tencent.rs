@@ -106,6 +106,8 @@ struct State {
     faults: HashMap<Route, VecDeque<Fault>>,
     page_size: usize,
     page_overlap: bool,
+    /// Refuse a PUT that would make a recurring meeting hold occurrences after its last one.
+    refuse_extension: bool,
 }
 
 /// A running fake server; stops when dropped.
@@ -215,6 +217,32 @@ impl FakeTencent {
     /// Meetings per list page (default 20, the API's maximum).
     pub fn set_page_size(&self, size: usize) {
         self.state.lock().unwrap().page_size = size.max(1);
+    }
+
+    /// Refuse to extend recurring meetings in place: a PUT whose rule would hold occurrences
+    /// after the meeting's current last one is answered 400 + 190004 (invalid parameter on
+    /// `recurring_rule`), as an API that keeps the modify-time limit would; any other PUT
+    /// (a rename, a shorter rule, one occurrence moved) is accepted as before.
+    pub fn refuse_in_place_extension(&self, refuse: bool) {
+        self.state.lock().unwrap().refuse_extension = refuse;
+    }
+
+    /// Shifts a stored meeting and all its occurrences by `seconds` (negative: into the past),
+    /// so that a test can pretend the meeting was created long ago.
+    pub fn shift_meeting(&self, meeting_id: &str, seconds: i64) {
+        let mut state = self.state.lock().unwrap();
+        let m = state
+            .meetings
+            .iter_mut()
+            .find(|m| m.meeting_id == meeting_id)
+            .unwrap();
+        m.start_time += seconds;
+        m.end_time += seconds;
+        for s in &mut m.sub_meetings {
+            s.start_time += seconds;
+            s.end_time += seconds;
+            s.sub_meeting_id = s.start_time.to_string();
+        }
     }
 
     /// Repeat the last meeting of each page at the top of the next, as the real API can when

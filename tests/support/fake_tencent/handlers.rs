@@ -242,6 +242,7 @@ fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMee
     let meeting_type = opt_int(o, "meeting_type")?;
     let location = opt_str(o, "location")?;
     let rule = o.get("recurring_rule").map(rules::object).transpose()?;
+    let refuse_extension = st.refuse_extension;
     let Some(m) = st
         .meetings
         .iter_mut()
@@ -278,6 +279,16 @@ fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMee
             let rule = next.recurring_rule.clone().unwrap_or(json!({}));
             let zone = rules::zone(next.time_zone.as_deref())?;
             let starts = rules::expand(&rule, next.start_time, zone)?;
+            let last_now = m.sub_meetings.iter().map(|s| s.start_time).max();
+            let last_then = starts.iter().copied().max();
+            if refuse_extension
+                && m.meeting_type == 1
+                && last_then
+                    .zip(last_now)
+                    .is_some_and(|(then, now)| then > now)
+            {
+                return Err("recurring_rule: a recurring meeting cannot be extended past its last sub-meeting; create a new meeting for the later occurrences".into());
+            }
             next.recurring_rule = Some(rule);
             next.sub_meetings = sub_meetings(true, &starts, next.end_time - next.start_time);
         } else {
