@@ -1,7 +1,8 @@
 //! Scale benchmark: many tagged events to create against the fake Tencent server with a
 //! per-call latency and the documented rate limit enforced (190310 beyond N calls in a sliding
-//! minute). The real `calmeet` binary syncs CalDAV calendars in which every event is tagged
-//! (4 calendars, polled at once, sharing one client-side limit) until a pass plans nothing.
+//! minute). calmeet's sync engine, built from a config file as the daemon builds it (one
+//! meeting API client, so one client-side limit, across passes), syncs CalDAV calendars in
+//! which every event is tagged (4 calendars, polled at once) until a pass calls no API.
 //! Measures the time to converge, API calls, and waste (calls refused with 190310), and
 //! asserts exactly one meeting and one link per event and zero waste.
 //!
@@ -24,13 +25,10 @@ mod support;
 #[path = "support/fixture_dav.rs"]
 mod fixture_dav;
 
-#[path = "support/child.rs"]
-mod child;
-
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use child::mib;
+use calmeet::sync::SyncOptions;
 use fixture_dav::{FixtureDav, Tagging};
 use support::fake_tencent::{FakeTencent, Route};
 
@@ -45,8 +43,8 @@ fn env_num(name: &str, default: u64) -> u64 {
 }
 
 /// Creates `creates` meetings at `limit` calls per minute; prints one line, returns the time
-/// to converge.
-async fn converge(creates: usize, limit: usize, latency: Duration) -> Duration {
+/// to converge and the API calls made.
+async fn converge(creates: usize, limit: usize, latency: Duration) -> (Duration, usize) {
     let per_calendar = creates.div_ceil(CALENDARS);
     let dav = FixtureDav::start(CALENDARS, per_calendar, Tagging::All).await;
     let fake = FakeTencent::start().await;
@@ -70,29 +68,43 @@ max_calls_per_minute = {limit}\n",
         )
         .unwrap();
     }
+    let key_path = dir.path().join("secret_key");
+    std::fs::write(&key_path, &fake.secret_key).unwrap();
+    std::fs::set_permissions(
+        &key_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    cfg = cfg.replace(
+        "userid = \"zhangsan\"\n",
+        &format!(
+            "userid = \"zhangsan\"\nsecret_key_file = \"{}\"\n",
+            key_path.display()
+        ),
+    );
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, cfg).unwrap();
-    let log = dir.path().join("calmeet.log");
     let tagged = dav.tagged();
+    let config = calmeet::config::Config::load(&config_path).unwrap();
+    let (_stop, rx) = tokio::sync::watch::channel(false);
+    let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
 
     let started = Instant::now();
     let mut passes = 0;
-    let mut peak = 0;
     loop {
         passes += 1;
         let calls_before = fake.requests().len();
-        let run = child::run(&config_path, &fake.secret_key, &["sync"], &log).await;
-        peak = peak.max(run.peak_kib);
+        let report = engine.run_pass(SyncOptions::default()).await;
         let calls = fake.requests().len() - calls_before;
+        let errors: Vec<&String> = report
+            .calendars
+            .iter()
+            .flat_map(|c| c.error.iter().chain(c.event_errors.iter()))
+            .collect();
         assert!(
-            run.success,
-            "pass {passes} failed:\n{}",
-            run.output
-                .lines()
-                .rev()
-                .take(20)
-                .collect::<Vec<_>>()
-                .join("\n")
+            errors.is_empty(),
+            "pass {passes} failed: {:?}",
+            &errors[..errors.len().min(5)]
         );
         if calls == 0 {
             break;
@@ -106,19 +118,18 @@ max_calls_per_minute = {limit}\n",
     println!(
         "{creates:>5} creates at {limit:>5}/min, {}ms latency: converged in {:>8.1} s ({passes} passes), \
 {calls} API calls ({creates_sent} creates), {waste} refused (190310), peak {} calls in a minute, \
-{:.1} creates/min, calmeet peak RSS {}",
+{:.1} creates/min",
         latency.as_millis(),
         took.as_secs_f64(),
         fake.peak_calls_in_window(),
         tagged as f64 / took.as_secs_f64() * 60.0,
-        mib(peak)
     );
     assert_eq!(fake.live_meeting_count(), tagged, "one meeting per event");
     assert_eq!(creates_sent, tagged, "no create sent twice");
     assert_eq!(waste, 0, "calls were refused by the rate limit");
     assert!(fake.peak_calls_in_window() <= limit);
     assert_eq!(dav.written_back(), tagged, "one link per event");
-    took
+    (took, calls)
 }
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -147,13 +158,13 @@ async fn main() {
         converge(creates, raised, latency).await;
     }
     if at_limit > 0 {
-        let took = converge(at_limit, limit, latency).await;
+        let (took, calls) = converge(at_limit, limit, latency).await;
         // The bound set by the limit alone: the calls beyond the first minute's `limit`, at
         // `limit` per minute (the client counts 61-second minutes).
         let bound =
-            Duration::from_secs(61) * u32::try_from(at_limit.saturating_sub(1) / limit).unwrap();
+            Duration::from_secs(61) * u32::try_from(calls.saturating_sub(1) / limit).unwrap();
         println!(
-            "  the limit alone needs {:.0} s for {at_limit} calls at {limit}/min: calmeet took {:.1} s more",
+            "  the limit alone needs {:.0} s for {calls} calls at {limit}/min: calmeet took {:.1} s more",
             bound.as_secs_f64(),
             took.saturating_sub(bound).as_secs_f64()
         );

@@ -390,10 +390,10 @@ fn answer(w: &mut World, method: &str, path: &str, body: &str, if_match: Option<
             };
             let mut s = String::from(MS_OPEN);
             for i in (0..w.events).filter(|&i| c.modified[i] > since) {
-                write!(
+                writeln!(
                     s,
                     "<d:response><d:href>{}</d:href><d:propstat><d:prop><d:getetag>{}</d:getetag></d:prop>\
-<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>\n",
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>",
                     href(i),
                     xml_escape(&w.etag(cal, i))
                 )
@@ -413,18 +413,18 @@ fn answer(w: &mut World, method: &str, path: &str, body: &str, if_match: Option<
             let mut s = String::from(MS_OPEN);
             for h in element_texts(body, "href") {
                 match locate(w, h) {
-                    Some((c, Some(i))) if c == cal => write!(
+                    Some((c, Some(i))) if c == cal => writeln!(
                         s,
                         "<d:response><d:href>{}</d:href><d:propstat><d:prop><d:getetag>{}</d:getetag>\
-<cal:calendar-data>{}</cal:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>\n",
+<cal:calendar-data>{}</cal:calendar-data></d:prop><d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>",
                         href(i),
                         xml_escape(&w.etag(cal, i)),
                         xml_escape(&String::from_utf8_lossy(&w.body(cal, i)))
                     )
                     .unwrap(),
-                    _ => write!(
+                    _ => writeln!(
                         s,
-                        "<d:response><d:href>{}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>\n",
+                        "<d:response><d:href>{}</d:href><d:status>HTTP/1.1 404 Not Found</d:status></d:response>",
                         xml_escape(h)
                     )
                     .unwrap(),
@@ -438,10 +438,10 @@ fn answer(w: &mut World, method: &str, path: &str, body: &str, if_match: Option<
         ("REPORT", None) if body.contains("calendar-query") => {
             let mut s = String::from(MS_OPEN);
             for i in 0..w.events {
-                write!(
+                writeln!(
                     s,
                     "<d:response><d:href>{}</d:href><d:propstat><d:prop><d:getetag>{}</d:getetag></d:prop>\
-<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>\n",
+<d:status>HTTP/1.1 200 OK</d:status></d:propstat></d:response>",
                     href(i),
                     xml_escape(&w.etag(cal, i))
                 )
