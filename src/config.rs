@@ -290,6 +290,10 @@ pub struct MeetingConfig {
     /// sensible schedule, so a daemon never notices).
     #[serde(default = "default_reconcile_grace")]
     pub reconcile_grace_secs: u64,
+    /// Most API calls (retries included) calmeet starts in any minute; Tencent's documented
+    /// limit is 300 per minute per app, answered with error 190310 beyond it.
+    #[serde(default = "default_max_calls_per_minute")]
+    pub max_calls_per_minute: u32,
 }
 
 impl Default for MeetingConfig {
@@ -309,6 +313,7 @@ impl Default for MeetingConfig {
             users: std::collections::BTreeMap::new(),
             timeout_secs: default_api_timeout(),
             reconcile_grace_secs: default_reconcile_grace(),
+            max_calls_per_minute: default_max_calls_per_minute(),
         }
     }
 }
@@ -393,6 +398,9 @@ fn default_instanceid() -> i64 {
 }
 fn default_subject_max() -> usize {
     100
+}
+fn default_max_calls_per_minute() -> u32 {
+    crate::tencent::client::DEFAULT_CALLS_PER_MINUTE
 }
 fn default_api_timeout() -> u64 {
     30
@@ -566,6 +574,12 @@ impl Config {
             return Err(self.invalid(
                 "meeting.reconcile_grace_secs",
                 "must be between 0 and 3600 seconds",
+            ));
+        }
+        if !(1..=100_000).contains(&self.meeting.max_calls_per_minute) {
+            return Err(self.invalid(
+                "meeting.max_calls_per_minute",
+                "must be between 1 and 100000 (Tencent's default limit is 300)",
             ));
         }
         if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
@@ -824,6 +838,7 @@ kind = "caldav"
         assert_eq!(c.horizon_days, 90);
         assert_eq!(c.meeting.api_base, DEFAULT_API_BASE);
         assert_eq!(c.meeting.instanceid, 1);
+        assert_eq!(c.meeting.max_calls_per_minute, 300);
         assert!(c.calendars[0].writes_back());
         assert_eq!(c.calendars[0].location, LocationPolicy::Never);
         assert_eq!(c.calendars[0].timeout(), crate::sync::SOURCE_TIMEOUT);

@@ -271,3 +271,33 @@ async fn extension_in_place_can_be_refused_while_other_changes_go_through() {
         6
     );
 }
+
+/// The documented limit (reference §4.4): beyond N calls in a minute the fake answers 190310
+/// without acting and counts the call as waste; the client surfaces it as `RateLimited`.
+#[tokio::test]
+async fn rate_limit_answers_190310_without_acting() {
+    let fake = FakeTencent::start().await;
+    fake.set_rate_limit(3, std::time::Duration::from_secs(60));
+    let mut config = fake.client_config();
+    config.max_attempts = 1;
+    let client = calmeet::tencent::TencentClient::new(config).unwrap();
+    for _ in 0..3 {
+        client.create_meeting(&recurring_none()).await.unwrap();
+    }
+    let refused = client.create_meeting(&recurring_none()).await.unwrap_err();
+    assert!(
+        matches!(refused, ApiError::RateLimited { code: 190_310, .. }),
+        "{refused}"
+    );
+    assert_eq!(fake.meetings().len(), 3, "a refused call must not act");
+    assert_eq!(fake.rate_limited_count(), 1);
+    assert_eq!(fake.peak_calls_in_window(), 3);
+}
+
+fn recurring_none() -> CreateMeetingRequest {
+    CreateMeetingRequest {
+        recurring_rule: None,
+        meeting_type: 0,
+        ..recurring(RecurringRule::default())
+    }
+}

@@ -1,7 +1,7 @@
 //! The HTTP transport for the Tencent Meeting API: signing, rate limiting, retries.
 //!
 //! Owns the one `reqwest::Client`, the per-attempt signature (fresh nonce and timestamp every
-//! time), the client-side token bucket, and the retry policy. The policy's central rule: a
+//! time), the client-side ceiling of calls per minute, and the retry policy. The policy's central rule: a
 //! create is retried only when the failure proves the server did not act (a rate-limit error
 //! code, or a connection that was never established); any other failure after the request may
 //! have reached the server becomes [`ApiError::Ambiguous`], because a second create would make a
@@ -10,14 +10,14 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::Method;
-use tokio::time::Instant;
 use url::{Position, Url, form_urlencoded};
 
-use super::retry::{Backoff, Retry, TokenBucket, classify, network_failure};
+pub use super::retry::DEFAULT_CALLS_PER_MINUTE;
+use super::retry::{Backoff, CallWindow, Retry, classify, network_failure, wait_for_call};
 use super::types::{
     CancelMeetingRequest, CreateMeetingRequest, ListMeetingsResponse, MeetingInfo, MeetingInfoList,
     ModifyMeetingRequest,
@@ -49,12 +49,13 @@ pub struct ClientConfig {
     pub timeout: Duration,
     /// Attempts per call including the first (at least 1).
     pub max_attempts: u32,
-    /// Client-side ceiling; keep it below the documented 300/minute/app.
+    /// Client-side ceiling: at most this many calls (retries included) start in any minute.
+    /// Tencent's documented limit is 300/minute/app ([`DEFAULT_CALLS_PER_MINUTE`]).
     pub requests_per_minute: u32,
 }
 
 impl ClientConfig {
-    /// A config with the defaults: 30 s timeout, 4 attempts, 250 requests per minute.
+    /// A config with the defaults: 30 s timeout, 4 attempts, 300 requests per minute.
     #[must_use]
     pub fn new(
         api_base: &str,
@@ -70,7 +71,7 @@ impl ClientConfig {
             secret_key: secret_key.into(),
             timeout: Duration::from_secs(30),
             max_attempts: 4,
-            requests_per_minute: 250,
+            requests_per_minute: DEFAULT_CALLS_PER_MINUTE,
         }
     }
 }
@@ -102,7 +103,7 @@ pub struct TencentClient {
 struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
-    limiter: Mutex<TokenBucket>,
+    limiter: Mutex<CallWindow>,
 }
 
 impl TencentClient {
@@ -135,7 +136,7 @@ impl TencentClient {
             .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = Mutex::new(TokenBucket::new(config.requests_per_minute, Instant::now()));
+        let limiter = Mutex::new(CallWindow::new(config.requests_per_minute));
         Ok(TencentClient {
             inner: Arc::new(Inner {
                 http,
@@ -394,20 +395,7 @@ impl TencentClient {
     }
 
     async fn acquire_token(&self) {
-        loop {
-            let wait = {
-                let mut bucket = self
-                    .inner
-                    .limiter
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner);
-                match bucket.try_take(Instant::now()) {
-                    Ok(()) => return,
-                    Err(wait) => wait,
-                }
-            };
-            tokio::time::sleep(wait).await;
-        }
+        wait_for_call(&self.inner.limiter).await;
     }
 }
 

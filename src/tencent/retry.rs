@@ -2,9 +2,11 @@
 //!
 //! Owns three decisions: what an answer or a transport failure means (classified by Tencent's
 //! `error_code`, never by HTTP status), whether repeating it is safe, and how long to wait
-//! (capped, jittered backoff; a client-side token bucket under the API's rate limit). No I/O
-//! here: the client feeds in statuses, bodies and errors and gets verdicts back.
+//! (capped, jittered backoff; a client-side ceiling of calls per minute under the API's rate
+//! limit). No I/O here: the client feeds in statuses, bodies and errors and gets verdicts back.
 
+use std::collections::VecDeque;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -145,40 +147,67 @@ impl Backoff {
     }
 }
 
-/// Token bucket. Capacity is a tenth of the per-minute rate so that even a full burst plus a
-/// minute of steady refill stays under the ceiling in any 60-second window (250 + 25 < 300).
+/// The API's default limit: calls per minute per self-built app (reference §4.4; 190310 beyond).
+pub const DEFAULT_CALLS_PER_MINUTE: u32 = 300;
+
+/// The window the client counts calls in: the API's minute plus a margin for the time between
+/// granting a call here and its arrival at the server (signing, connecting, sending), so that
+/// a call sent a little faster than an earlier one still lands outside that one's minute.
+pub(super) const CALL_WINDOW: Duration = Duration::from_secs(61);
+
+/// Client-side rate limit: at most `limit` calls start in any [`CALL_WINDOW`] (a sliding
+/// window over the start times of the last `limit` calls). Unlike a token bucket, whose
+/// burst plus refill can exceed the ceiling within one minute, this never lets more than
+/// `limit` calls reach the server within any minute, whether the server counts in fixed or
+/// sliding minutes, and still uses the whole limit.
 #[derive(Debug)]
-pub(super) struct TokenBucket {
-    capacity: f64,
-    tokens: f64,
-    per_second: f64,
-    last: Instant,
+pub(super) struct CallWindow {
+    limit: usize,
+    window: Duration,
+    started: VecDeque<Instant>,
 }
 
-impl TokenBucket {
-    pub(super) fn new(requests_per_minute: u32, now: Instant) -> Self {
-        let capacity = f64::from((requests_per_minute / 10).max(1));
-        TokenBucket {
-            capacity,
-            tokens: capacity,
-            per_second: f64::from(requests_per_minute) / 60.0,
-            last: now,
+impl CallWindow {
+    pub(super) fn new(calls_per_minute: u32) -> Self {
+        let limit = usize::try_from(calls_per_minute.max(1)).unwrap_or(usize::MAX);
+        CallWindow {
+            limit,
+            window: CALL_WINDOW,
+            started: VecDeque::with_capacity(limit.min(4096)),
         }
     }
 
-    /// Takes a token, or says how long until one is available.
-    pub(super) fn try_take(&mut self, now: Instant) -> Result<(), Duration> {
-        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
-        self.tokens = (self.tokens + elapsed * self.per_second).min(self.capacity);
-        self.last = now;
-        if self.tokens >= 1.0 {
-            self.tokens -= 1.0;
-            Ok(())
-        } else {
-            Err(Duration::from_secs_f64(
-                (1.0 - self.tokens) / self.per_second,
-            ))
+    /// Records a call starting `now`, or says when the next one may start.
+    pub(super) fn try_take(&mut self, now: Instant) -> Result<(), Instant> {
+        while let Some(&first) = self.started.front() {
+            if now.saturating_duration_since(first) >= self.window {
+                self.started.pop_front();
+            } else {
+                break;
+            }
         }
+        match self.started.front() {
+            Some(&first) if self.started.len() >= self.limit => Err(first + self.window),
+            _ => {
+                self.started.push_back(now);
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Waits until `limiter` lets one more call start, and records it. Waiters that wake together
+/// race for the slot under the lock; the losers wait again.
+pub(super) async fn wait_for_call(limiter: &Mutex<CallWindow>) {
+    loop {
+        let next = {
+            let mut window = limiter.lock().unwrap_or_else(PoisonError::into_inner);
+            match window.try_take(Instant::now()) {
+                Ok(()) => return,
+                Err(next) => next,
+            }
+        };
+        tokio::time::sleep_until(next).await;
     }
 }
 
@@ -188,15 +217,58 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bucket_allows_a_burst_then_paces() {
+    fn window_allows_the_limit_then_waits_for_the_oldest_call() {
         let start = Instant::now();
-        let mut bucket = TokenBucket::new(600, start); // 10/s, burst 60
-        for _ in 0..60 {
-            assert!(bucket.try_take(start).is_ok());
+        let mut window = CallWindow::new(3);
+        for _ in 0..3 {
+            assert!(window.try_take(start).is_ok());
         }
-        let wait = bucket.try_take(start).unwrap_err();
-        assert!(wait > Duration::from_millis(90) && wait <= Duration::from_millis(100));
-        assert!(bucket.try_take(start + Duration::from_millis(100)).is_ok());
+        assert_eq!(window.try_take(start).unwrap_err(), start + CALL_WINDOW);
+        let later = start + CALL_WINDOW - Duration::from_millis(1);
+        assert_eq!(window.try_take(later).unwrap_err(), start + CALL_WINDOW);
+        assert!(window.try_take(start + CALL_WINDOW).is_ok());
+    }
+
+    /// 1,000 calls from 4 concurrent callers at the documented 300/minute, on tokio's paused
+    /// clock: no 60-second window ever holds more than 300 call starts, and the limit is used
+    /// fully (the whole run takes three windows, not more).
+    #[tokio::test(start_paused = true)]
+    async fn concurrent_callers_never_exceed_the_limit_in_any_minute() {
+        let limiter = std::sync::Arc::new(Mutex::new(CallWindow::new(DEFAULT_CALLS_PER_MINUTE)));
+        let start = Instant::now();
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..4 {
+            let limiter = std::sync::Arc::clone(&limiter);
+            tasks.spawn(async move {
+                let mut at = Vec::new();
+                for _ in 0..250 {
+                    wait_for_call(&limiter).await;
+                    at.push(Instant::now());
+                    // each call takes 20 ms, like the fake server's latency
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                at
+            });
+        }
+        let mut starts = Vec::new();
+        while let Some(done) = tasks.join_next().await {
+            starts.extend(done.unwrap());
+        }
+        starts.sort();
+        assert_eq!(starts.len(), 1_000);
+        let limit = DEFAULT_CALLS_PER_MINUTE as usize;
+        for (i, t) in starts.iter().enumerate().skip(limit) {
+            let gap = t.duration_since(starts[i - limit]);
+            assert!(
+                gap >= Duration::from_secs(60),
+                "call {i}: {limit} calls within {gap:?}"
+            );
+        }
+        // 1,000 = 300 + 300 + 300 + 100: the last batch starts after three windows.
+        let took = starts[999].duration_since(start);
+        assert!(took >= CALL_WINDOW * 3, "{took:?}");
+        assert!(took < CALL_WINDOW * 3 + Duration::from_secs(2), "{took:?}");
+        assert!(starts[limit - 1].duration_since(start) < Duration::from_secs(2));
     }
 
     #[test]

@@ -4,6 +4,9 @@
 //! answers errors with the API's body shape and codes (200003, 190303, 190004, 9003), keeps
 //! meetings in memory, records every request, and injects faults per route — including the one
 //! that matters most: performing a create and then dropping the connection unanswered.
+//! Optionally it adds a fixed latency to every answer and enforces the documented rate limit
+//! (reference §4.4: N calls per minute per app, 190310 beyond; a sliding minute over the calls
+//! it served, rejected calls are counted apart as waste).
 //! Deliberate simplifications: `pos` 0 lists everything (not "today"), the list cursor is an
 //! offset rather than a modification time, and "upcoming" is not filtered by the clock.
 #![allow(dead_code)] // each test binary uses a different part of the fake
@@ -108,6 +111,16 @@ struct State {
     page_overlap: bool,
     /// Refuse a PUT that would make a recurring meeting hold occurrences after its last one.
     refuse_extension: bool,
+    /// Added before every answer.
+    latency: Duration,
+    /// (calls, window): at most `calls` served in any `window`; beyond, 190310.
+    rate_limit: Option<(usize, Duration)>,
+    /// Arrival times of the served calls inside the current window.
+    served: VecDeque<tokio::time::Instant>,
+    /// Calls answered 190310 by the rate limit.
+    rate_limited: usize,
+    /// Most calls served within one window so far.
+    peak_in_window: usize,
 }
 
 /// A running fake server; stops when dropped.
@@ -250,6 +263,57 @@ impl FakeTencent {
     pub fn set_page_overlap(&self, overlap: bool) {
         self.state.lock().unwrap().page_overlap = overlap;
     }
+
+    /// Waits this long before answering every request (a real API's round trip).
+    pub fn set_latency(&self, latency: Duration) {
+        self.state.lock().unwrap().latency = latency;
+    }
+
+    /// Enforces at most `calls` per sliding `window` (the real API: 300 per 60 s per app),
+    /// answering HTTP 400 with error 190310 beyond it, without acting.
+    pub fn set_rate_limit(&self, calls: usize, window: Duration) {
+        let mut st = self.state.lock().unwrap();
+        st.rate_limit = Some((calls, window));
+        st.served.clear();
+    }
+
+    /// Calls answered 190310 by the rate limit so far (wasted calls).
+    pub fn rate_limited_count(&self) -> usize {
+        self.state.lock().unwrap().rate_limited
+    }
+
+    /// Most calls served within one rate-limit window so far.
+    pub fn peak_calls_in_window(&self) -> usize {
+        self.state.lock().unwrap().peak_in_window
+    }
+
+    /// Forgets the recorded requests (keeps meetings), so a long benchmark does not hold
+    /// every request body.
+    pub fn clear_requests(&self) {
+        self.state.lock().unwrap().requests.clear();
+    }
+}
+
+/// Counts a call against the rate limit; `false` when it is over the limit.
+fn admit(st: &mut State) -> bool {
+    let Some((calls, window)) = st.rate_limit else {
+        return true;
+    };
+    let now = tokio::time::Instant::now();
+    while st
+        .served
+        .front()
+        .is_some_and(|&t| now.saturating_duration_since(t) >= window)
+    {
+        st.served.pop_front();
+    }
+    if st.served.len() >= calls {
+        st.rate_limited += 1;
+        return false;
+    }
+    st.served.push_back(now);
+    st.peak_in_window = st.peak_in_window.max(st.served.len());
+    true
 }
 
 async fn accept_loop(listener: TcpListener, state: Arc<Mutex<State>>, creds: Creds) {
@@ -331,8 +395,9 @@ async fn handle(
         &raw_body,
         &header("x-tc-signature"),
     );
-    let fault = {
+    let (fault, latency, admitted) = {
         let mut st = state.lock().unwrap();
+        let admitted = route.is_none() || admit(&mut st);
         st.requests.push(RecordedRequest {
             route: route.as_ref().map(|r| r.0),
             method: method.to_string(),
@@ -343,10 +408,22 @@ async fn handle(
             body: body.clone(),
             signature_valid,
         });
-        route
+        let fault = route
             .as_ref()
-            .and_then(|(r, _)| st.faults.get_mut(r)?.pop_front())
+            .filter(|_| admitted)
+            .and_then(|(r, _)| st.faults.get_mut(r)?.pop_front());
+        (fault, st.latency, admitted)
     };
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if !admitted {
+        return Ok(api_error(
+            400,
+            190_310,
+            "per-minute total call limit exceeded (每分钟总接口调用次数超过限制)",
+        ));
+    }
     let Some((route, meeting_id)) = route else {
         return Ok(answer(404, &json!({"message": "no such route"})));
     };
