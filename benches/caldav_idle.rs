@@ -156,6 +156,12 @@ async fn main() {
     .unwrap();
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &cfg).unwrap();
+    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
+    std::fs::set_permissions(
+        &config_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let config = calmeet::config::Config::load(&config_path).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let engine = calmeet::cli::build_engine(config, false, rx).unwrap();

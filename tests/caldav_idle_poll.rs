@@ -65,6 +65,12 @@ DTSTAMP:20260101T000000Z\r\nDTSTART:{day}T0{i}0000Z\r\nDTEND:{day}T0{i}3000Z\r\n
     )
     .unwrap();
     std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
+    std::fs::set_permissions(
+        dir.path().join("config.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let config = calmeet::config::Config::load(&dir.path().join("config.toml")).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let engine = calmeet::cli::build_engine(config, false, rx).unwrap();

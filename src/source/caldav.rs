@@ -22,9 +22,11 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 pub use error::DavError;
-use error::redact;
+use error::{redact, seconds};
 use protocol::{CALDAV, CALSERVER, DAV, Multistatus, same_href};
-pub use types::{Auth, CalObject, CalendarInfo, CollectionState, ObjectRef, SyncChanges};
+pub use types::{
+    Auth, CalObject, CalendarInfo, ChangeMarker, CollectionState, ObjectRef, SyncChanges,
+};
 
 /// A response with its body read.
 struct Reply {
@@ -84,6 +86,7 @@ pub struct CalDavClient {
     http: reqwest::Client,
     collection: Url,
     auth: Auth,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for CalDavClient {
@@ -134,12 +137,13 @@ impl CalDavClient {
         }
         let http = shared_http(timeout, insecure_skip_verify).map_err(|e| DavError::Transport {
             url: redact(&collection_url),
-            reason: error_chain(&e),
+            reason: error_chain(e),
         })?;
         Ok(Self {
             http,
             collection: collection_url,
             auth,
+            timeout,
         })
     }
 
@@ -301,6 +305,25 @@ impl CalDavClient {
     pub async fn ctag(&self) -> Result<Option<String>, DavError> {
         let state = self.state().await?;
         Ok(state.ctag.or(state.sync_token))
+    }
+
+    /// The collection's `marker` property (PROPFIND Depth 0 of that one property); `None` when
+    /// the server does not report it.
+    ///
+    /// # Errors
+    /// Any [`DavError`].
+    pub async fn change_marker(&self, marker: ChangeMarker) -> Result<Option<String>, DavError> {
+        let body = protocol::change_marker_body(marker == ChangeMarker::SyncToken);
+        let ms = self.propfind(&self.collection, "0", body).await?;
+        let (ns, name) = match marker {
+            ChangeMarker::SyncToken => (DAV, "sync-token"),
+            ChangeMarker::Ctag => (CALSERVER, "getctag"),
+        };
+        Ok(ms
+            .responses
+            .iter()
+            .filter(|r| same_href(&path_of(&self.collection, &r.href), self.collection.path()))
+            .find_map(|r| r.text(ns, name)))
     }
 
     /// ctag, sync-token, display name and whether sync-collection is supported
@@ -572,11 +595,10 @@ impl CalDavClient {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let transport = |e: reqwest::Error| DavError::Transport {
-                url: redact(&current),
-                reason: error_chain(&e),
-            };
-            let response = request.send().await.map_err(transport)?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(e, &current, self.timeout))?;
             let status = response.status();
             let response_headers = response.headers().clone();
             if status.is_redirection()
@@ -598,7 +620,7 @@ impl CalDavClient {
                 current = next;
                 continue;
             }
-            let body = read_bounded(response, &current).await?;
+            let body = read_bounded(response, &current, self.timeout).await?;
             tracing::trace!(%method, url = %redact(&current), %status, bytes = body.len(), "dav reply");
             return Ok(Reply {
                 url: current,
@@ -642,7 +664,11 @@ fn shared_http(
 
 /// Reads a body of at most [`MAX_RESPONSE_BYTES`], refusing a larger one as soon as its
 /// `Content-Length` or the bytes received so far say so.
-async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, DavError> {
+async fn read_bounded(
+    mut response: reqwest::Response,
+    url: &Url,
+    timeout: Duration,
+) -> Result<Vec<u8>, DavError> {
     let too_large = || DavError::TooLarge {
         url: redact(url),
         limit: MAX_RESPONSE_BYTES,
@@ -654,10 +680,11 @@ async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| DavError::Transport {
-        url: redact(url),
-        reason: error_chain(&e),
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, url, timeout))?
+    {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large());
         }
@@ -699,19 +726,36 @@ fn quote_etag(etag: &str) -> String {
     }
 }
 
-/// The error and its sources, without the URL (reqwest's own message may embed it).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![if e.is_timeout() {
-        "timed out".to_owned()
+/// A failed request as one error: a timeout names the URL and the timeout once
+/// ([`DavError::Timeout`]); anything else is [`DavError::Transport`] with the cause chain.
+fn transport_error(e: reqwest::Error, url: &Url, timeout: Duration) -> DavError {
+    if e.is_timeout() {
+        DavError::Timeout {
+            url: redact(url),
+            timeout: seconds(timeout),
+        }
     } else {
-        e.to_string()
-    }];
-    let mut source = std::error::Error::source(e);
+        DavError::Transport {
+            url: redact(url),
+            reason: error_chain(e),
+        }
+    }
+}
+
+/// The error and its sources, without the URL (reqwest's own message would embed it, with
+/// any password in it) and without a cause already said by the part before it
+/// ("timed out: operation timed out").
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        parts.push(s.to_string());
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
         source = s.source();
     }
-    parts.dedup();
     parts.join(": ")
 }
 
