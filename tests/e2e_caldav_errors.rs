@@ -262,8 +262,7 @@ async fn discover_sends_no_credentials_to_another_port() {
     let config = dir.path().join("config.toml");
     std::fs::write(&config, cfg).unwrap();
     // It holds a password inline: only the owner may read it (calmeet refuses it otherwise).
-    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600))
-        .unwrap();
+    std::fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
 
     // Same host (127.0.0.1), other port: the configured calendar's password must stay home.
     let out = calmeet(
