@@ -1,5 +1,5 @@
 //! The idle poll asks the collection's change marker first: one Depth-0 PROPFIND of
-//! `DAV:sync-token`, and nothing else while it is the value saved with the cached objects. A
+//! `CS:getctag`, and nothing else while it is the value saved with the cached objects. A
 //! change still reaches calmeet (marker, then sync-collection, then multiget), the saved marker
 //! moves with the objects it covers, and a server that cannot answer the PROPFIND falls back to
 //! one sync-collection REPORT per poll without asking again.
@@ -121,10 +121,10 @@ async fn idle_poll_is_one_propfind_and_changes_still_arrive(server: DavServer) {
     assert_eq!(methods(&sent), ["PROPFIND"], "{sent:?}");
     let marker = s
         .client
-        .change_marker(ChangeMarker::SyncToken)
+        .change_marker(ChangeMarker::Ctag)
         .await
         .unwrap()
-        .expect("the server reports a sync-token");
+        .expect("the server reports a ctag");
     let state = s.engine.store.calendar("work").unwrap();
     assert_eq!(state.ctag.as_deref(), Some(marker.as_str()));
 
@@ -147,7 +147,7 @@ async fn idle_poll_is_one_propfind_and_changes_still_arrive(server: DavServer) {
     // The saved marker moved together with the objects it covers.
     let moved = s
         .client
-        .change_marker(ChangeMarker::SyncToken)
+        .change_marker(ChangeMarker::Ctag)
         .await
         .unwrap()
         .unwrap();
@@ -174,12 +174,12 @@ async fn xandikos_idle_poll_is_one_propfind_and_changes_still_arrive() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_without_the_marker_falls_back_to_one_report_per_poll() {
     let s = setup(DavServer::radicale().await).await;
-    // The marker PROPFIND fails once (as on a server that does not implement it).
-    s.proxy.inject("PROPFIND", ProxyFault::Status(500));
+    // The marker PROPFIND is refused once (as by a server that does not implement it).
+    s.proxy.inject("PROPFIND", ProxyFault::Status(405));
     let (_, sent) = pass(&s).await;
     assert_eq!(
         sent.first(),
-        Some(&("PROPFIND".to_owned(), 500)),
+        Some(&("PROPFIND".to_owned(), 405)),
         "{sent:?}"
     );
     assert_eq!(

@@ -206,7 +206,7 @@ fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     )
 }
 
-/// CalDAV: a Depth-0 PROPFIND of the collection's sync-token (or ctag) first; when it is the
+/// CalDAV: a Depth-0 PROPFIND of the collection's ctag first; when it is the
 /// one saved with the cached objects, nothing else is asked. Otherwise RFC 6578
 /// sync-collection when the server supports it (an invalid token falls back to a full
 /// listing), else a time-range listing compared by ETag; only changed objects are downloaded.
@@ -230,20 +230,21 @@ async fn fetch_caldav<A>(
     } else {
         None
     };
-    // The cheap check first: one Depth-0 PROPFIND of a single change marker. It is read before
-    // any listing, so the value saved with the objects never covers more than they do.
-    let marker_kind = if state.sync_token.is_some() || !have_cache {
-        caldav::ChangeMarker::SyncToken
-    } else {
-        caldav::ChangeMarker::Ctag
-    };
+    // The cheap check first: one Depth-0 PROPFIND of the collection's ctag. It is read before
+    // any listing, so the value saved with the objects never covers more than they do. The
+    // ctag, not the sync-token property: Radicale computes either by walking every member, and
+    // the sync-token costs it more than the sync-collection REPORT itself (BENCHMARKS.md).
     let ask = !have_cache || state.ctag.as_deref() != Some(NO_MARKER);
     let marker = if ask {
-        match client.change_marker(marker_kind).await {
+        match client.change_marker(caldav::ChangeMarker::Ctag).await {
             Ok(m) => m,
-            Err(e) if !may_lack_sync_collection(&e) => return Err(e.to_string()),
+            // A failing server fails the pass as a failing listing would; a refusal (4xx)
+            // means this server will not tell: list instead, and stop asking.
+            Err(e) if e.is_transient() || !may_lack_sync_collection(&e) => {
+                return Err(e.to_string());
+            }
             Err(e) => {
-                tracing::debug!(calendar = %cal.name, "no change marker ({e}); listing instead");
+                tracing::debug!(calendar = %cal.name, "no ctag ({e}); listing instead");
                 None
             }
         }
@@ -356,15 +357,9 @@ async fn fetch_caldav<A>(
             data: o.data,
         })
         .collect();
-    // Saved with the sync token once the pass is done. A server without the marker is not
-    // asked again (NO_MARKER) unless it was asked for the sync-token of a calendar that turned
-    // out to be listed by time range: next time it is asked for its ctag.
-    let ctag = match marker {
-        Some(m) => Some(m),
-        None if !ask => Some(NO_MARKER.to_owned()),
-        None if new_token.is_none() && marker_kind == caldav::ChangeMarker::SyncToken => None,
-        None => Some(NO_MARKER.to_owned()),
-    };
+    // Saved with the sync token once the pass is done; a server without a ctag (or that
+    // refused the PROPFIND) is not asked again while the calendar's cache lasts.
+    let ctag = Some(marker.unwrap_or_else(|| NO_MARKER.to_owned()));
     let changed = !upserts.is_empty() || !deleted.is_empty();
     if !changed {
         return Ok(Snapshot {
