@@ -825,6 +825,22 @@ mod tests {
     }
 
     #[test]
+    fn a_timeout_is_said_once_with_its_url_and_duration() {
+        let url = Url::parse("https://a:secret@h/c/").unwrap();
+        let err = DavError::Timeout {
+            url: redact(&url),
+            timeout: seconds(Duration::from_secs(2)),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "https://a@h/c/ timed out after 2 s: check that the server is up and reachable, or raise timeout_secs for this calendar"
+        );
+        assert!(err.is_transient());
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
+    }
+
+    #[test]
     fn errors_say_what_to_do_and_hide_passwords() {
         let err = DavError::Unauthorized {
             url: redact(&Url::parse("https://a:secret@h/c/").unwrap()),
