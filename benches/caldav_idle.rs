@@ -1,10 +1,13 @@
-//! CalDAV cost benchmark: a 5,000-event Radicale calendar (50 tagged) behind a counting proxy.
+//! CalDAV cost benchmark: a 5,000-event calendar (50 tagged) on Radicale or Xandikos behind a
+//! counting proxy.
 //! Measures the first full sync (meetings on the fake Tencent server, links written back) and
 //! then the idle poll — a pass over an unchanged calendar between two 15-minute
 //! re-evaluations — in HTTP requests, bytes and wall time.
 //!
-//! Run with `cargo bench --bench caldav_idle [EVENTS] [IDLE_PASSES]`; needs Radicale (see
-//! `scripts/install-test-servers.sh`). Figures go to BENCHMARKS.md. Not a test: timing depends
+//! Run with `cargo bench --bench caldav_idle [EVENTS] [IDLE_PASSES] [radicale|xandikos]`; needs
+//! the server (see `scripts/install-test-servers.sh`). Radicale gets the calendar as one PUT onto
+//! the collection (it splits it by UID); Xandikos, which has no such upload, gets one file per
+//! event committed straight into its git store (5,000 PUTs take it over ten minutes). Figures go to BENCHMARKS.md. Not a test: timing depends
 //! on the machine.
 #![allow(
     clippy::unwrap_used,
@@ -25,7 +28,7 @@ mod dav_fault;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
-use calmeet::source::caldav::CalDavClient;
+use calmeet::source::caldav::{CalDavClient, ChangeMarker};
 use calmeet::sync::{PassReport, SyncOptions};
 use chrono::Utc;
 use dav_fault::{CountingProxy, Counts};
@@ -107,9 +110,16 @@ async fn main() {
     let mut args = std::env::args().skip(1).filter(|a| a != "--bench");
     let n: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(5_000);
     let idle_passes: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let xandikos = args.next().is_some_and(|a| a == "xandikos");
 
     let fake = FakeTencent::start().await;
-    let radicale = DavServer::radicale().await;
+    let radicale = if xandikos {
+        DavServer::xandikos().await
+    } else {
+        DavServer::radicale().await
+    };
+    let server_name = if xandikos { "Xandikos" } else { "Radicale" };
+    println!("server: {server_name}");
     let proxy = CountingProxy::start(radicale.base.as_str()).await;
     let direct = radicale.url_for("work");
     let via_proxy = url::Url::parse(&proxy.base_url)
@@ -117,23 +127,27 @@ async fn main() {
         .join(direct.path())
         .unwrap();
 
-    // Upload: one PUT of the whole calendar onto the collection (Radicale splits it by UID).
     let body = calendar(n);
     let t = Instant::now();
-    let reply = reqwest::Client::new()
-        .put(direct.clone())
-        .basic_auth(&radicale.username, Some(&radicale.password))
-        .header("content-type", "text/calendar; charset=utf-8")
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        reply.status().is_success(),
-        "upload: {} {}",
-        reply.status(),
-        reply.text().await.unwrap_or_default()
-    );
+    if xandikos {
+        upload_into_git(&radicale, &body);
+    } else {
+        // Upload: one PUT of the whole calendar onto the collection (Radicale splits it by UID).
+        let reply = reqwest::Client::new()
+            .put(direct.clone())
+            .basic_auth(&radicale.username, Some(&radicale.password))
+            .header("content-type", "text/calendar; charset=utf-8")
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            reply.status().is_success(),
+            "upload: {} {}",
+            reply.status(),
+            reply.text().await.unwrap_or_default()
+        );
+    }
     println!(
         "uploaded {n} events ({}) in {:.2} s",
         kib(body.len() as u64),
@@ -156,6 +170,12 @@ async fn main() {
     .unwrap();
     let config_path = dir.path().join("config.toml");
     std::fs::write(&config_path, &cfg).unwrap();
+    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
+    std::fs::set_permissions(
+        &config_path,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let config = calmeet::config::Config::load(&config_path).unwrap();
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
@@ -222,8 +242,9 @@ async fn main() {
         (median.saturating_sub(c.upstream)).as_secs_f64() * 1000.0
     );
 
-    // What the server alone needs for that request, and for the cheapest alternative
-    // (PROPFIND Depth 0 of getctag + sync-token), asked directly without the proxy.
+    // What the server alone needs for each candidate idle-poll request, asked directly
+    // without the proxy: the sync-collection REPORT with the current token, and Depth-0
+    // PROPFINDs of one change marker each.
     let token = engine
         .store
         .calendar("work")
@@ -231,24 +252,52 @@ async fn main() {
         .sync_token
         .expect("a sync token after the first pass");
     let dav = CalDavClient::new(direct.clone(), radicale.auth(), Duration::from_secs(60)).unwrap();
-    let mut sync_times = Vec::new();
-    let mut propfind_times = Vec::new();
+    let mut times: [Vec<Duration>; 5] = Default::default();
     for _ in 0..10 {
         let t = Instant::now();
         let changes = dav.sync_collection(Some(&token)).await.unwrap();
-        sync_times.push(t.elapsed());
+        times[0].push(t.elapsed());
         assert!(changes.changed.is_empty() && changes.deleted.is_empty());
         let t = Instant::now();
+        assert!(
+            dav.change_marker(ChangeMarker::SyncToken)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        times[1].push(t.elapsed());
+        let t = Instant::now();
+        assert!(
+            dav.change_marker(ChangeMarker::Ctag)
+                .await
+                .unwrap()
+                .is_some()
+        );
+        times[2].push(t.elapsed());
+        let t = Instant::now();
+        dav.etag(direct.path()).await.unwrap();
+        times[3].push(t.elapsed());
+        let t = Instant::now();
         dav.state().await.unwrap();
-        propfind_times.push(t.elapsed());
+        times[4].push(t.elapsed());
     }
-    sync_times.sort();
-    propfind_times.sort();
-    println!(
-        "Radicale alone, median of 10: sync-collection with token {:.1} ms, PROPFIND getctag {:.1} ms",
-        sync_times[5].as_secs_f64() * 1000.0,
-        propfind_times[5].as_secs_f64() * 1000.0
-    );
+    let labels = [
+        "REPORT sync-collection with the token",
+        "PROPFIND 0 DAV:sync-token",
+        "PROPFIND 0 CS:getctag",
+        "PROPFIND 0 DAV:getetag",
+        "PROPFIND 0 getctag+sync-token+report-set+name",
+    ];
+    println!("{server_name} alone, median (min-max) of 10:");
+    for (label, mut t) in labels.into_iter().zip(times) {
+        t.sort();
+        println!(
+            "  {label:<46} {:>7.1} ms ({:.1}-{:.1})",
+            t[5].as_secs_f64() * 1000.0,
+            t[0].as_secs_f64() * 1000.0,
+            t[9].as_secs_f64() * 1000.0
+        );
+    }
 
     // The same idle poll as a whole `calmeet sync` process (start-up, state open, one pass).
     let secret = fake.secret_key.clone();
@@ -273,5 +322,44 @@ async fn main() {
             "bench process peak RSS (Radicale not included): {}",
             hwm.trim_start_matches("VmHWM:").trim()
         );
+    }
+}
+
+/// Fills Xandikos' calendar with one object per event by committing the files straight into
+/// its git store (what 5,000 PUTs would leave there, without 5,000 commits).
+fn upload_into_git(server: &DavServer, body: &str) {
+    let store = server.dir().join("data/user/calendars/work");
+    assert!(
+        store.join(".git").exists(),
+        "no git store at {}",
+        store.display()
+    );
+    let head = body.split("BEGIN:VEVENT").next().unwrap();
+    let (tz_start, tz_end) = (head.find("BEGIN:VTIMEZONE").unwrap(), head.len());
+    let prolog = &head[..tz_start];
+    let vtimezone = &head[tz_start..tz_end];
+    for (i, event) in body.split("BEGIN:VEVENT").skip(1).enumerate() {
+        let event = event.trim_end_matches("END:VCALENDAR\r\n");
+        let object = format!("{prolog}{vtimezone}BEGIN:VEVENT{event}END:VCALENDAR\r\n");
+        std::fs::write(store.join(format!("bench-{i}.ics")), object).unwrap();
+    }
+    for args in [
+        &["add", "-A"][..],
+        &[
+            "-c",
+            "user.name=bench",
+            "-c",
+            "user.email=bench@example.com",
+            "commit",
+            "-qm",
+            "bench events",
+        ][..],
+    ] {
+        let status = std::process::Command::new("git")
+            .args(args)
+            .current_dir(&store)
+            .status()
+            .unwrap();
+        assert!(status.success(), "git {args:?}");
     }
 }

@@ -735,6 +735,26 @@ impl Store {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
+    /// One cached object of `calendar` by its href, body included.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn object(&self, calendar: &str, href: &str) -> Result<Option<CachedObject>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(
+            "SELECT href, etag, data FROM objects WHERE calendar = ?1 AND href = ?2",
+        )?;
+        Ok(stmt
+            .query_row(params![calendar, href], |r| {
+                Ok(CachedObject {
+                    href: r.get(0)?,
+                    etag: r.get(1)?,
+                    data: r.get(2)?,
+                })
+            })
+            .optional()?)
+    }
+
     /// Replaces a calendar's cached objects: `upserts` are stored, `deletes` removed, and with
     /// `replace_all` every other object is dropped too (a full listing). One transaction, which
     /// also marks the calendar as not evaluated since (`evaluated_at` cleared).

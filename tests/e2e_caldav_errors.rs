@@ -106,7 +106,26 @@ async fn failing_calendars_are_named_and_the_healthy_one_still_syncs() {
     let broken_line = line_of("broken");
     assert!(broken_line.contains("HTTP 500"), "{broken_line}");
     let silent_line = line_of("silent");
-    assert!(silent_line.contains("timed out"), "{silent_line}");
+    // One clear statement: the calendar, its URL and the timeout, each said once per line.
+    let silent_url = hangs.url("/cal/");
+    for line in silent_line.lines() {
+        assert_eq!(line.matches("timed out").count(), 1, "{line}");
+        assert_eq!(line.matches("calendar 'silent'").count(), 1, "{line}");
+        assert_eq!(line.matches(silent_url.as_str()).count(), 1, "{line}");
+        assert!(line.contains("after 2 s"), "{line}");
+        assert!(line.contains("timeout_secs"), "{line}");
+    }
+    let error_line = all
+        .lines()
+        .find(|l| l.starts_with("error: calendar 'silent':"))
+        .unwrap_or_else(|| panic!("no summary line for silent: {all}"));
+    assert_eq!(
+        error_line,
+        format!(
+            "error: calendar 'silent': {silent_url} timed out after 2 s: check that the server is up and reachable, or raise timeout_secs for this calendar"
+        ),
+        "{all}"
+    );
     let garbled_line = line_of("garbled");
     assert!(
         garbled_line.contains("malformed response"),

@@ -22,9 +22,11 @@ use reqwest::{Method, StatusCode};
 use url::Url;
 
 pub use error::DavError;
-use error::redact;
+use error::{redact, seconds};
 use protocol::{CALDAV, CALSERVER, DAV, Multistatus, same_href};
-pub use types::{Auth, CalObject, CalendarInfo, CollectionState, ObjectRef, SyncChanges};
+pub use types::{
+    Auth, CalObject, CalendarInfo, ChangeMarker, CollectionState, ObjectRef, SyncChanges,
+};
 
 /// A response with its body read.
 struct Reply {
@@ -85,6 +87,7 @@ pub struct CalDavClient {
     collection: Url,
     /// Built once from the [`Auth`] (which is zeroized when dropped), marked sensitive.
     authorization: Option<HeaderValue>,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for CalDavClient {
@@ -135,7 +138,7 @@ impl CalDavClient {
         }
         let http = shared_http(timeout, insecure_skip_verify).map_err(|e| DavError::Transport {
             url: redact(&collection_url),
-            reason: error_chain(&e),
+            reason: error_chain(e),
         })?;
         let authorization = auth.header_value().map_err(|reason| DavError::InvalidUrl {
             url: redact(&collection_url),
@@ -145,6 +148,7 @@ impl CalDavClient {
             http,
             collection: collection_url,
             authorization,
+            timeout,
         })
     }
 
@@ -306,6 +310,25 @@ impl CalDavClient {
     pub async fn ctag(&self) -> Result<Option<String>, DavError> {
         let state = self.state().await?;
         Ok(state.ctag.or(state.sync_token))
+    }
+
+    /// The collection's `marker` property (PROPFIND Depth 0 of that one property); `None` when
+    /// the server does not report it.
+    ///
+    /// # Errors
+    /// Any [`DavError`].
+    pub async fn change_marker(&self, marker: ChangeMarker) -> Result<Option<String>, DavError> {
+        let body = protocol::change_marker_body(marker == ChangeMarker::SyncToken);
+        let ms = self.propfind(&self.collection, "0", body).await?;
+        let (ns, name) = match marker {
+            ChangeMarker::SyncToken => (DAV, "sync-token"),
+            ChangeMarker::Ctag => (CALSERVER, "getctag"),
+        };
+        Ok(ms
+            .responses
+            .iter()
+            .filter(|r| same_href(&path_of(&self.collection, &r.href), self.collection.path()))
+            .find_map(|r| r.text(ns, name)))
     }
 
     /// ctag, sync-token, display name and whether sync-collection is supported
@@ -575,11 +598,10 @@ impl CalDavClient {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let transport = |e: reqwest::Error| DavError::Transport {
-                url: redact(&current),
-                reason: error_chain(&e),
-            };
-            let response = request.send().await.map_err(transport)?;
+            let response = request
+                .send()
+                .await
+                .map_err(|e| transport_error(e, &current, self.timeout))?;
             let status = response.status();
             let response_headers = response.headers().clone();
             if status.is_redirection()
@@ -601,7 +623,7 @@ impl CalDavClient {
                 current = next;
                 continue;
             }
-            let body = read_bounded(response, &current).await?;
+            let body = read_bounded(response, &current, self.timeout).await?;
             tracing::trace!(%method, url = %redact(&current), %status, bytes = body.len(), "dav reply");
             return Ok(Reply {
                 url: current,
@@ -645,7 +667,11 @@ fn shared_http(
 
 /// Reads a body of at most [`MAX_RESPONSE_BYTES`], refusing a larger one as soon as its
 /// `Content-Length` or the bytes received so far say so.
-async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<u8>, DavError> {
+async fn read_bounded(
+    mut response: reqwest::Response,
+    url: &Url,
+    timeout: Duration,
+) -> Result<Vec<u8>, DavError> {
     let too_large = || DavError::TooLarge {
         url: redact(url),
         limit: MAX_RESPONSE_BYTES,
@@ -657,10 +683,11 @@ async fn read_bounded(mut response: reqwest::Response, url: &Url) -> Result<Vec<
         return Err(too_large());
     }
     let mut body = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| DavError::Transport {
-        url: redact(url),
-        reason: error_chain(&e),
-    })? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| transport_error(e, url, timeout))?
+    {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(too_large());
         }
@@ -702,19 +729,36 @@ fn quote_etag(etag: &str) -> String {
     }
 }
 
-/// The error and its sources, without the URL (reqwest's own message may embed it).
-fn error_chain(e: &reqwest::Error) -> String {
-    let mut parts = vec![if e.is_timeout() {
-        "timed out".to_owned()
+/// A failed request as one error: a timeout names the URL and the timeout once
+/// ([`DavError::Timeout`]); anything else is [`DavError::Transport`] with the cause chain.
+fn transport_error(e: reqwest::Error, url: &Url, timeout: Duration) -> DavError {
+    if e.is_timeout() {
+        DavError::Timeout {
+            url: redact(url),
+            timeout: seconds(timeout),
+        }
     } else {
-        e.to_string()
-    }];
-    let mut source = std::error::Error::source(e);
+        DavError::Transport {
+            url: redact(url),
+            reason: error_chain(e),
+        }
+    }
+}
+
+/// The error and its sources, without the URL (reqwest's own message would embed it, with
+/// any password in it) and without a cause already said by the part before it
+/// ("timed out: operation timed out").
+fn error_chain(e: reqwest::Error) -> String {
+    let e = e.without_url();
+    let mut parts: Vec<String> = vec![e.to_string()];
+    let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
-        parts.push(s.to_string());
+        let text = s.to_string();
+        if !parts.iter().any(|p| p.contains(&text)) {
+            parts.push(text);
+        }
         source = s.source();
     }
-    parts.dedup();
     parts.join(": ")
 }
 
@@ -781,6 +825,22 @@ mod tests {
         assert_eq!(quote_etag("abc"), "\"abc\"");
         assert_eq!(quote_etag("\"abc\""), "\"abc\"");
         assert_eq!(quote_etag("W/\"abc\""), "W/\"abc\"");
+    }
+
+    #[test]
+    fn a_timeout_is_said_once_with_its_url_and_duration() {
+        let url = Url::parse("https://a:secret@h/c/").unwrap();
+        let err = DavError::Timeout {
+            url: redact(&url),
+            timeout: seconds(Duration::from_secs(2)),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text,
+            "https://a@h/c/ timed out after 2 s: check that the server is up and reachable, or raise timeout_secs for this calendar"
+        );
+        assert!(err.is_transient());
+        assert_eq!(seconds(Duration::from_millis(1500)), "1.5 s");
     }
 
     #[test]

@@ -184,8 +184,11 @@ pub fn caldav_client(
         .map_err(|e| e.to_string())
 }
 
-/// Whether a failed first sync-collection REPORT may only mean the server does not support it
-/// (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
+/// The saved change marker of a CalDAV calendar whose server reports none: do not ask again.
+const NO_MARKER: &str = "";
+
+/// Whether a failed first sync-collection REPORT (or change-marker PROPFIND) may only mean the
+/// server does not support it (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
 /// credentials or a wrong URL fail the listing the same way: asking again only doubles the
 /// wait (a silent server would cost two full timeouts) and the failed logins.
 fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
@@ -193,6 +196,7 @@ fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     !matches!(
         e,
         E::Transport { .. }
+            | E::Timeout { .. }
             | E::Unauthorized { .. }
             | E::NotFound { .. }
             | E::CrossHost { .. }
@@ -202,9 +206,12 @@ fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     )
 }
 
-/// CalDAV: RFC 6578 sync-collection when the server supports it (an invalid token falls back
-/// to a full listing); otherwise a time-range listing compared by ETag. Only changed objects
-/// are downloaded. An unchanged calendar costs one request.
+/// CalDAV: a Depth-0 PROPFIND of the collection's ctag first; when it is the
+/// one saved with the cached objects, nothing else is asked. Otherwise RFC 6578
+/// sync-collection when the server supports it (an invalid token falls back to a full
+/// listing), else a time-range listing compared by ETag; only changed objects are downloaded.
+/// An unchanged calendar costs one request; a server without the marker property costs the
+/// one listing request as before.
 async fn fetch_caldav<A>(
     engine: &Engine<A>,
     cal: &CalendarConfig,
@@ -223,6 +230,42 @@ async fn fetch_caldav<A>(
     } else {
         None
     };
+    // The cheap check first: one Depth-0 PROPFIND of the collection's ctag. It is read before
+    // any listing, so the value saved with the objects never covers more than they do. The
+    // ctag, not the sync-token property: Radicale computes either by walking every member, and
+    // the sync-token costs it more than the sync-collection REPORT itself (BENCHMARKS.md).
+    let ask = !have_cache || state.ctag.as_deref() != Some(NO_MARKER);
+    let marker = if ask {
+        match client.change_marker(caldav::ChangeMarker::Ctag).await {
+            Ok(m) => m,
+            // A failing server fails the pass as a failing listing would; a refusal (4xx)
+            // means this server will not tell: list instead, and stop asking.
+            Err(e) if e.is_transient() || !may_lack_sync_collection(&e) => {
+                return Err(e.to_string());
+            }
+            Err(e) => {
+                tracing::debug!(calendar = %cal.name, "no ctag ({e}); listing instead");
+                None
+            }
+        }
+    } else {
+        None
+    };
+    // A time-range listing also picks up objects that moved into the window as time passed:
+    // an unchanged ctag may skip it only until the next re-evaluation.
+    let listing_current = state.sync_token.is_some()
+        || state.evaluated_at.is_some_and(|t| {
+            Utc::now().timestamp() - t
+                < i64::try_from(crate::sync::REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
+        });
+    if have_cache && marker.is_some() && marker == state.ctag && listing_current {
+        return Ok(Snapshot {
+            in_store: true,
+            sync_token: state.sync_token.clone(),
+            ctag: marker,
+            ..Snapshot::default()
+        });
+    }
     let sync = match client.sync_collection(token).await {
         Ok(s) => Some(s),
         Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
@@ -314,11 +357,15 @@ async fn fetch_caldav<A>(
             data: o.data,
         })
         .collect();
+    // Saved with the sync token once the pass is done; a server without a ctag (or that
+    // refused the PROPFIND) is not asked again while the calendar's cache lasts.
+    let ctag = Some(marker.unwrap_or_else(|| NO_MARKER.to_owned()));
     let changed = !upserts.is_empty() || !deleted.is_empty();
     if !changed {
         return Ok(Snapshot {
             in_store: true,
             sync_token: new_token,
+            ctag,
             ..Snapshot::default()
         });
     }
@@ -343,6 +390,7 @@ async fn fetch_caldav<A>(
         objects,
         changed,
         sync_token: new_token,
+        ctag,
         ..Snapshot::default()
     })
 }

@@ -192,6 +192,12 @@ impl DavServer {
         }
     }
 
+    /// The server's temporary folder (storage, configuration, log), for benchmarks that fill
+    /// a calendar faster than one PUT per event.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
     /// The server's stdout+stderr so far, for failure messages.
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("server.log")).unwrap_or_default()

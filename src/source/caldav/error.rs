@@ -25,6 +25,16 @@ pub enum DavError {
         /// The underlying error chain.
         reason: String,
     },
+    /// The server did not answer within the calendar's timeout.
+    #[error(
+        "{url} timed out after {timeout}: check that the server is up and reachable, or raise timeout_secs for this calendar"
+    )]
+    Timeout {
+        /// The URL (password removed).
+        url: String,
+        /// The timeout that ran out, as text (`2 s`).
+        timeout: String,
+    },
     /// 401.
     #[error("{url} answered 401 Unauthorized: check username/password for this calendar")]
     Unauthorized {
@@ -118,7 +128,7 @@ impl DavError {
     #[must_use]
     pub fn is_transient(&self) -> bool {
         match self {
-            Self::Transport { .. } => true,
+            Self::Transport { .. } | Self::Timeout { .. } => true,
             Self::Status { status, .. } => *status >= 500 || *status == 429,
             _ => false,
         }
@@ -144,4 +154,14 @@ pub(crate) fn redact(url: &Url) -> String {
         let _ = url.set_password(None);
     }
     url.to_string()
+}
+
+/// A timeout for messages: `2 s`, `0.5 s`.
+pub(crate) fn seconds(timeout: std::time::Duration) -> String {
+    let secs = timeout.as_secs_f64();
+    if timeout.subsec_nanos() == 0 {
+        format!("{} s", timeout.as_secs())
+    } else {
+        format!("{secs:.1} s")
+    }
 }

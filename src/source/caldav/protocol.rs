@@ -161,6 +161,21 @@ pub fn collection_state_body() -> String {
     )
 }
 
+/// PROPFIND for one change marker of a collection: a single property, because a server may
+/// compute each one by walking every member (Radicale does).
+#[must_use]
+pub fn change_marker_body(sync_token: bool) -> String {
+    let prop = if sync_token {
+        "<D:sync-token/>"
+    } else {
+        "<CS:getctag/>"
+    };
+    format!(
+        r#"{XML_HEADER}
+<D:propfind xmlns:D="DAV:" xmlns:CS="{CALSERVER}"><D:prop>{prop}</D:prop></D:propfind>"#
+    )
+}
+
 /// PROPFIND for one resource's ETag.
 #[must_use]
 pub fn getetag_body() -> String {

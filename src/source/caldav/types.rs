@@ -120,6 +120,16 @@ pub struct SyncChanges {
     pub token: String,
 }
 
+/// A collection property that changes whenever any member changes, read with a Depth-0
+/// PROPFIND to learn cheaply whether a listing is needed at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeMarker {
+    /// `DAV:sync-token` (RFC 6578), for collections synced with sync-collection.
+    SyncToken,
+    /// `CS:getctag` (CalendarServer), for collections listed by time range.
+    Ctag,
+}
+
 /// Change markers and capabilities of the collection.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CollectionState {

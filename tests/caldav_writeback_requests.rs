@@ -1,0 +1,129 @@
+//! What a write-back costs on the wire: the object fetched in the same pass is patched from the
+//! cache and PUT with `If-Match` on the ETag the fetch saw — one PUT, no GET — on Radicale and
+//! on Xandikos. The 412 path (a concurrent edit, or a cache older than the server) is covered
+//! by `tests/faults.rs` and `tests/e2e_caldav.rs`.
+#![allow(clippy::unwrap_used)]
+
+mod support;
+
+#[path = "support/dav_server.rs"]
+mod dav_server;
+
+#[path = "support/dav_fault.rs"]
+mod dav_fault;
+
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use calmeet::source::caldav::CalDavClient;
+use calmeet::sync::SyncOptions;
+use chrono::Utc;
+use dav_fault::CountingProxy;
+use dav_server::DavServer;
+use support::fake_tencent::{FakeTencent, Route};
+
+async fn write_back_is_one_put_and_no_get(server: DavServer) {
+    let fake = FakeTencent::start().await;
+    let proxy = CountingProxy::start(server.base.as_str()).await;
+    let direct = server.url_for("work");
+    let client = CalDavClient::new(direct.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    let day = (Utc::now() + chrono::Duration::days(2)).format("%Y%m%d");
+    for i in 0..3 {
+        let tag = if i == 0 {
+            "CATEGORIES:Tencent Meeting\r\n"
+        } else {
+            ""
+        };
+        let ics = format!(
+            "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:wb-{i}\r\n\
+DTSTAMP:20260101T000000Z\r\nDTSTART:{day}T0{i}0000Z\r\nDTEND:{day}T0{i}3000Z\r\nSUMMARY:Event {i}\r\n\
+DESCRIPTION:Agenda\\, first line\\nsecond line\r\n{tag}END:VEVENT\r\nEND:VCALENDAR\r\n"
+        );
+        client
+            .create(&format!("{}wb-{i}.ics", direct.path()), ics.as_bytes())
+            .await
+            .unwrap();
+    }
+    let href = format!("{}wb-0.ics", direct.path());
+    let before = client.get(&href).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = format!(
+        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nsecret_key = \"{}\"\nuserid = \"zhangsan\"\n",
+        fake.base_url, fake.app_id, fake.secret_id, fake.secret_key
+    );
+    if let Some(sdk) = &fake.sdk_id {
+        writeln!(cfg, "sdk_id = \"{sdk}\"").unwrap();
+    }
+    let via_proxy = url::Url::parse(&proxy.base_url)
+        .unwrap()
+        .join(direct.path())
+        .unwrap();
+    write!(
+        cfg,
+        "[[calendar]]\nname = \"work\"\nurl = \"{via_proxy}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword = \"{}\"\n",
+        server.username, server.password
+    )
+    .unwrap();
+    std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
+    std::fs::set_permissions(
+        dir.path().join("config.toml"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let config = calmeet::config::Config::load(&dir.path().join("config.toml")).unwrap();
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
+
+    let report = engine.run_pass(SyncOptions::default()).await;
+    assert!(!report.failed(), "{:?}", report.calendars);
+    assert_eq!(fake.request_count(Route::Create), 1);
+    let log = proxy.log();
+    let count = |method: &str| log.iter().filter(|(m, _)| m == method).count();
+    assert_eq!(
+        count("GET"),
+        0,
+        "the write-back read the object again: {log:?}"
+    );
+    assert_eq!(count("PUT"), 1, "{log:?}");
+    assert_eq!(
+        log.iter()
+            .find(|(m, _)| m == "PUT")
+            .map(|(_, p)| p.as_str()),
+        Some(href.as_str()),
+        "{log:?}"
+    );
+
+    // The PUT went through its precondition and carries the link; the user's lines are kept.
+    let after = client.get(&href).await.unwrap();
+    assert_ne!(after.etag, before.etag);
+    let text = String::from_utf8(calmeet::event::unfold_bytes(&after.data)).unwrap();
+    let meeting = fake.meetings().pop().unwrap();
+    assert_eq!(text.matches("── Tencent Meeting ──").count(), 1, "{text}");
+    assert!(text.contains(meeting.join_url.as_str()), "{text}");
+    let original = String::from_utf8(calmeet::event::unfold_bytes(&before.data)).unwrap();
+    for line in original.lines().filter(|l| !l.starts_with("DESCRIPTION")) {
+        assert!(text.lines().any(|l| l == line), "lost {line:?} in {text}");
+    }
+    assert_eq!(
+        engine
+            .store
+            .row_by_meeting(&meeting.meeting_id)
+            .unwrap()
+            .unwrap()
+            .etag,
+        after.etag,
+        "the row records the ETag of calmeet's own write"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_write_back_is_one_put_and_no_get() {
+    write_back_is_one_put_and_no_get(DavServer::radicale().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn xandikos_write_back_is_one_put_and_no_get() {
+    write_back_is_one_put_and_no_get(DavServer::xandikos().await).await;
+}
