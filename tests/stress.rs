@@ -571,8 +571,12 @@ fn unescape(value: &str) -> String {
     let mut chars = value.chars();
     while let Some(c) = chars.next() {
         if c == '\r' {
-            // A bare CR inside a value comes back as an escaped newline (content kept).
-            out.push('\n');
+            // A bare CR inside a value comes back as an escaped newline (content kept); a CR
+            // right before an escaped newline is one line break (CR LF), written back as `\n`.
+            let rest = chars.as_str();
+            if !(rest.starts_with("\\n") || rest.starts_with("\\N")) {
+                out.push('\n');
+            }
         } else if c == '\\' {
             match chars.next() {
                 Some('n' | 'N') => out.push('\n'),
@@ -935,4 +939,42 @@ fn regression_bare_carriage_return_in_description_keeps_the_text() {
         "{after:?}"
     );
     assert_eq!(normalized(&after), normalized(ics));
+}
+
+/// Found after 158,000 cases of the 10-minute run on the merged main: a CR right before an
+/// escaped newline in DESCRIPTION (`same\r\\n`, a CR LF line break) comes back from apply +
+/// remove as one escaped newline. The text is kept; the harness now reads CR + `\n` as one
+/// line break, as the patcher does.
+#[test]
+fn regression_carriage_return_before_escaped_newline() {
+    let seeds = writeback_seeds();
+    let (raw, uid) = &seeds[18];
+    let data = mutate(
+        raw,
+        &[
+            Mutation::Delete(1_888_446_267_923_369_926, 14),
+            Mutation::Token(14_782_132_822_550_968_692, 6_805_877_408_944_217_563),
+            Mutation::Token(54_376_148_892_897, 16_373_464_118_316_233_047),
+            Mutation::Token(399_449_159_974_474_846, 15_321_442_264_745_995_317),
+            Mutation::Delete(996_805_698_680_963_092, 1),
+        ],
+        ICS_DICTIONARY,
+    );
+    let ics = String::from_utf8(data).unwrap();
+    let block = MeetingBlock {
+        meeting_id: "0".into(),
+        join_url: "https://meeting.tencent.com/dm/".into(),
+        meeting_code: String::new(),
+        password: None,
+    };
+    let opts = PatchOptions::default();
+    let patched = writeback::apply(&ics, uid, &block, &opts).unwrap();
+    let after = writeback::remove(&patched, uid).unwrap();
+    let before = writeback::remove(&ics, uid).unwrap();
+    assert!(before.contains("the same\r\\n"), "{before}");
+    assert!(
+        after.contains("DESCRIPTION:description should be the same\\n\n"),
+        "{after}"
+    );
+    assert_eq!(normalized(&after), normalized(&before));
 }
