@@ -186,6 +186,7 @@ pub fn build_engine(
         api,
         http,
         shutdown,
+        progress: crate::sync::Progress::default(),
     })
 }
 

@@ -77,6 +77,12 @@ impl PassRunner for SyncRunner {
             api: Some(loaded.api.clone()),
             http: self.http.clone(),
             shutdown: rx,
+            // Every calendar and action feeds the watchdog: a pass of thousands of creates,
+            // paced by the API's rate limit, can outlast WatchdogSec.
+            progress: {
+                let ctx = ctx.clone();
+                crate::sync::Progress::new(move || ctx.progress())
+            },
         };
         ctx.progress();
         let report = engine.run_pass(SyncOptions::default()).await;

@@ -107,6 +107,37 @@ pub struct Engine<A> {
     pub http: reqwest::Client,
     /// Set to `true` to stop between actions.
     pub shutdown: watch::Receiver<bool>,
+    /// Told after every calendar and every action, so that a long pass (thousands of creates
+    /// paced by the API's rate limit) proves it is alive to the daemon's systemd watchdog.
+    pub progress: Progress,
+}
+
+/// A hook called whenever a pass got something done; does nothing by default.
+#[derive(Clone, Default)]
+pub struct Progress(Option<Arc<dyn Fn() + Send + Sync>>);
+
+impl Progress {
+    /// A hook that calls `f` on every step.
+    pub fn new(f: impl Fn() + Send + Sync + 'static) -> Self {
+        Self(Some(Arc::new(f)))
+    }
+
+    /// Reports one step.
+    pub fn tick(&self) {
+        if let Some(f) = &self.0 {
+            f();
+        }
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(if self.0.is_some() {
+            "Progress(hook)"
+        } else {
+            "Progress(none)"
+        })
+    }
 }
 
 impl<A> Clone for Engine<A>
@@ -120,6 +151,7 @@ where
             api: self.api.clone(),
             http: self.http.clone(),
             shutdown: self.shutdown.clone(),
+            progress: self.progress.clone(),
         }
     }
 }
@@ -177,6 +209,7 @@ where
                     );
                 }
                 let outcome = engine.sync_calendar(&cal, opts).await;
+                engine.progress.tick();
                 (i, outcome)
             });
         }
@@ -342,6 +375,7 @@ where
                 outcome.event_errors.push(e);
                 incomplete = true;
             }
+            self.progress.tick();
         }
         state.held_cancels = held;
         // A failed action (an update or cancel the API refused for now) or one left undone by a

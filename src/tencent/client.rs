@@ -8,9 +8,9 @@
 //! second meeting and spend the monthly create quota. This module never logs or formats the
 //! secret key, and it never decides what a failure means for an event — the sync engine does.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fmt;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use reqwest::Method;
@@ -103,7 +103,27 @@ pub struct TencentClient {
 struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
-    limiter: Mutex<CallWindow>,
+    limiter: Arc<Mutex<CallWindow>>,
+}
+
+/// The call window of one app, shared by every client this process builds for it: the API
+/// counts calls per app, and a SIGHUP reload builds a new client, which must not start with an
+/// empty window in the middle of a backlog while the server still counts the last minute.
+fn shared_window(api_base: &str, app_id: &str, calls_per_minute: u32) -> Arc<Mutex<CallWindow>> {
+    type Windows = HashMap<(String, String), Arc<Mutex<CallWindow>>>;
+    static WINDOWS: OnceLock<Mutex<Windows>> = OnceLock::new();
+    let mut windows = WINDOWS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let window = windows
+        .entry((api_base.to_owned(), app_id.to_owned()))
+        .or_insert_with(|| Arc::new(Mutex::new(CallWindow::new(calls_per_minute))));
+    window
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .set_limit(calls_per_minute);
+    Arc::clone(window)
 }
 
 impl TencentClient {
@@ -136,7 +156,7 @@ impl TencentClient {
             .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
-        let limiter = Mutex::new(CallWindow::new(config.requests_per_minute));
+        let limiter = shared_window(&config.api_base, &config.app_id, config.requests_per_minute);
         Ok(TencentClient {
             inner: Arc::new(Inner {
                 http,
@@ -519,6 +539,26 @@ fn unix_now() -> u64 {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clients_of_one_app_share_their_call_window_across_reloads() {
+        let base = "http://127.0.0.1:9/window-test";
+        let first = shared_window(base, "app-1", 2);
+        let now = tokio::time::Instant::now();
+        first.lock().unwrap().try_take(now).unwrap();
+        first.lock().unwrap().try_take(now).unwrap();
+        // A reload builds a new client: same window, already full.
+        let reloaded = shared_window(base, "app-1", 2);
+        assert!(Arc::ptr_eq(&first, &reloaded));
+        assert!(reloaded.lock().unwrap().try_take(now).is_err());
+        // A raised limit takes effect on the shared window.
+        let raised = shared_window(base, "app-1", 3);
+        assert!(raised.lock().unwrap().try_take(now).is_ok());
+        // Another app has its own.
+        let other = shared_window(base, "app-2", 2);
+        assert!(!Arc::ptr_eq(&first, &other));
+        assert!(other.lock().unwrap().try_take(now).is_ok());
+    }
 
     #[test]
     fn debug_never_shows_the_secret_key() {

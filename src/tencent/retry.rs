@@ -177,6 +177,12 @@ impl CallWindow {
         }
     }
 
+    /// Changes the limit (a reload with another `max_calls_per_minute`); the calls already
+    /// started keep counting.
+    pub(super) fn set_limit(&mut self, calls_per_minute: u32) {
+        self.limit = usize::try_from(calls_per_minute.max(1)).unwrap_or(usize::MAX);
+    }
+
     /// Records a call starting `now`, or says when the next one may start.
     pub(super) fn try_take(&mut self, now: Instant) -> Result<(), Instant> {
         while let Some(&first) = self.started.front() {
