@@ -337,19 +337,28 @@ fn patch_event(
         &mut inserts,
     );
 
-    // X-CALMEET-CONTINUATION: one line per continuation, paired in order.
+    // X-CALMEET-CONTINUATION: one line per continuation, paired in order. New ones go right
+    // after the last one, else after the meeting id, so that an event that grows a
+    // continuation ends up exactly like one written with it from the start.
     let continuation_lines: Vec<usize> = doc
         .props_named(event, CONTINUATION_PROPERTY)
         .into_iter()
         .map(|(i, _)| i)
         .collect();
+    let mut new_continuations = Vec::new();
     replace_or_insert(
         doc,
         &continuation_lines,
         &wanted.continuations,
         edits,
-        &mut inserts,
+        &mut new_continuations,
     );
+    match continuation_lines.last().or(id_lines.first()) {
+        Some(&anchor) if !new_continuations.is_empty() => {
+            edits.insert_after(anchor, new_continuations);
+        }
+        _ => inserts.extend(new_continuations),
+    }
 
     // CONFERENCE: only the ones that are ours (one per meeting); other conference links stay.
     let wanted_conferences: Vec<String> = wanted.urls.iter().map(|u| conference_line(u)).collect();
