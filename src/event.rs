@@ -19,6 +19,16 @@ use crate::tz::{Zone, ZoneResolver};
 
 /// Property that records the meeting id inside the event itself.
 pub const MEETING_ID_PROP: &str = "X-CALMEET-MEETING-ID";
+/// Property that records one continuation meeting inside the event itself (see
+/// `writeback::CONTINUATION_PROPERTY`).
+pub const CONTINUATION_PROP: &str = "X-CALMEET-CONTINUATION";
+/// Its parameter holding the continuation's first occurrence as a UTC DATE-TIME.
+pub const CONTINUATION_FROM_PARAM: &str = "X-CALMEET-FROM";
+/// Most continuations read from one event; more lines are ignored (calmeet writes one per
+/// continuation, and a series needs one per ~200 occurrences: years of daily meetings).
+pub const MAX_CONTINUATIONS: usize = 32;
+/// Longest meeting id accepted from a continuation line (Tencent ids are ~20 digits).
+const MAX_MEETING_ID_CHARS: usize = 64;
 /// Length given to a timed event that has neither DTEND nor DURATION.
 pub const DEFAULT_LENGTH_MINUTES: i64 = 60;
 /// Longest event accepted (a hostile DURATION would otherwise overflow date arithmetic).
@@ -111,12 +121,65 @@ pub struct Event {
     pub exdates: Vec<DateTime<Utc>>,
     /// X-CALMEET-MEETING-ID, when calmeet already wrote one.
     pub meeting_id: Option<String>,
+    /// The continuation meetings calmeet recorded in the event (`X-CALMEET-CONTINUATION`), in
+    /// order of start, at most [`MAX_CONTINUATIONS`]; malformed lines are ignored.
+    pub continuations: Vec<Continuation>,
     /// Whether the event itself matches the tag rules (an override may inherit the master's).
     pub tagged: bool,
     /// ORGANIZER e-mail address (`mailto:` stripped, lowercased), when it has one.
     pub organizer: Option<String>,
     /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
     pub attendees: Vec<String>,
+}
+
+/// A continuation meeting named in an event: the meeting holding the series' occurrences from
+/// `start` on (until the next continuation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Continuation {
+    /// Start of its first occurrence (unix seconds): the segment's identity.
+    pub start: i64,
+    /// Its Tencent Meeting id.
+    pub meeting_id: String,
+}
+
+/// The continuations named in a VEVENT's properties: each `X-CALMEET-CONTINUATION` whose
+/// `X-CALMEET-FROM` is a UTC DATE-TIME and whose value is a plausible meeting id (non-empty,
+/// short, no spaces or control characters). Sorted by start; one per start (the first line
+/// wins); at most [`MAX_CONTINUATIONS`], however many lines a hostile event carries.
+fn read_continuations(c: &Component<'_>) -> Vec<Continuation> {
+    let mut found: Vec<Continuation> = Vec::new();
+    for p in c
+        .properties
+        .iter()
+        .filter(|p| p.name.as_str().eq_ignore_ascii_case(CONTINUATION_PROP))
+    {
+        if found.len() >= MAX_CONTINUATIONS {
+            break;
+        }
+        let Some(start) = param(p, CONTINUATION_FROM_PARAM).and_then(utc_stamp) else {
+            continue;
+        };
+        let id = p.val.as_str().trim();
+        let plausible = !id.is_empty()
+            && id.chars().count() <= MAX_MEETING_ID_CHARS
+            && !id.chars().any(|ch| ch.is_whitespace() || ch.is_control());
+        if plausible && found.iter().all(|f| f.start != start) {
+            found.push(Continuation {
+                start,
+                meeting_id: id.to_owned(),
+            });
+        }
+    }
+    found.sort_by_key(|f| f.start);
+    found
+}
+
+/// A UTC DATE-TIME (`20270120T010000Z`) as unix seconds.
+fn utc_stamp(value: &str) -> Option<i64> {
+    let body = value.trim().strip_suffix('Z')?;
+    NaiveDateTime::parse_from_str(body, "%Y%m%dT%H%M%S")
+        .ok()
+        .map(|t| t.and_utc().timestamp())
 }
 
 /// The result of reading one calendar text.
@@ -568,6 +631,7 @@ impl<'c> RawEvent<'c> {
             rrule: prop(c, "RRULE").map(|p| p.val.as_str().trim().to_owned()),
             exdates,
             meeting_id: self.meeting_id,
+            continuations: read_continuations(c),
             tagged: self.tagged,
             organizer: prop(c, "ORGANIZER").and_then(|p| mail_address(p.val.as_str())),
             attendees: {
@@ -998,6 +1062,53 @@ mod tests {
         assert_eq!(e.attendees, vec!["lisi@example.com", "wang@example.com"]);
         assert_eq!(mail_address("mailto:"), None);
         assert_eq!(mail_address("sip:a@b"), None);
+    }
+
+    #[test]
+    fn continuations_are_read_sorted_bounded_and_checked() {
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:c\r\nDTSTART:20300601T010000Z\r\nRRULE:FREQ=DAILY\r\n\
+             CATEGORIES:Tencent Meeting\r\nX-CALMEET-MEETING-ID:100\r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=20310101T010000Z:300\r\n\
+             x-calmeet-continuation;x-calmeet-from=20301201T010000Z: 200 \r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=20301201T010000Z:999\r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=20301201T010000:400\r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=garbage:500\r\n\
+             X-CALMEET-CONTINUATION:600\r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=20320101T010000Z:\r\n\
+             X-CALMEET-CONTINUATION;X-CALMEET-FROM=20320101T010000Z:7 7\r\nEND:VEVENT\r\n",
+        );
+        let e = &p.events[0];
+        assert_eq!(e.meeting_id.as_deref(), Some("100"));
+        let got: Vec<(i64, &str)> = e
+            .continuations
+            .iter()
+            .map(|c| (c.start, c.meeting_id.as_str()))
+            .collect();
+        assert_eq!(got, vec![(1_922_317_200, "200"), (1_924_995_600, "300")]);
+        // Old events without the property have none.
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:o\r\nDTSTART:20300601T010000Z\r\nCATEGORIES:Tencent Meeting\r\n\
+             X-CALMEET-MEETING-ID:1\r\nEND:VEVENT\r\n",
+        );
+        assert!(p.events[0].continuations.is_empty());
+        // Thousands of lines keep at most MAX_CONTINUATIONS.
+        let many: String = (0..5_000)
+            .map(|i| {
+                format!(
+                    "X-CALMEET-CONTINUATION;X-CALMEET-FROM={}:{i}\r\n",
+                    (chrono::DateTime::from_timestamp(1_900_000_000 - i * 86_400, 0).unwrap())
+                        .format("%Y%m%dT%H%M%SZ")
+                )
+            })
+            .collect();
+        let p = parse(&format!(
+            "BEGIN:VEVENT\r\nUID:h\r\nDTSTART:20300601T010000Z\r\nCATEGORIES:Tencent Meeting\r\n{many}END:VEVENT\r\n"
+        ));
+        let c = &p.events[0].continuations;
+        assert_eq!(c.len(), MAX_CONTINUATIONS);
+        assert!(c.windows(2).all(|w| w[0].start < w[1].start));
+        assert_eq!(c.last().unwrap().meeting_id, "0");
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Write-back: patches calmeet's meeting details into the raw text of a calendar object.
 //!
-//! calmeet owns exactly four things inside a VEVENT: a fenced block at the end of DESCRIPTION,
-//! `X-CALMEET-MEETING-ID`, the `CONFERENCE` lines labelled "Tencent Meeting" (one per meeting:
-//! a long series may be held by an original meeting and continuations, each listed in the
-//! block under the dates it covers), and (optionally) a LOCATION it filled in because it was
-//! empty. This module adds, replaces and removes those
+//! calmeet owns exactly five things inside a VEVENT: a fenced block at the end of DESCRIPTION,
+//! `X-CALMEET-MEETING-ID`, one `X-CALMEET-CONTINUATION` per continuation meeting, the
+//! `CONFERENCE` lines labelled "Tencent Meeting" (one per meeting: a long series may be held by
+//! an original meeting and continuations, each listed in the block under the dates it covers),
+//! and (optionally) a LOCATION it filled in because it was empty. This module adds, replaces
+//! and removes those
 //! and nothing else. It works on raw content lines: every line it does not own is copied
 //! byte for byte, folds, line endings and a missing final newline included.
 //!
@@ -24,6 +25,14 @@ pub const BLOCK_START: &str = "── Tencent Meeting ──";
 pub const BLOCK_END: &str = "── end of Tencent Meeting ──";
 /// VEVENT property that remembers the meeting id inside the calendar itself.
 pub const MEETING_ID_PROPERTY: &str = "X-CALMEET-MEETING-ID";
+/// VEVENT property that remembers one continuation meeting inside the calendar itself:
+/// `X-CALMEET-CONTINUATION;X-CALMEET-FROM=20270120T010000Z:<meeting id>`, one line per
+/// continuation, in order of its first occurrence. With `X-CALMEET-MEETING-ID` it lets a lost
+/// state database be recovered without creating a second continuation.
+pub const CONTINUATION_PROPERTY: &str = "X-CALMEET-CONTINUATION";
+/// Parameter of [`CONTINUATION_PROPERTY`] holding the start of the continuation's first
+/// occurrence as a UTC DATE-TIME (`YYYYMMDDTHHMMSSZ`): the continuation's identity.
+pub const CONTINUATION_FROM_PARAM: &str = "X-CALMEET-FROM";
 /// `LABEL` of the RFC 7986 CONFERENCE property calmeet writes.
 pub const CONFERENCE_LABEL: &str = "Tencent Meeting";
 
@@ -72,6 +81,22 @@ pub struct LabelledBlock {
     pub label: String,
     /// The meeting.
     pub block: MeetingBlock,
+    /// Start of the first occurrence the meeting holds (unix seconds). For a continuation (a
+    /// `later` block of [`apply_segments`]) it is the continuation's identity and is written
+    /// into [`CONTINUATION_PROPERTY`]; the first block's is not written (that meeting is
+    /// `X-CALMEET-MEETING-ID`).
+    pub start: i64,
+}
+
+/// The `X-CALMEET-CONTINUATION` line of a continuation, unfolded; `None` for a start no
+/// DATE-TIME can show (never a real segment).
+fn continuation_line(segment: &LabelledBlock) -> Option<String> {
+    let from = chrono::DateTime::from_timestamp(segment.start, 0)?;
+    Some(format!(
+        "{CONTINUATION_PROPERTY};{CONTINUATION_FROM_PARAM}={}:{}",
+        from.format("%Y%m%dT%H%M%SZ"),
+        escape_text(&single_line(&segment.block.meeting_id))
+    ))
 }
 
 /// The block for a series held by several meetings: one fenced block, each meeting's details
@@ -166,16 +191,18 @@ pub fn apply(
     let wanted = Wanted {
         description: block.render(),
         meeting_id: block.meeting_id.clone(),
+        continuations: Vec::new(),
         urls: vec![block.join_url.clone()],
     };
     patch(ics, uid, &wanted, opts)
 }
 
 /// Like [`apply`] for a series held by several meetings: the block lists every meeting under
-/// its label ([`render_segments`]), CONFERENCE gets one line per meeting, and
-/// `X-CALMEET-MEETING-ID` and LOCATION keep the first meeting (the event's original one, which
-/// holds the nearest occurrences; the id is what a lost database is recovered from). Without
-/// `later` it writes exactly what [`apply`] writes for `first.block`.
+/// its label ([`render_segments`]), CONFERENCE gets one line per meeting, each later meeting
+/// gets an `X-CALMEET-CONTINUATION` line with its start, and `X-CALMEET-MEETING-ID` and
+/// LOCATION keep the first meeting (the event's original one, which holds the nearest
+/// occurrences). The id and the continuation lines are what a lost database is recovered
+/// from. Without `later` it writes exactly what [`apply`] writes for `first.block`.
 ///
 /// # Errors
 /// As for [`apply`].
@@ -189,6 +216,7 @@ pub fn apply_segments(
     let wanted = Wanted {
         description: render_segments(first, later),
         meeting_id: first.block.meeting_id.clone(),
+        continuations: later.iter().filter_map(continuation_line).collect(),
         urls: std::iter::once(first)
             .chain(later)
             .map(|s| s.block.join_url.clone())
@@ -197,11 +225,12 @@ pub fn apply_segments(
     patch(ics, uid, &wanted, opts)
 }
 
-/// What the event should carry: the block text, the id, and the join links (the first one is
-/// the one LOCATION may show).
+/// What the event should carry: the block text, the id, the continuation lines, and the join
+/// links (the first one is the one LOCATION may show).
 struct Wanted {
     description: String,
     meeting_id: String,
+    continuations: Vec<String>,
     urls: Vec<String>,
 }
 
@@ -308,6 +337,29 @@ fn patch_event(
         &mut inserts,
     );
 
+    // X-CALMEET-CONTINUATION: one line per continuation, paired in order. New ones go right
+    // after the last one, else after the meeting id, so that an event that grows a
+    // continuation ends up exactly like one written with it from the start.
+    let continuation_lines: Vec<usize> = doc
+        .props_named(event, CONTINUATION_PROPERTY)
+        .into_iter()
+        .map(|(i, _)| i)
+        .collect();
+    let mut new_continuations = Vec::new();
+    replace_or_insert(
+        doc,
+        &continuation_lines,
+        &wanted.continuations,
+        edits,
+        &mut new_continuations,
+    );
+    match continuation_lines.last().or(id_lines.first()) {
+        Some(&anchor) if !new_continuations.is_empty() => {
+            edits.insert_after(anchor, new_continuations);
+        }
+        _ => inserts.extend(new_continuations),
+    }
+
     // CONFERENCE: only the ones that are ours (one per meeting); other conference links stay.
     let wanted_conferences: Vec<String> = wanted.urls.iter().map(|u| conference_line(u)).collect();
     let conference_lines: Vec<usize> = doc
@@ -373,7 +425,11 @@ fn unpatch_event(doc: &Document<'_>, event: &Event, edits: &mut Edits) {
             }
         }
     }
-    for (i, _) in doc.props_named(event, MEETING_ID_PROPERTY) {
+    for (i, _) in doc
+        .props_named(event, MEETING_ID_PROPERTY)
+        .into_iter()
+        .chain(doc.props_named(event, CONTINUATION_PROPERTY))
+    {
         edits.delete(i);
     }
     for (i, line) in doc.props_named(event, "CONFERENCE") {
@@ -672,6 +728,7 @@ mod tests {
         LabelledBlock {
             label: label.into(),
             block: block(),
+            start: 1_796_000_000,
         }
     }
 
@@ -686,6 +743,8 @@ mod tests {
                 meeting_code: "111222333".into(),
                 password: None,
             },
+            // 2027-01-20 01:00 UTC
+            start: 1_800_406_800,
         };
         assert_eq!(
             render_segments(
@@ -725,6 +784,15 @@ mod tests {
         );
         assert_eq!(two.matches("CONFERENCE;").count(), 2, "{two}");
         assert_eq!(two.matches("X-CALMEET-MEETING-ID:1234567890").count(), 1);
+        assert_eq!(
+            two.matches("\nX-CALMEET-CONTINUATION;X-CALMEET-FROM=20270120T010000Z:2\n")
+                .count(),
+            1,
+            "{two}"
+        );
+        assert!(
+            two.find("X-CALMEET-MEETING-ID").unwrap() < two.find("X-CALMEET-CONTINUATION").unwrap()
+        );
         assert!(
             two.contains("LOCATION:https://meeting.tencent.com/dm/abc"),
             "{two}"

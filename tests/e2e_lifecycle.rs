@@ -3,7 +3,8 @@
 //! modify the same meeting; cancelled, deleted or untagged → cancel and remove the block;
 //! EXDATE, moved override and cancelled override → that one sub-meeting; the mass-deletion
 //! guard; the extension of an open-ended series; and after every step a further sync that
-//! makes no API call and no PUT.
+//! makes no API call and no PUT; and the recovery of a continuation after the state database
+//! is lost.
 #![allow(clippy::unwrap_used)]
 
 mod support;
@@ -796,5 +797,182 @@ async fn a_continuation_cancelled_elsewhere_leaves_the_block_and_is_made_again_l
     assert_eq!(third.subject, "Daily 2");
     assert_eq!(s.read("daily").await.matches(&third.join_url).count(), 2);
     s.assert_quiet(&["daily"], "after the new continuation")
+        .await;
+}
+
+impl Setup {
+    /// The state database is lost (a new machine, a deleted file).
+    fn lose_state(&self) {
+        for f in ["state.db", "state.db-wal", "state.db-shm"] {
+            let _ = std::fs::remove_file(self.dir.path().join(f));
+        }
+    }
+
+    /// The API calls made since `from`, as "METHOD uri".
+    fn calls_since(&self, from: usize) -> Vec<String> {
+        self.fake.requests()[from..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.uri))
+            .collect()
+    }
+}
+
+/// The continuation made by `continued_with_lost_answer` and found again by the next pass.
+async fn continued(s: &Setup, b: i64) -> (FakeMeetingPair, i64) {
+    let (first, last_held) = continued_with_lost_answer(s, b).await;
+    s.sync(&[]).await;
+    let second = s
+        .fake
+        .meetings()
+        .into_iter()
+        .find(|m| m.meeting_id != first.meeting_id)
+        .unwrap();
+    ((first, second), last_held)
+}
+
+type FakeMeetingPair = (
+    support::fake_tencent::FakeMeeting,
+    support::fake_tencent::FakeMeeting,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_state_database_recovers_the_continuation_instead_of_making_another() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let ((first, second), last_held) = continued(&s, b).await;
+    let body = s.read("daily").await;
+    let line = format!(
+        "X-CALMEET-CONTINUATION;X-CALMEET-FROM={}:{}",
+        stamp(last_held + DAY),
+        second.meeting_id
+    );
+    assert_eq!(
+        body.lines().filter(|l| l.trim_end() == line).count(),
+        1,
+        "{line}: {body}"
+    );
+    let creates = s.fake.request_count(Route::Create);
+    let modifies = s.fake.request_count(Route::Modify);
+    assert_eq!(creates, 2);
+
+    s.lose_state();
+    let etag = s.etags(&["daily"]).await;
+    let from = s.fake.requests().len();
+    s.sync(&[]).await;
+    let calls = s.calls_since(from);
+    assert_eq!(calls.len(), 2, "one GET per meeting named: {calls:?}");
+    assert!(calls.iter().all(|c| c.starts_with("GET ")), "{calls:?}");
+    assert!(calls.iter().any(|c| c.contains(&first.meeting_id)));
+    assert!(calls.iter().any(|c| c.contains(&second.meeting_id)));
+    assert_eq!(s.etags(&["daily"]).await, etag, "nothing to write");
+    let recorded: Vec<(i64, String, String)> = s
+        .state()
+        .prepare("SELECT segment_start, meeting_id, state FROM segments WHERE uid = 'daily@t'")
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        recorded,
+        vec![(
+            last_held + DAY,
+            second.meeting_id.clone(),
+            "created".to_owned()
+        )]
+    );
+
+    // The next pass neither creates, continues nor writes.
+    let from = s.fake.requests().len();
+    s.sync(&[]).await;
+    assert_eq!(s.calls_since(from), Vec::<String>::new());
+    assert_eq!(s.etags(&["daily"]).await, etag);
+    s.assert_quiet(&["daily"], "after adoption").await;
+    assert_eq!(s.fake.request_count(Route::Create), creates, "no new meeting");
+    assert_eq!(s.fake.live_meeting_count(), 2);
+    // Weeks on, the original runs low: the continuation already holds what follows, so
+    // nothing is extended or continued (without the recovered segment this made a second).
+    age_series(&s.dir.path().join("state.db"), "daily@t", 35);
+    s.assert_quiet(&["daily"], "the original runs low").await;
+
+    // `status` lists both meetings again.
+    let out = calmeet(&s.config, &s.fake.secret_key, &["status"]).await;
+    let t = text(&out);
+    for m in [&first, &second] {
+        let code = calmeet::writeback::group_code(&m.meeting_code);
+        assert!(t.contains(&code), "{code} in status: {t}");
+    }
+
+    // Renamed: both meetings are modified, each within its dates.
+    s.edit("daily", |t| {
+        t.replace("SUMMARY:Daily", "SUMMARY:Daily standup")
+    })
+    .await;
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), creates);
+    assert_eq!(s.fake.request_count(Route::Modify), modifies + 2);
+    let (a, c) = (
+        s.fake.meeting(&first.meeting_id).unwrap(),
+        s.fake.meeting(&second.meeting_id).unwrap(),
+    );
+    assert_eq!(
+        (a.subject.as_str(), c.subject.as_str()),
+        ("Daily standup", "Daily standup")
+    );
+    assert_eq!(
+        a.sub_meetings.iter().map(|m| m.start_time).max(),
+        Some(last_held),
+        "the original still ends where the continuation begins"
+    );
+    assert_eq!(c.start_time, last_held + DAY);
+    s.assert_quiet(&["daily"], "after renaming").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_continuation_gone_while_the_state_was_lost_leaves_the_event() {
+    let s = Setup::new("").await;
+    let b = base().timestamp();
+    let ((first, second), _) = continued(&s, b).await;
+    let cancel = calmeet::tencent::types::CancelMeetingRequest {
+        userid: "organiser".into(),
+        instanceid: 1,
+        reason_code: 1,
+        reason_detail: "by hand".into(),
+        meeting_type: Some(1),
+        sub_meeting_id: None,
+    };
+    s.fake
+        .client()
+        .cancel_meeting(&second.meeting_id, &cancel)
+        .await
+        .unwrap();
+    let creates = s.fake.request_count(Route::Create);
+    s.lose_state();
+    s.sync(&[]).await;
+    assert_eq!(s.fake.request_count(Route::Create), creates, "nothing made");
+    let body = s.read("daily").await;
+    assert!(!body.contains(&second.join_url), "dead link dropped: {body}");
+    assert!(!body.contains("X-CALMEET-CONTINUATION"), "{body}");
+    assert_eq!(body.matches(&first.join_url).count(), 2, "{body}");
+    assert_eq!(s.meeting_of(&body).meeting_id, first.meeting_id);
+    let (state, needs): (String, bool) = (
+        s.state()
+            .query_row(
+                "SELECT state FROM segments WHERE uid = 'daily@t'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+        s.state()
+            .query_row(
+                "SELECT needs_extension FROM events WHERE uid = 'daily@t'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap(),
+    );
+    assert_eq!(state, "cancelled", "remembered, so never looked up again");
+    assert!(needs, "the original continues the series again when it runs low");
+    s.assert_quiet(&["daily"], "after dropping the dead continuation")
         .await;
 }

@@ -1157,3 +1157,142 @@ fn exdates_and_overrides_go_to_the_meeting_holding_that_date() {
     assert_eq!(target(in_second), Some("m-d-2"), "{actions:?}");
     assert_eq!(target(moved), Some("m-d-2"), "{actions:?}");
 }
+
+// ---------------------------------------------------------------- adoption of continuations
+// (the state database was lost; the event names its meeting and its continuations)
+
+fn utc(y: i32, m: u32, d: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(y, m, d, 1, 0, 0).unwrap()
+}
+
+fn continued_event(extra: &str) -> String {
+    // Daily from 2030-06-02; the original held 200 days, a continuation the next 200, and a
+    // second continuation the rest.
+    let line = |t: DateTime<Utc>, id: &str| {
+        format!(
+            "X-CALMEET-CONTINUATION;X-CALMEET-FROM={}:{id}\r\n",
+            t.format("%Y%m%dT%H%M%SZ")
+        )
+    };
+    vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        &format!(
+            "RRULE:FREQ=DAILY\r\nX-CALMEET-MEETING-ID:m-d\r\n{}{}{extra}",
+            line(utc(2030, 12, 19), "m-d-2"),
+            line(utc(2031, 7, 7), "m-d-3")
+        ),
+    )
+}
+
+fn adopt_of(actions: &[Action]) -> (&str, &[calmeet::sync::plan::ListedContinuation]) {
+    actions
+        .iter()
+        .find_map(|a| match a {
+            Action::Adopt {
+                meeting_id,
+                continuations,
+                ..
+            } => Some((meeting_id.as_str(), continuations.as_slice())),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no adoption: {actions:?}"))
+}
+
+#[test]
+fn lost_state_adopts_the_listed_continuations_each_with_its_dates() {
+    let c = Case::new(&continued_event(""));
+    let actions = c.plan();
+    assert_eq!(actions.len(), 1, "nothing created: {actions:?}");
+    let (mid, listed) = adopt_of(&actions);
+    assert_eq!(mid, "m-d");
+    let ids: Vec<&str> = listed.iter().map(|l| l.meeting_id.as_str()).collect();
+    assert_eq!(ids, ["m-d-2", "m-d-3"]);
+    let (s1, s2) = (utc(2030, 12, 19), utc(2031, 7, 7));
+    let first = listed[0].desired.as_ref().unwrap();
+    assert_eq!(first.start, s1);
+    assert!(first.occurrences.iter().all(|t| *t >= s1 && *t < s2));
+    assert_eq!(first.occurrences.len(), 200);
+    let second = listed[1].desired.as_ref().unwrap();
+    assert_eq!(second.start, s2, "from its own start on");
+    assert!(second.truncated, "the open-ended tail goes on");
+    // The original holds only the dates before the first continuation.
+    let Action::Adopt { desired, .. } = &actions[0] else {
+        panic!()
+    };
+    let held = calmeet::sync::plan::window(desired.clone(), None, Some(s1.timestamp())).unwrap();
+    assert_eq!(held.start, utc(2030, 6, 2));
+    assert_eq!(*held.occurrences.last().unwrap(), utc(2030, 12, 18));
+    assert_eq!(held.occurrences.len(), 200);
+}
+
+#[test]
+fn a_continuation_the_series_no_longer_reaches_is_listed_without_dates() {
+    // The series now ends before the second continuation.
+    let mut c = Case::new(&continued_event("").replace("FREQ=DAILY", "FREQ=DAILY;COUNT=250"));
+    c.now = now();
+    let actions = c.plan();
+    let (_, listed) = adopt_of(&actions);
+    assert!(listed[0].desired.is_some());
+    assert_eq!(listed[1].desired, None);
+}
+
+#[test]
+fn old_event_without_continuation_lines_is_adopted_as_before() {
+    let c = Case::new(&vevent(
+        "d",
+        "20300602T010000Z",
+        "20300602T020000Z",
+        "RRULE:FREQ=DAILY\r\nX-CALMEET-MEETING-ID:m-d\r\n",
+    ));
+    let actions = c.plan();
+    let (mid, listed) = adopt_of(&actions);
+    assert_eq!(mid, "m-d");
+    assert!(listed.is_empty());
+}
+
+#[test]
+fn a_state_without_the_listed_continuations_adopts_them_and_one_with_them_does_not() {
+    let mut c = Case::new(&continued_event(""));
+    // An older copy of the database: the event's row, but no segment.
+    c.settle();
+    let actions = c.plan();
+    let (mid, listed) = adopt_of(&actions);
+    assert_eq!((mid, listed.len()), ("m-d", 2));
+    assert!(
+        !actions.iter().any(|a| matches!(
+            a,
+            Action::Create { .. } | Action::Continue { .. } | Action::Extend { .. }
+        )),
+        "{actions:?}"
+    );
+    // Once the segments are recorded, the event is planned as a segmented series: quiet.
+    let key = key("d");
+    for l in listed {
+        let mut row = EventRow::new(key.clone(), RowState::Created, 0);
+        row.meeting_id = Some(l.meeting_id.clone());
+        row.join_url = Some("https://meeting.tencent.com/dm/y".into());
+        row.written_back = true;
+        record(&mut row, l.desired.as_ref().unwrap());
+        c.segments.push(Segment {
+            start: l.start,
+            row,
+        });
+    }
+    let r = c.rows.iter_mut().find(|r| r.key == key).unwrap();
+    let Action::Adopt { desired, .. } = &actions[0] else {
+        panic!()
+    };
+    let held = calmeet::sync::plan::window(desired.clone(), None, Some(listed[0].start)).unwrap();
+    record(r, &held);
+    assert_eq!(c.plan(), vec![], "quiet after adoption");
+    // A cancelled segment row (a continuation calmeet dropped) also stops re-adoption.
+    c.segments.truncate(1);
+    c.segments[0].row.state = RowState::Cancelled;
+    assert!(
+        !c.plan().iter().any(|a| matches!(a, Action::Adopt { .. })),
+        "{:?}",
+        c.plan()
+    );
+}

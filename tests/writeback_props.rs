@@ -41,10 +41,11 @@ fn name_of(line: &str) -> String {
         .to_ascii_uppercase()
 }
 
-const OWNED: [&str; 4] = [
+const OWNED: [&str; 5] = [
     "DESCRIPTION",
     "LOCATION",
     "X-CALMEET-MEETING-ID",
+    "X-CALMEET-CONTINUATION",
     "CONFERENCE",
 ];
 
@@ -293,20 +294,27 @@ proptest! {
 // ---------------------------------------------------------------- several meetings (a series
 // held by its own meeting and continuation meetings)
 
-fn labelled(n: u32, label: &str) -> writeback::LabelledBlock {
+fn labelled(n: u32, label: &str, start: i64) -> writeback::LabelledBlock {
     writeback::LabelledBlock {
         label: label.to_owned(),
         block: block(n),
+        start,
     }
 }
 
+/// 2026-12-01 01:00 UTC, and the continuations 50 days apart after it.
+const FIRST_START: i64 = 1_796_086_800;
+const SEGMENT_DAYS: i64 = 50;
+
 /// The original meeting `a` and `later` continuations numbered after it.
 fn segments(a: u32, later: usize) -> (writeback::LabelledBlock, Vec<writeback::LabelledBlock>) {
-    let first = labelled(a, "2026-12-01 – 2027-01-19");
+    let first = labelled(a, "2026-12-01 – 2027-01-19", FIRST_START);
     let rest = (0..later)
         .map(|i| {
             let n = 10 + a * 4 + u32::try_from(i).unwrap();
-            labelled(n, &format!("from 2027-0{}-20", i + 1))
+            let k = i64::try_from(i).unwrap() + 1;
+            let start = FIRST_START + k * SEGMENT_DAYS * 86_400;
+            labelled(n, &format!("from 2027-0{}-20", i + 1), start)
         })
         .collect();
     (first, rest)
@@ -340,6 +348,60 @@ proptest! {
             let lines = unfold(&once).into_iter().filter(|l| l.ends_with(&conference)).count();
             prop_assert_eq!(lines, events);
         }
+        // One continuation line per later meeting, in every VEVENT, and none for the first.
+        prop_assert_eq!(
+            unfold(&once).iter().filter(|l| name_of(l) == "X-CALMEET-CONTINUATION").count(),
+            events * later
+        );
+        for s in &rest {
+            let from = chrono::DateTime::from_timestamp(s.start, 0).unwrap();
+            let line = format!(
+                "X-CALMEET-CONTINUATION;X-CALMEET-FROM={}:{}",
+                from.format("%Y%m%dT%H%M%SZ"),
+                s.block.meeting_id
+            );
+            prop_assert_eq!(unfold(&once).iter().filter(|l| **l == line).count(), events);
+        }
+        // The event parser reads back exactly the continuations written, in order.
+        let parsed = calmeet::event::parse_calendar(
+            once.as_bytes(),
+            chrono_tz::Asia::Shanghai,
+            &calmeet::event::TagMatcher::new(None),
+        )
+        .unwrap();
+        prop_assert_eq!(parsed.events.len(), events);
+        for e in &parsed.events {
+            let got: Vec<(i64, &str)> =
+                e.continuations.iter().map(|c| (c.start, c.meeting_id.as_str())).collect();
+            let want: Vec<(i64, &str)> =
+                rest.iter().map(|s| (s.start, s.block.meeting_id.as_str())).collect();
+            prop_assert_eq!(got, want);
+            prop_assert_eq!(e.meeting_id.as_deref(), Some(first.block.meeting_id.as_str()));
+        }
+    }
+
+    #[test]
+    fn continuations_are_replaced_in_place_and_a_changed_list_converges(obj in object(), a in 0u32..9, before in 0usize..4, after in 0usize..4, loc in any::<bool>()) {
+        let opts = PatchOptions { location_if_empty: loc };
+        let x = obj.render();
+        let (first, old) = segments(a, before);
+        let (_, new) = segments(a + 1, after);
+        let via = writeback::apply_segments(
+            &writeback::apply_segments(&x, UID, &first, &old, &opts).unwrap(),
+            UID,
+            &first,
+            &new,
+            &opts,
+        )
+        .unwrap();
+        let direct = writeback::apply_segments(&x, UID, &first, &new, &opts).unwrap();
+        prop_assert_eq!(&via, &direct);
+        prop_assert_eq!(remove(&via, UID).unwrap(), x.clone());
+        // A user's own X- property with a similar name is not ours.
+        let foreign = x.replace("CATEGORIES:腾讯会议", "CATEGORIES:腾讯会议\nX-CALMEET-CONTINUATIONS:keep");
+        let foreign = if obj.crlf { foreign.replace("\nX-CALMEET-CONTINUATIONS", "\r\nX-CALMEET-CONTINUATIONS") } else { foreign };
+        let patched = writeback::apply_segments(&foreign, UID, &first, &new, &opts).unwrap();
+        prop_assert_eq!(remove(&patched, UID).unwrap(), foreign);
     }
 
     #[test]
@@ -348,6 +410,7 @@ proptest! {
         let x = obj.render();
         let (first, rest) = segments(a, later);
         let single = apply(&x, UID, &first.block, &opts).unwrap();
+        prop_assert!(!single.contains("X-CALMEET-CONTINUATION"));
         prop_assert_eq!(
             writeback::apply_segments(&x, UID, &first, &[], &opts).unwrap(),
             single.clone()

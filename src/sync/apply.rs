@@ -11,7 +11,7 @@ use crate::config::{CalendarConfig, Config};
 use crate::source::{self, caldav};
 use crate::store::{EventKey, EventRow, RowState, Segment};
 use crate::sync::Engine;
-use crate::sync::plan::{self, Action, CancelReason, Desired};
+use crate::sync::plan::{self, Action, CancelReason, Desired, ListedContinuation};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
     RecurringRule,
@@ -158,11 +158,21 @@ pub fn describe(action: &Action, config: &Config) -> String {
             key,
             meeting_id,
             desired,
+            continuations,
             ..
         } => {
+            let listed: Vec<&str> = continuations
+                .iter()
+                .map(|c| c.meeting_id.as_str())
+                .collect();
             format!(
-                "adopt     {key}: meeting {meeting_id} named in the event, {}",
-                d(desired)
+                "adopt     {key}: meeting {meeting_id} named in the event, {}{}",
+                d(desired),
+                if listed.is_empty() {
+                    String::new()
+                } else {
+                    format!(" + continuation meetings {}", listed.join(", "))
+                }
             )
         }
         Action::Update {
@@ -352,9 +362,13 @@ where
                 key,
                 meeting_id,
                 desired,
+                continuations,
                 href,
                 ..
-            } => self.adopt(key, meeting_id, desired, href.as_deref()).await,
+            } => {
+                self.adopt(key, meeting_id, desired, continuations, href.as_deref())
+                    .await
+            }
             Action::Update {
                 key,
                 meeting_id,
@@ -754,40 +768,189 @@ where
         (left > 0).then_some(left)
     }
 
+    /// Verifies and records the meetings an event names while the state has no row for them:
+    /// its own (`X-CALMEET-MEETING-ID`) and its continuations (`X-CALMEET-CONTINUATION`), one
+    /// GET each. Every lookup happens before anything is stored, so a failed one leaves the
+    /// state as it was. A continuation that is gone (cancelled elsewhere) is recorded as
+    /// cancelled, so it is neither looked up again nor listed in the next write-back, and the
+    /// meeting before it is continued again when it runs low. Only when the event's own
+    /// meeting is gone is anything created: a meeting for its dates before the first
+    /// continuation.
     async fn adopt(
         &self,
         key: &EventKey,
         meeting_id: &str,
         desired: &Desired,
+        continuations: &[ListedContinuation],
         href: Option<&str>,
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        match api
+        let alive = |info: &MeetingInfo| info.status.as_deref() != Some("MEETING_STATE_CANCELLED");
+        // Continuations first: recorded before the event's row, so that a pass dying in
+        // between finds them (and looks up only the rest) instead of continuing again.
+        let mut segments: Vec<Segment> = Vec::new();
+        for c in continuations {
+            if let Some(known) = self.load(key, Slot::Segment(c.start))? {
+                segments.push(Segment {
+                    start: c.start,
+                    row: known,
+                });
+                continue;
+            }
+            let found = match api
+                .get_meeting(&c.meeting_id, &desired.userid, self.instanceid())
+                .await
+            {
+                Ok(info) => Some(info).filter(alive),
+                Err(ApiError::NotFound { .. }) => None,
+                Err(e) => {
+                    return Err(format!(
+                        "{key}: verify continuation meeting {}: {e}",
+                        c.meeting_id
+                    ));
+                }
+            };
+            segments.push(Segment {
+                start: c.start,
+                row: Self::adopted_continuation(key, c, found.as_ref(), desired, now),
+            });
+        }
+        let info = match api
             .get_meeting(meeting_id, &desired.userid, self.instanceid())
             .await
         {
-            Ok(info) if info.status.as_deref() != Some("MEETING_STATE_CANCELLED") => {
-                let mut row = EventRow::new(key.clone(), RowState::Created, now);
-                Self::record_meeting(&mut row, &info, desired, href, now);
-                // The meeting may predate an edit made while the state was lost: if its
-                // subject or time differ, leave the fingerprint empty so the next pass updates.
-                let same = info.subject.as_deref() == Some(desired.subject.as_str())
-                    && (desired.rule.is_some()
-                        || info.start_time == Some(desired.start.timestamp()));
-                if !same {
+            Ok(info) => Some(info).filter(alive),
+            Err(ApiError::NotFound { .. }) => None,
+            Err(e) => return Err(format!("{key}: verify meeting {meeting_id}: {e}")),
+        };
+        // The event's own meeting holds the dates before the first continuation.
+        let first = continuations.first().map(|c| c.start);
+        let held = match first {
+            Some(_) => plan::window(desired.clone(), None, first),
+            None => Some(desired.clone()),
+        };
+        let live = |s: &Segment| s.row.state == RowState::Created;
+        let dropped = segments.iter().any(|s| !live(s));
+        // A lost tail leaves the meeting before it to continue the series when it runs low.
+        let tail_lost = segments.last().is_some_and(|s| !live(s));
+        let mut predecessor_found = false;
+        if tail_lost && let Some(s) = segments.iter_mut().rev().find(|s| live(s)) {
+            predecessor_found = true;
+            s.row.needs_extension = !plan::meeting_over(&s.row, Utc::now());
+        }
+        for s in &segments {
+            self.save(Slot::Segment(s.start), &s.row)?;
+            if live(s) {
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = ?s.row.meeting_id, "recorded the continuation meeting named in the event");
+            } else {
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = ?s.row.meeting_id, "the continuation meeting named in the event no longer exists; dropping it from the event");
+            }
+        }
+        let Some(info) = info else {
+            let any_live = segments.iter().any(live);
+            match held {
+                Some(d) if any_live => {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "the meeting named in the event no longer exists; creating one for the dates before its continuation");
+                    return self.create(key, &d, false, href).await;
+                }
+                None if any_live => {
+                    // Its dates are all past: nothing to create; keep the series' row.
+                    let mut row = EventRow::new(key.clone(), RowState::Created, now);
+                    row.meeting_id = Some(meeting_id.to_owned());
+                    row.userid = Some(desired.userid.clone());
+                    row.fingerprint = Some(desired.fingerprint.clone());
+                    Self::record_desired(&mut row, desired);
+                    Self::mark_over(&mut row, first.unwrap_or(now).min(now));
+                    row.href = href.map(str::to_owned);
+                    row.written_back = true;
+                    return self.put_row(&row);
+                }
+                _ => {
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "the meeting named in the event no longer exists; creating a new one");
+                    return self.create(key, desired, false, href).await;
+                }
+            }
+        };
+        let mut row = EventRow::new(key.clone(), RowState::Created, now);
+        let recorded = held.as_ref().unwrap_or(desired);
+        Self::record_meeting(&mut row, &info, recorded, href, now);
+        if held.is_none() {
+            Self::mark_over(&mut row, first.unwrap_or(now).min(now));
+        }
+        // The meeting may predate an edit made while the state was lost: if its subject or
+        // time differ, leave the fingerprint empty so the next pass updates.
+        let same = info.subject.as_deref() == Some(recorded.subject.as_str())
+            && (recorded.rule.is_some() || info.start_time == Some(recorded.start.timestamp()));
+        if !same {
+            row.fingerprint = None;
+        }
+        if tail_lost && !predecessor_found {
+            row.needs_extension = !plan::meeting_over(&row, Utc::now());
+        }
+        // A dropped continuation must leave the block: write it again.
+        row.written_back = !dropped;
+        tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "adopted the meeting named in the event");
+        self.put_row(&row)?;
+        if dropped {
+            self.write_back_after(&row, href).await?;
+        }
+        Ok(())
+    }
+
+    /// The segment row of a continuation named in the event: `info` is the meeting as the API
+    /// has it, `None` when it is gone (recorded as cancelled).
+    fn adopted_continuation(
+        key: &EventKey,
+        c: &ListedContinuation,
+        info: Option<&MeetingInfo>,
+        desired: &Desired,
+        now: i64,
+    ) -> EventRow {
+        let mut row = EventRow::new(key.clone(), RowState::Created, now);
+        let Some(info) = info else {
+            row.state = RowState::Cancelled;
+            row.meeting_id = Some(c.meeting_id.clone());
+            row.userid = Some(desired.userid.clone());
+            row.start_at = Some(c.start);
+            row.recurring = true;
+            row.last_error = Some("meeting no longer exists at Tencent".into());
+            return row;
+        };
+        match &c.desired {
+            Some(d) => {
+                Self::record_meeting(&mut row, info, d, None, now);
+                if info.subject.as_deref() != Some(d.subject.as_str()) {
                     row.fingerprint = None;
                 }
-                row.written_back = true;
-                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "adopted the meeting named in the event");
-                self.put_row(&row)
             }
-            Ok(_) | Err(ApiError::NotFound { .. }) => {
-                tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "the meeting named in the event no longer exists; creating a new one");
-                self.create(key, desired, false, href).await
+            None => {
+                Self::record_meeting(&mut row, info, desired, None, now);
+                row.fingerprint = None;
+                if c.start <= now {
+                    // Its dates are past: it is over and never touched.
+                    Self::mark_over(&mut row, now);
+                } else {
+                    // The series no longer reaches it: the next pass cancels it.
+                    row.occurrences.clear();
+                    row.series_end_at = None;
+                    row.needs_extension = false;
+                }
+                row.start_at = Some(c.start);
             }
-            Err(e) => Err(format!("{key}: verify meeting {meeting_id}: {e}")),
         }
+        row.written_back = true;
+        row
+    }
+
+    /// Records a meeting whose dates are all past (it held the series until `end`).
+    fn mark_over(row: &mut EventRow, end: i64) {
+        let length = row.end_at.zip(row.start_at).map_or(0, |(e, s)| e - s);
+        row.occurrences.clear();
+        row.needs_extension = false;
+        row.start_at = Some(end.saturating_sub(length.max(0)));
+        row.end_at = Some(end);
+        row.series_end_at = Some(end);
     }
 
     /// Modifies the meeting of `slot` to `desired` (same id, same link). `extension`: the
@@ -1191,6 +1354,7 @@ where
         let first = LabelledBlock {
             label: self.label(row, row.start_at, segments.is_empty()),
             block,
+            start: row.start_at.unwrap_or_default(),
         };
         let later: Vec<LabelledBlock> = segments
             .iter()
@@ -1202,6 +1366,7 @@ where
                     s.row.meeting_id.clone().unwrap_or_default(),
                     s.row.join_url.clone().unwrap_or_default(),
                 ),
+                start: s.start,
             })
             .collect();
         let opts = PatchOptions {

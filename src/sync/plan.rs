@@ -54,6 +54,20 @@ pub struct Desired {
     pub fingerprint: String,
 }
 
+/// A continuation meeting named in an event (`X-CALMEET-CONTINUATION`), to be verified and
+/// recorded when the state has lost it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedContinuation {
+    /// Start of its first occurrence: the segment's identity.
+    pub start: i64,
+    /// Its meeting id.
+    pub meeting_id: String,
+    /// The meeting as the event now says, limited to its dates (up to the next listed
+    /// continuation); `None` when the series holds none of them from now on (they are past, or
+    /// the series no longer reaches them).
+    pub desired: Option<Desired>,
+}
+
 /// Why a meeting is cancelled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum CancelReason {
@@ -99,14 +113,20 @@ pub enum Action {
         /// Its ETag as read.
         etag: Option<String>,
     },
-    /// The event names a meeting calmeet made but the state has no row: verify and record it.
+    /// The event names a meeting calmeet made but the state has no row (or has no row for the
+    /// continuations the event names): verify and record it, and each continuation, instead of
+    /// creating another.
     Adopt {
         /// The event.
         key: EventKey,
         /// The meeting id found in the event.
         meeting_id: String,
-        /// The meeting as the event now says.
+        /// The meeting as the event now says (the original meeting holds only the dates before
+        /// the first continuation).
         desired: Desired,
+        /// The continuations the event names (`X-CALMEET-CONTINUATION`), in order; empty for
+        /// an event held by one meeting.
+        continuations: Vec<ListedContinuation>,
         /// Object href.
         href: Option<String>,
         /// Its ETag.
@@ -433,6 +453,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         key,
                         meeting_id: mid.clone(),
                         desired,
+                        continuations: listed_continuations(ev, input),
                         href: se.href.clone(),
                         etag: se.etag.clone(),
                     });
@@ -447,6 +468,23 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         actions.push(create(key, desired, true, se));
                         continue;
                     };
+                    if segments.is_empty()
+                        && !ev.continuations.is_empty()
+                        && ev.meeting_id.as_deref() == Some(mid.as_str())
+                    {
+                        // The state knows the event's meeting but none of the continuations
+                        // the event names (an older copy of the database): verify and record
+                        // them instead of ever continuing the series a second time.
+                        actions.push(Action::Adopt {
+                            key,
+                            meeting_id: mid,
+                            desired,
+                            continuations: listed_continuations(ev, input),
+                            href: se.href.clone(),
+                            etag: se.etag.clone(),
+                        });
+                        continue;
+                    }
                     if let Some(p) = segments.iter().find(|s| s.row.state == RowState::Pending) {
                         // An interrupted continuation create: find it before anything else.
                         let before = predecessor(r, &live_segments, p.start);
@@ -537,10 +575,16 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         if let Some(mid) = &ev.meeting_id
                             && r.meeting_id.as_deref() != Some(mid.as_str())
                         {
+                            let continuations = if segments.is_empty() {
+                                listed_continuations(ev, input)
+                            } else {
+                                Vec::new()
+                            };
                             actions.push(Action::Adopt {
                                 key,
                                 meeting_id: mid.clone(),
                                 desired,
+                                continuations,
                                 href: se.href.clone(),
                                 etag: se.etag.clone(),
                             });
@@ -911,6 +955,30 @@ fn desired_at(
     }))
 }
 
+/// The continuations an event names, each with the dates it should hold: from its start (or
+/// now) up to the next one's start.
+fn listed_continuations(ev: &Event, input: &PlanInput<'_>) -> Vec<ListedContinuation> {
+    let listed = &ev.continuations;
+    listed
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let hi = listed.get(i + 1).map(|n| n.start);
+            let from = DateTime::from_timestamp(c.start, 0)
+                .map_or(input.now, |start| start.max(input.now));
+            let desired = desired_at(ev, input, from, false)
+                .ok()
+                .flatten()
+                .and_then(|d| window(d, Some(c.start), hi));
+            ListedContinuation {
+                start: c.start,
+                meeting_id: c.meeting_id.clone(),
+                desired,
+            }
+        })
+        .collect()
+}
+
 /// The segments of one event, in order of start.
 fn segments_of<'s>(segments: &'s [Segment], key: &EventKey) -> Vec<&'s Segment> {
     let mut of: Vec<&Segment> = segments
@@ -973,7 +1041,8 @@ fn continuation_failed(segments: &[&Segment], r: &EventRow, desired: &Desired) -
 /// `d` limited to the occurrences starting in `[lo, hi)`; `None` when none do. A meeting cut
 /// at `hi` ends by date on its last occurrence and is no longer truncated (the next segment
 /// holds what follows).
-fn window(mut d: Desired, lo: Option<i64>, hi: Option<i64>) -> Option<Desired> {
+#[must_use]
+pub fn window(mut d: Desired, lo: Option<i64>, hi: Option<i64>) -> Option<Desired> {
     let length = d.end - d.start;
     let before = d.occurrences.len();
     let cut_end = hi.is_some_and(|hi| d.occurrences.iter().any(|t| t.timestamp() >= hi));
