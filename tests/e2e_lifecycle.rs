@@ -888,7 +888,11 @@ async fn a_lost_state_database_recovers_the_continuation_instead_of_making_anoth
     assert_eq!(s.calls_since(from), Vec::<String>::new());
     assert_eq!(s.etags(&["daily"]).await, etag);
     s.assert_quiet(&["daily"], "after adoption").await;
-    assert_eq!(s.fake.request_count(Route::Create), creates, "no new meeting");
+    assert_eq!(
+        s.fake.request_count(Route::Create),
+        creates,
+        "no new meeting"
+    );
     assert_eq!(s.fake.live_meeting_count(), 2);
     // Weeks on, the original runs low: the continuation already holds what follows, so
     // nothing is extended or continued (without the recovered segment this made a second).
@@ -951,7 +955,10 @@ async fn a_continuation_gone_while_the_state_was_lost_leaves_the_event() {
     s.sync(&[]).await;
     assert_eq!(s.fake.request_count(Route::Create), creates, "nothing made");
     let body = s.read("daily").await;
-    assert!(!body.contains(&second.join_url), "dead link dropped: {body}");
+    assert!(
+        !body.contains(&second.join_url),
+        "dead link dropped: {body}"
+    );
     assert!(!body.contains("X-CALMEET-CONTINUATION"), "{body}");
     assert_eq!(body.matches(&first.join_url).count(), 2, "{body}");
     assert_eq!(s.meeting_of(&body).meeting_id, first.meeting_id);
@@ -972,7 +979,10 @@ async fn a_continuation_gone_while_the_state_was_lost_leaves_the_event() {
             .unwrap(),
     );
     assert_eq!(state, "cancelled", "remembered, so never looked up again");
-    assert!(needs, "the original continues the series again when it runs low");
+    assert!(
+        needs,
+        "the original continues the series again when it runs low"
+    );
     s.assert_quiet(&["daily"], "after dropping the dead continuation")
         .await;
 }
