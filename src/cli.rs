@@ -458,14 +458,7 @@ async fn check_ics(
     cal: &crate::config::CalendarConfig,
     shared: &reqwest::Client,
 ) -> Result<String, String> {
-    let insecure;
-    let http = if cal.insecure_skip_verify {
-        insecure = crate::sync::insecure_calendar_http_client()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        &insecure
-    } else {
-        shared
-    };
+    let http = &crate::sync::http_client_for(cal, shared)?;
     let fetched =
         crate::source::ics::fetch(http, &cal.url, &config.base_dir, None, None, cal.timeout())
             .await

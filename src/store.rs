@@ -458,15 +458,22 @@ impl Store {
     /// # Errors
     /// On SQLite errors.
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
+        let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
              (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"
-        ))?;
+        );
+        self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
+    }
+
+    /// Runs `sql` with the columns of `row` as `?1`…`?25`, `?3` being `third` (the recurrence
+    /// id in `events`, the segment start in `segments`).
+    fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached(sql)?;
         stmt.execute(params![
             row.key.calendar,
             row.key.uid,
-            row.key.recurrence_id.unwrap_or(-1),
+            third,
             row.state.as_str(),
             row.meeting_id,
             row.meeting_code,
@@ -566,40 +573,11 @@ impl Store {
     /// # Errors
     /// On SQLite errors.
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
-        let row = &segment.row;
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(&format!(
+        let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
              (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?3)"
-        ))?;
-        stmt.execute(params![
-            row.key.calendar,
-            row.key.uid,
-            segment.start,
-            row.state.as_str(),
-            row.meeting_id,
-            row.meeting_code,
-            row.join_url,
-            row.password,
-            row.sub_meeting_id,
-            row.userid,
-            row.fingerprint,
-            row.subject,
-            row.start_at,
-            row.end_at,
-            row.series_end_at,
-            row.recurring,
-            row.needs_extension,
-            row.href,
-            row.etag,
-            row.written_back,
-            row.attempts,
-            row.last_error,
-            row.created_at,
-            row.updated_at,
-            join_occurrences(&row.occurrences),
-        ])?;
-        Ok(())
+        );
+        self.write_row(&sql, &segment.row, segment.start)
     }
 
     /// Deletes every segment of an event (its meeting is over and the event gone).

@@ -105,14 +105,7 @@ async fn fetch_ics<A>(
     } else {
         (None, None)
     };
-    let insecure;
-    let http = if cal.insecure_skip_verify {
-        insecure = crate::sync::insecure_calendar_http_client()
-            .map_err(|e| format!("HTTP client: {e}"))?;
-        &insecure
-    } else {
-        &engine.http
-    };
+    let http = &crate::sync::http_client_for(cal, &engine.http)?;
     let fetched = ics::fetch(
         http,
         &cal.url,

@@ -1057,6 +1057,23 @@ where
         }
     }
 
+    /// The body of a cancel by `userid` (the configured creator when empty), for a whole
+    /// series when `recurring`.
+    fn cancel_request(&self, userid: &str, reason: &str, recurring: bool) -> CancelMeetingRequest {
+        CancelMeetingRequest {
+            userid: if userid.is_empty() {
+                self.engine.config.meeting.userid.clone()
+            } else {
+                userid.to_owned()
+            },
+            instanceid: self.instanceid(),
+            reason_code: 1,
+            reason_detail: reason.to_owned(),
+            meeting_type: recurring.then_some(1),
+            sub_meeting_id: None,
+        }
+    }
+
     async fn cancel(
         &self,
         key: &EventKey,
@@ -1068,18 +1085,7 @@ where
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
         let api = self.api()?;
-        let req = CancelMeetingRequest {
-            userid: if userid.is_empty() {
-                self.engine.config.meeting.userid.clone()
-            } else {
-                userid.to_owned()
-            },
-            instanceid: self.instanceid(),
-            reason_code: 1,
-            reason_detail: reason.text().to_owned(),
-            meeting_type: recurring.then_some(1),
-            sub_meeting_id: None,
-        };
+        let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
         // A row already cancelled for this meeting means an earlier pass cancelled it and
         // stopped before removing the block: only the removal is left to do.
@@ -1282,18 +1288,11 @@ where
         let Some(mut row) = self.load(key, Slot::Segment(start))? else {
             return Ok(());
         };
-        let req = CancelMeetingRequest {
-            userid: if userid.is_empty() {
-                self.engine.config.meeting.userid.clone()
-            } else {
-                userid.to_owned()
-            },
-            instanceid: self.instanceid(),
-            reason_code: 1,
-            reason_detail: "calendar series no longer reaches these dates".into(),
-            meeting_type: Some(1),
-            sub_meeting_id: None,
-        };
+        let req = self.cancel_request(
+            userid,
+            "calendar series no longer reaches these dates",
+            true,
+        );
         match api.cancel_meeting(meeting_id, &req).await {
             Ok(()) | Err(ApiError::NotFound { .. }) => {}
             Err(e) => {

@@ -175,6 +175,22 @@ pub fn insecure_calendar_http_client() -> Result<reqwest::Client, reqwest::Error
         .build()
 }
 
+/// The client to read `cal` with: `shared`, or a non-verifying one when the calendar opts out
+/// of TLS verification (`insecure_skip_verify`).
+///
+/// # Errors
+/// When the TLS backend cannot be initialised.
+pub fn http_client_for(
+    cal: &crate::config::CalendarConfig,
+    shared: &reqwest::Client,
+) -> Result<reqwest::Client, String> {
+    if cal.insecure_skip_verify {
+        insecure_calendar_http_client().map_err(|e| format!("HTTP client: {e}"))
+    } else {
+        Ok(shared.clone())
+    }
+}
+
 fn calendar_http_builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .user_agent(concat!("calmeet/", env!("CARGO_PKG_VERSION")))
