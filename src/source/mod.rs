@@ -280,17 +280,19 @@ async fn fetch_caldav<A>(
         .iter()
         .map(|(href, etag)| (href.as_str(), etag))
         .collect();
+    // Fetch what is new, or whose ETag differs from (or is missing in) the cache.
+    let stale = |href: &str, etag: &Option<String>| {
+        by_href
+            .get(href)
+            .is_none_or(|cached| cached.is_none() || *cached != etag)
+    };
     let (to_fetch, deleted, new_token) = if let Some(s) = sync {
         let full = token.is_none();
         let listed: HashSet<&str> = s.changed.iter().map(|r| r.href.as_str()).collect();
         let to_fetch: Vec<String> = s
             .changed
             .iter()
-            .filter(|r| {
-                by_href
-                    .get(r.href.as_str())
-                    .is_none_or(|etag| etag.is_none() || **etag != r.etag)
-            })
+            .filter(|r| stale(&r.href, &r.etag))
             .map(|r| r.href.clone())
             .collect();
         let mut deleted = s.deleted.clone();
@@ -311,11 +313,7 @@ async fn fetch_caldav<A>(
         let listed_set: HashSet<&str> = listed.iter().map(|r| r.href.as_str()).collect();
         let mut to_fetch: Vec<String> = listed
             .iter()
-            .filter(|r| {
-                by_href
-                    .get(r.href.as_str())
-                    .is_none_or(|etag| etag.is_none() || **etag != r.etag)
-            })
+            .filter(|r| stale(&r.href, &r.etag))
             .map(|r| r.href.clone())
             .collect();
         // An object missing from a time-range listing may only have moved out of the range:

@@ -1256,7 +1256,8 @@ where
         }
     }
 
-    /// After a create: write the links of the event (its own meeting and its continuations).
+    /// After a create or a segment's cancel: write the links of the event (its own meeting
+    /// and its live continuations).
     async fn links_after(
         &self,
         key: &EventKey,
@@ -1305,11 +1306,8 @@ where
         row.state = RowState::Cancelled;
         row.updated_at = Utc::now().timestamp();
         self.save(Slot::Segment(start), &row)?;
-        let Some(event) = self.row(key)? else {
-            return Ok(());
-        };
-        let href = href.map(str::to_owned).or_else(|| event.href.clone());
-        self.write_back_after(&event, href.as_deref()).await
+        self.links_after(key, Slot::Segment(start), &row, href)
+            .await
     }
 
     /// The label of a meeting's dates in the block: "first – last" for a meeting followed by
