@@ -12,7 +12,6 @@ mod dav_proxy;
 #[path = "support/dav_server.rs"]
 mod dav_server;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use calmeet::source::caldav::{CalDavClient, ChangeMarker};
@@ -61,28 +60,13 @@ async fn setup(server: DavServer) -> Setup {
             .unwrap();
     }
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = format!(
-        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nsecret_key = \"{}\"\nuserid = \"zhangsan\"\n",
-        fake.base_url, fake.app_id, fake.secret_id, fake.secret_key
+    let engine = support::engine::caldav_engine(
+        dir.path(),
+        &fake,
+        proxy.url_for(&direct).as_str(),
+        &server.username,
+        &server.password,
     );
-    if let Some(sdk) = &fake.sdk_id {
-        writeln!(cfg, "sdk_id = \"{sdk}\"").unwrap();
-    }
-    write!(
-        cfg,
-        "[[calendar]]\nname = \"work\"\nurl = \"{}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword = \"{}\"\n",
-        proxy.url_for(&direct),
-        server.username,
-        server.password
-    )
-    .unwrap();
-    let path = dir.path().join("config.toml");
-    std::fs::write(&path, cfg).unwrap();
-    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
-    std::fs::set_permissions(&path, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
-    let config = calmeet::config::Config::load(&path).unwrap();
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
     Setup {
         server,
         fake,

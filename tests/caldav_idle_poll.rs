@@ -11,7 +11,6 @@ mod dav_server;
 #[path = "support/dav_fault.rs"]
 mod dav_fault;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
@@ -47,33 +46,17 @@ DTSTAMP:20260101T000000Z\r\nDTSTART:{day}T0{i}0000Z\r\nDTEND:{day}T0{i}3000Z\r\n
     }
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = format!(
-        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nsecret_key = \"{}\"\nuserid = \"zhangsan\"\n",
-        fake.base_url, fake.app_id, fake.secret_id, fake.secret_key
-    );
-    if let Some(sdk) = &fake.sdk_id {
-        writeln!(cfg, "sdk_id = \"{sdk}\"").unwrap();
-    }
     let via_proxy = url::Url::parse(&proxy.base_url)
         .unwrap()
         .join(direct.path())
         .unwrap();
-    write!(
-        cfg,
-        "[[calendar]]\nname = \"work\"\nurl = \"{via_proxy}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword = \"{}\"\n",
-        radicale.username, radicale.password
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
-    // It holds inline secrets: calmeet refuses such a file unless only its owner can read it.
-    std::fs::set_permissions(
-        dir.path().join("config.toml"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let config = calmeet::config::Config::load(&dir.path().join("config.toml")).unwrap();
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
+    let engine = support::engine::caldav_engine(
+        dir.path(),
+        &fake,
+        via_proxy.as_str(),
+        &radicale.username,
+        &radicale.password,
+    );
     let opts = SyncOptions::default();
 
     // First pass creates and writes back; the second reads calmeet's own write.

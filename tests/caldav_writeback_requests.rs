@@ -12,7 +12,6 @@ mod dav_server;
 #[path = "support/dav_fault.rs"]
 mod dav_fault;
 
-use std::fmt::Write as _;
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
@@ -48,33 +47,17 @@ DESCRIPTION:Agenda\\, first line\\nsecond line\r\n{tag}END:VEVENT\r\nEND:VCALEND
     let before = client.get(&href).await.unwrap();
 
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = format!(
-        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nsecret_key = \"{}\"\nuserid = \"zhangsan\"\n",
-        fake.base_url, fake.app_id, fake.secret_id, fake.secret_key
-    );
-    if let Some(sdk) = &fake.sdk_id {
-        writeln!(cfg, "sdk_id = \"{sdk}\"").unwrap();
-    }
     let via_proxy = url::Url::parse(&proxy.base_url)
         .unwrap()
         .join(direct.path())
         .unwrap();
-    write!(
-        cfg,
-        "[[calendar]]\nname = \"work\"\nurl = \"{via_proxy}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword = \"{}\"\n",
-        server.username, server.password
-    )
-    .unwrap();
-    std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
-    // It holds secrets inline: only the owner may read it (calmeet refuses it otherwise).
-    std::fs::set_permissions(
-        dir.path().join("config.toml"),
-        std::os::unix::fs::PermissionsExt::from_mode(0o600),
-    )
-    .unwrap();
-    let config = calmeet::config::Config::load(&dir.path().join("config.toml")).unwrap();
-    let (_tx, rx) = tokio::sync::watch::channel(false);
-    let engine = calmeet::cli::build_engine(config, false, rx).unwrap();
+    let engine = support::engine::caldav_engine(
+        dir.path(),
+        &fake,
+        via_proxy.as_str(),
+        &server.username,
+        &server.password,
+    );
 
     let report = engine.run_pass(SyncOptions::default()).await;
     assert!(!report.failed(), "{:?}", report.calendars);

@@ -2,5 +2,6 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod cli;
+pub mod engine;
 pub mod fake_tencent;
 pub mod feed;
