@@ -465,7 +465,8 @@ async fn check_ics(
             .map_err(|e| e.to_string())?;
     match fetched {
         crate::source::ics::Fetched::Body { data, .. } => {
-            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref())
+                .with_live(cal.live_match.as_ref());
             crate::event::parse_calendar(&data, config.default_zone(), &m)
                 .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
                 .map_err(|e| e.to_string())

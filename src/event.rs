@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use icalendar::parser::{Component, Property};
 use thiserror::Error;
 
-use crate::config::{DEFAULT_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules};
+use crate::config::{
+    DEFAULT_CATEGORIES, DEFAULT_LIVE_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules,
+};
 use crate::tz::{Zone, ZoneResolver};
 
 /// Property that records the meeting id inside the event itself.
@@ -130,6 +132,11 @@ pub struct Event {
     pub organizer: Option<String>,
     /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
     pub attendees: Vec<String>,
+    /// The attendees among them with `ROLE=CHAIR` (RFC 5545 §3.2.16), in order.
+    pub chairs: Vec<String>,
+    /// The event carries the live-stream tag (`[calendar.live_match]`, default categories
+    /// "Live" / "直播"); an override inherits its master's.
+    pub live: bool,
 }
 
 /// A continuation meeting named in an event: the meeting holding the series' occurrences from
@@ -199,6 +206,8 @@ pub struct TagMatcher {
     categories: Vec<String>,
     keywords: Vec<String>,
     location_keywords: Vec<String>,
+    /// Tags asking for a live stream (only looked at on events tagged for a meeting).
+    live: Option<Box<TagMatcher>>,
 }
 
 impl TagMatcher {
@@ -211,6 +220,7 @@ impl TagMatcher {
                 categories: lower(&r.categories),
                 keywords: lower(&r.keywords),
                 location_keywords: Vec::new(),
+                live: None,
             },
             None => Self {
                 categories: DEFAULT_CATEGORIES
@@ -222,8 +232,34 @@ impl TagMatcher {
                     .iter()
                     .map(|s| s.to_lowercase())
                     .collect(),
+                live: None,
             },
         }
+    }
+
+    /// This matcher with the live-stream tag rules of `[calendar.live_match]` (categories
+    /// "Live" / "直播" when `None`); [`Event::live`] says whether an event carries them.
+    #[must_use]
+    pub fn with_live(mut self, rules: Option<&MatchRules>) -> Self {
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        self.live = Some(Box::new(match rules {
+            Some(r) => Self {
+                categories: lower(&r.categories),
+                keywords: lower(&r.keywords),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+            None => Self {
+                categories: DEFAULT_LIVE_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                keywords: Vec::new(),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+        }));
+        self
     }
 
     /// A cheap pre-check on a VEVENT's lower-cased raw text: `false` means it cannot match (and
@@ -357,6 +393,7 @@ pub fn parse_calendar(
         .partition(|b| matcher.may_match(&b.text.to_lowercase()));
     // One tree at a time: events are built and the tree dropped before the next is parsed.
     let mut tagged_uids = std::collections::HashSet::new();
+    let mut live_uids = std::collections::HashSet::new();
     let mut deferred: Vec<&Block<'_>> = Vec::new();
     let push = |parsed: &mut Parsed, raw: RawEvent<'_>| match raw.into_event(&resolver) {
         Ok(ev) => parsed.events.push(ev),
@@ -371,6 +408,9 @@ pub fn parse_calendar(
                 && let Some(uid) = &raw.uid
             {
                 tagged_uids.insert(uid.clone());
+                if raw.live {
+                    live_uids.insert(uid.clone());
+                }
             }
             if raw.tagged || raw.meeting_id.is_some() {
                 push(&mut parsed, raw);
@@ -395,6 +435,7 @@ pub fn parse_calendar(
     }
     for ev in &mut parsed.events {
         ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
+        ev.live = ev.live || live_uids.contains(&ev.uid);
     }
     Ok(parsed)
 }
@@ -408,6 +449,14 @@ fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
         &raw.location,
         &raw.description,
     );
+    raw.live = matcher.live.as_ref().is_some_and(|live| {
+        live.matches(
+            &raw.categories,
+            &raw.summary,
+            &raw.location,
+            &raw.description,
+        )
+    });
     raw
 }
 
@@ -526,6 +575,7 @@ struct RawEvent<'c> {
     recurrence_id: Option<&'c Property<'c>>,
     meeting_id: Option<String>,
     tagged: bool,
+    live: bool,
 }
 
 impl<'c> RawEvent<'c> {
@@ -556,6 +606,7 @@ impl<'c> RawEvent<'c> {
                 .map(|p| p.val.as_str().trim().to_owned())
                 .filter(|s| !s.is_empty()),
             tagged: false,
+            live: false,
         }
     }
 
@@ -643,6 +694,25 @@ impl<'c> RawEvent<'c> {
                     .filter(|a| seen.insert(a.clone()))
                     .collect()
             },
+            chairs: {
+                let mut chairs: Vec<String> = Vec::new();
+                for p in c
+                    .properties
+                    .iter()
+                    .filter(|p| p.name.as_str().eq_ignore_ascii_case("ATTENDEE"))
+                    .filter(|p| {
+                        param(p, "ROLE").is_some_and(|r| r.trim().eq_ignore_ascii_case("CHAIR"))
+                    })
+                {
+                    if let Some(a) = mail_address(p.val.as_str())
+                        && !chairs.contains(&a)
+                    {
+                        chairs.push(a);
+                    }
+                }
+                chairs
+            },
+            live: self.live,
         })
     }
 }

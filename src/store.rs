@@ -103,6 +103,14 @@ CREATE TABLE segments (
     PRIMARY KEY (calendar, uid, segment_start)
 );
 ",
+    // The live-stream watch address of a meeting (written into the event's block), and a
+    // digest of each calendar's meeting options, so that a changed config re-evaluates an
+    // unchanged calendar at once.
+    r"
+ALTER TABLE events ADD COLUMN live_url TEXT;
+ALTER TABLE segments ADD COLUMN live_url TEXT;
+ALTER TABLE calendars ADD COLUMN options_digest TEXT;
+",
 ];
 
 /// A state database failure.
@@ -236,6 +244,8 @@ pub struct EventRow {
     pub created_at: i64,
     /// When the row last changed.
     pub updated_at: i64,
+    /// Live-stream watch address (`live_config.live_addr`), when the meeting is streamed.
+    pub live_url: Option<String>,
 }
 
 impl EventRow {
@@ -266,6 +276,7 @@ impl EventRow {
             last_error: None,
             created_at: now,
             updated_at: now,
+            live_url: None,
         }
     }
 }
@@ -306,6 +317,9 @@ pub struct CalendarState {
     pub held_cancels: Option<String>,
     /// When the events were last evaluated against the clock (horizon, past series).
     pub evaluated_at: Option<i64>,
+    /// Digest of the calendar's meeting options at that evaluation: a config change
+    /// re-evaluates the calendar even when its events did not change.
+    pub options_digest: Option<String>,
 }
 
 /// A cached calendar object.
@@ -333,7 +347,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences";
+    created_at, updated_at, occurrences, live_url";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -460,12 +474,12 @@ impl Store {
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
         );
         self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?25`, `?3` being `third` (the recurrence
+    /// Runs `sql` with the columns of `row` as `?1`…`?26`, `?3` being `third` (the recurrence
     /// id in `events`, the segment start in `segments`).
     fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -496,6 +510,7 @@ impl Store {
             row.created_at,
             row.updated_at,
             join_occurrences(&row.occurrences),
+            row.live_url,
         ])?;
         Ok(())
     }
@@ -575,7 +590,7 @@ impl Store {
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?3)"
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?3)"
         );
         self.write_row(&sql, &segment.row, segment.start)
     }
@@ -614,7 +629,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT name, sync_token, ctag, http_etag, http_last_modified, last_pass_at, \
-             last_ok_at, last_error, held_cancels, evaluated_at FROM calendars WHERE name = ?1",
+             last_ok_at, last_error, held_cancels, evaluated_at, options_digest FROM calendars \
+             WHERE name = ?1",
         )?;
         let found = stmt
             .query_row(params![name], |r| {
@@ -629,6 +645,7 @@ impl Store {
                     last_error: r.get(7)?,
                     held_cancels: r.get(8)?,
                     evaluated_at: r.get(9)?,
+                    options_digest: r.get(10)?,
                 })
             })
             .optional()?;
@@ -660,8 +677,8 @@ impl Store {
     pub fn put_calendar(&self, c: &CalendarState) -> Result<(), StoreError> {
         self.conn().execute(
             "INSERT OR REPLACE INTO calendars (name, sync_token, ctag, http_etag, \
-             http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+             http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at, \
+             options_digest) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)",
             params![
                 c.name,
                 c.sync_token,
@@ -672,7 +689,8 @@ impl Store {
                 c.last_ok_at,
                 c.last_error,
                 c.held_cancels,
-                c.evaluated_at
+                c.evaluated_at,
+                c.options_digest
             ],
         )?;
         Ok(())
@@ -806,12 +824,13 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
+        live_url: r.get(25)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(25)?,
+        start: r.get(26)?,
         row: row_from_sql(r)?,
     })
 }

@@ -35,6 +35,11 @@ pub const CONTINUATION_PROPERTY: &str = "X-CALMEET-CONTINUATION";
 pub const CONTINUATION_FROM_PARAM: &str = "X-CALMEET-FROM";
 /// `LABEL` of the RFC 7986 CONFERENCE property calmeet writes.
 pub const CONFERENCE_LABEL: &str = "Tencent Meeting";
+/// `LABEL` of the second RFC 7986 CONFERENCE property calmeet writes for a meeting that is
+/// streamed live: its watch address.
+pub const LIVE_CONFERENCE_LABEL: &str = "Tencent Meeting live stream";
+/// Prefix of the block line holding a live-stream watch address.
+pub const LIVE_LINE_PREFIX: &str = "Live stream:";
 
 /// The meeting details written into an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,9 @@ pub struct MeetingBlock {
     pub meeting_code: String,
     /// Meeting password, only when the meeting has one.
     pub password: Option<String>,
+    /// Live-stream watch address, only when the meeting is streamed: a `Live stream:` line in
+    /// the block and a second CONFERENCE line labelled [`LIVE_CONFERENCE_LABEL`].
+    pub live_url: Option<String>,
 }
 
 impl MeetingBlock {
@@ -67,6 +75,14 @@ impl MeetingBlock {
         ];
         if let Some(password) = &self.password {
             lines.push(format!("Password: {}", single_line(password)));
+        }
+        if let Some(live) = self
+            .live_url
+            .as_deref()
+            .map(single_line)
+            .filter(|l| !l.is_empty())
+        {
+            lines.push(format!("{LIVE_LINE_PREFIX} {live}"));
         }
         lines
     }
@@ -193,6 +209,7 @@ pub fn apply(
         meeting_id: block.meeting_id.clone(),
         continuations: Vec::new(),
         urls: vec![block.join_url.clone()],
+        live_urls: live_urls(std::iter::once(block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -221,6 +238,7 @@ pub fn apply_segments(
             .chain(later)
             .map(|s| s.block.join_url.clone())
             .collect(),
+        live_urls: live_urls(std::iter::once(first).chain(later).map(|s| &s.block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -232,6 +250,16 @@ struct Wanted {
     meeting_id: String,
     continuations: Vec<String>,
     urls: Vec<String>,
+    /// Live-stream watch addresses, one per streamed meeting, in block order.
+    live_urls: Vec<String>,
+}
+
+/// The live-stream addresses of `blocks` that have one, as written.
+fn live_urls<'b>(blocks: impl Iterator<Item = &'b MeetingBlock>) -> Vec<String> {
+    blocks
+        .filter_map(|b| b.live_url.as_deref().map(single_line))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn patch(ics: &str, uid: &str, wanted: &Wanted, opts: &PatchOptions) -> Result<String, PatchError> {
@@ -360,15 +388,26 @@ fn patch_event(
         _ => inserts.extend(new_continuations),
     }
 
-    // CONFERENCE: only the ones that are ours (one per meeting); other conference links stay.
-    let wanted_conferences: Vec<String> = wanted.urls.iter().map(|u| conference_line(u)).collect();
+    // CONFERENCE: only the ones that are ours (one per meeting, then one per live stream);
+    // other conference links stay.
+    let wanted_conferences: Vec<String> = wanted
+        .urls
+        .iter()
+        .map(|u| conference_line(u))
+        .chain(wanted.live_urls.iter().map(|u| live_conference_line(u)))
+        .collect();
     let conference_lines: Vec<usize> = doc
         .props_named(event, "CONFERENCE")
         .into_iter()
         .filter(|(_, line)| {
             is_our_conference(line) || {
                 let url = line.value.trim();
-                wanted.urls.iter().any(|u| u == url) || old_urls.iter().any(|u| u == url)
+                wanted
+                    .urls
+                    .iter()
+                    .chain(&wanted.live_urls)
+                    .any(|u| u == url)
+                    || old_urls.iter().any(|u| u == url)
             }
         })
         .map(|(i, _)| i)
@@ -461,9 +500,19 @@ fn conference_line(join_url: &str) -> String {
     )
 }
 
+fn live_conference_line(live_url: &str) -> String {
+    format!(
+        "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL={LIVE_CONFERENCE_LABEL}:{}",
+        single_line(live_url)
+    )
+}
+
 fn is_our_conference(line: &ContentLine) -> bool {
-    line.param("LABEL")
-        .is_some_and(|label| label.trim().eq_ignore_ascii_case(CONFERENCE_LABEL))
+    line.param("LABEL").is_some_and(|label| {
+        let label = label.trim();
+        label.eq_ignore_ascii_case(CONFERENCE_LABEL)
+            || label.eq_ignore_ascii_case(LIVE_CONFERENCE_LABEL)
+    })
 }
 
 fn single_line(text: &str) -> String {
@@ -646,7 +695,11 @@ impl<'a> Document<'a> {
                 urls.extend(
                     text[span.start..span.end]
                         .lines()
-                        .filter_map(|line| line.trim().strip_prefix("Join:"))
+                        .filter_map(|line| {
+                            let line = line.trim();
+                            line.strip_prefix("Join:")
+                                .or_else(|| line.strip_prefix(LIVE_LINE_PREFIX))
+                        })
                         .map(|url| url.trim().to_owned())
                         .filter(|url| !url.is_empty()),
                 );
@@ -721,6 +774,7 @@ mod tests {
             join_url: "https://meeting.tencent.com/dm/abc".into(),
             meeting_code: "637228110".into(),
             password: Some("1111".into()),
+            live_url: None,
         }
     }
 
@@ -742,6 +796,7 @@ mod tests {
                 join_url: "https://meeting.tencent.com/dm/def".into(),
                 meeting_code: "111222333".into(),
                 password: None,
+                live_url: None,
             },
             // 2027-01-20 01:00 UTC
             start: 1_800_406_800,
@@ -811,6 +866,7 @@ mod tests {
         );
         let no_password = MeetingBlock {
             password: None,
+            live_url: None,
             ..block()
         };
         assert!(!no_password.render().contains("Password"));
