@@ -312,7 +312,7 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "subject": r.subject, "next": next(r), "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
                 "recurring": r.recurring, "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
-                "last_error": r.last_error,
+                "live_url": r.live_url, "last_error": r.last_error,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -367,6 +367,9 @@ fn status(config: &Config, json: bool) -> ExitCode {
             uid,
             r.last_error.as_deref().unwrap_or("")
         );
+        if let Some(live) = &r.live_url {
+            println!("{:<12}   ↳ live stream: {live}", "");
+        }
     }
     ExitCode::SUCCESS
 }
