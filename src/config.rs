@@ -1375,4 +1375,134 @@ kind = "caldav"
         let m = c.calendars[0].match_rules.as_ref().unwrap();
         assert_eq!(m.keywords, vec!["#tm"]);
     }
+
+    #[test]
+    fn every_settings_key_and_type_is_checked() {
+        let with = |table: &str| format!("{MINIMAL}[meeting.settings]\n{table}\n");
+        for ok in [
+            "auto_in_waiting_room = true",
+            "mute_enable_type_join = 2",
+            "only_user_join_type = 3",
+            "auto_record_type = \"cloud\"",
+            "change_nickname = 2",
+        ] {
+            assert!(parse(&with(ok)).is_ok(), "{ok}");
+        }
+        for (bad, key) in [
+            (
+                "auto_in_waitng_room = true",
+                "meeting.settings.auto_in_waitng_room",
+            ),
+            (
+                "play_ivr_on_join = true",
+                "meeting.settings.play_ivr_on_join",
+            ),
+            ("mute_enable_join = 1", "meeting.settings.mute_enable_join"),
+            (
+                "only_user_join_type = 4",
+                "meeting.settings.only_user_join_type",
+            ),
+            (
+                "auto_record_type = \"tape\"",
+                "meeting.settings.auto_record_type",
+            ),
+            (
+                "water_mark_type = \"0\"",
+                "meeting.settings.water_mark_type",
+            ),
+        ] {
+            match parse(&with(bad)) {
+                Err(ConfigError::Invalid {
+                    key: k, message, ..
+                }) => {
+                    assert_eq!(k, key, "{bad}: {message}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // Per calendar too, named with the calendar's index.
+        let text = format!("{MINIMAL}[calendar.meeting.settings]\nauto_in_waiting_rom = true\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("calendar[0].meeting.settings.auto_in_waiting_rom"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn calendar_meeting_options_merge_over_the_global_ones() {
+        let text = format!(
+            "[meeting]\napp_id = \"1\"\nsecret_id = \"s\"\nuserid = \"alice\"\npassword = \"1234\"\n\
+             [meeting.settings]\nmute_enable_join = true\nallow_unmute_self = false\n\
+             [[calendar]]\nname = \"a\"\nurl = \"https://x/a/\"\nkind = \"caldav\"\n\
+             [calendar.meeting]\npassword = \"56789\"\ninstanceid = 5\nuserid = \"room.1+a@example.com\"\n\
+             [calendar.meeting.settings]\nmute_enable_join = false\n\
+             [[calendar]]\nname = \"b\"\nurl = \"https://x/b/\"\nkind = \"caldav\"\n"
+        );
+        let c = parse(&text).unwrap();
+        let (a, b) = (&c.calendars[0].resolved, &c.calendars[1].resolved);
+        assert_eq!(a.settings["mute_enable_join"], false);
+        assert_eq!(a.settings["allow_unmute_self"], false);
+        assert_eq!(b.settings["mute_enable_join"], true);
+        assert_eq!(a.password.as_deref(), Some("56789"));
+        assert_eq!(b.password.as_deref(), Some("1234"));
+        assert_eq!((a.instanceid, b.instanceid), (5, 1));
+        assert_eq!(a.userid.as_deref(), Some("room.1+a@example.com"));
+        assert!(!format!("{c:?}").contains("56789"), "password in Debug");
+        let bad = text.replace("56789", "12");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("calendar[0].meeting.password"), "{err}");
+    }
+
+    #[test]
+    fn password_files_are_read_for_the_meeting_and_the_live_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mpw"), "4321\n").unwrap();
+        std::fs::write(dir.path().join("lpw"), "8765\n").unwrap();
+        let text = format!(
+            "{MINIMAL}[calendar.meeting]\npassword_file = \"mpw\"\n[calendar.live]\npassword_file = \"lpw\"\nim = true\n"
+        );
+        let c = Config::parse(&text, "t", dir.path()).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.password.as_deref(), Some("4321"));
+        assert_eq!(r.live_password.as_ref().map(Secret::expose), Some("8765"));
+        assert!(
+            r.live_all,
+            "[calendar.live] streams every meeting by default"
+        );
+        assert_eq!(r.live.im, Some(true));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("4321") && !dbg.contains("8765"), "{dbg}");
+        std::fs::write(dir.path().join("lpw"), "abc\n").unwrap();
+        let err = Config::parse(&text, "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("calendar[0].live.password"), "{err}");
+        let missing = text.replace("mpw", "nope");
+        let err = Config::parse(&missing, "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("calendar[0].meeting.password_file"), "{err}");
+    }
+
+    #[test]
+    fn userids_take_sso_characters_but_not_one() {
+        for ok in ["zhangsan", "li.si+test@example.com", "a-b_c.d", "1234"] {
+            assert!(check_userid(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1",
+            "a b",
+            "a/b",
+            "a&b=c",
+            "a?b",
+            "a#b",
+            "张三",
+            &"x".repeat(41),
+        ] {
+            assert!(check_userid(bad).is_err(), "{bad}");
+        }
+        let t = "[meeting]\nuserid = \"1\"\n";
+        assert!(parse(t).unwrap_err().to_string().contains("meeting.userid"));
+    }
 }
