@@ -1505,4 +1505,30 @@ kind = "caldav"
         let t = "[meeting]\nuserid = \"1\"\n";
         assert!(parse(t).unwrap_err().to_string().contains("meeting.userid"));
     }
+
+    #[test]
+    fn the_documented_calendar_meeting_options_parse() {
+        let example = include_str!("../config.toml.example");
+        let start = example
+            .find("# --- meeting options of one calendar")
+            .unwrap();
+        let end = example.find("# --- end of the meeting options").unwrap();
+        let block: String = example[start..end]
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(&format!("{MINIMAL}{block}")).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.password.as_deref(), Some("2468"));
+        assert_eq!(r.userid.as_deref(), Some("room.3f@example.com"));
+        assert_eq!(r.sync_to_wework, Some(false));
+        assert!(r.location_from_event && r.live_all);
+        assert_eq!(r.settings["only_user_join_type"], 3);
+        assert_eq!(r.live.replay, Some(true));
+        assert!(c.calendars[0].live_match.is_some());
+        // And the global example as shipped.
+        assert!(Config::parse(example, "example", Path::new("/")).is_ok());
+    }
 }
