@@ -665,6 +665,9 @@ impl Config {
             if cal.token.is_some() {
                 keys.push(format!("calendar[{i}].token"));
             }
+            if cal.live.as_ref().is_some_and(|l| l.password.is_some()) {
+                keys.push(format!("calendar[{i}].live.password"));
+            }
             let url = crate::source::ics::http_url(&cal.url).unwrap_or_default();
             if url::Url::parse(&url).is_ok_and(|u| u.password().is_some()) {
                 keys.push(format!("calendar[{i}].url"));
@@ -1431,13 +1434,13 @@ kind = "caldav"
 
     #[test]
     fn calendar_meeting_options_merge_over_the_global_ones() {
-        let text = format!(
+        let text = String::from(
             "[meeting]\napp_id = \"1\"\nsecret_id = \"s\"\nuserid = \"alice\"\npassword = \"1234\"\n\
              [meeting.settings]\nmute_enable_join = true\nallow_unmute_self = false\n\
              [[calendar]]\nname = \"a\"\nurl = \"https://x/a/\"\nkind = \"caldav\"\n\
              [calendar.meeting]\npassword = \"56789\"\ninstanceid = 5\nuserid = \"room.1+a@example.com\"\n\
              [calendar.meeting.settings]\nmute_enable_join = false\n\
-             [[calendar]]\nname = \"b\"\nurl = \"https://x/b/\"\nkind = \"caldav\"\n"
+             [[calendar]]\nname = \"b\"\nurl = \"https://x/b/\"\nkind = \"caldav\"\n",
         );
         let c = parse(&text).unwrap();
         let (a, b) = (&c.calendars[0].resolved, &c.calendars[1].resolved);

@@ -102,10 +102,12 @@ fn updates(actions: &[Action]) -> Vec<&Desired> {
         .collect()
 }
 
+/// (what changes, [([meeting] extra, calendar extra) before, after], [event extra before, after])
+type OptionCase<'a> = (&'a str, [(&'a str, &'a str); 2], [&'a str; 2]);
+
 #[test]
 fn every_option_change_modifies_the_meeting_once() {
-    // (what changes, config before, config after, event before, event after)
-    let cases: &[(&str, [(&str, &str); 2], [&str; 2])] = &[
+    let cases: &[OptionCase<'_>] = &[
         (
             "a [meeting.settings] value",
             [
