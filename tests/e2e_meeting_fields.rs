@@ -17,7 +17,7 @@ use calmeet::source::caldav::CalDavClient;
 use chrono::Utc;
 use dav_server::DavServer;
 use support::cli::{calmeet, text};
-use support::fake_tencent::{FakeMeeting, FakeTencent, Route};
+use support::fake_tencent::{FakeMeeting, FakeTencent, Fault, Route};
 
 const WORK_UID: &str = "live-1@example.com";
 const LOBBY_UID: &str = "lobby-1@example.com";
