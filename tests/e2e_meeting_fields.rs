@@ -325,6 +325,27 @@ async fn radicale_meeting_fields_reach_tencent_and_follow_changes() {
     )
     .await
     .unwrap();
+    // The modify is refused twice (no permission): each pass fails and says which event,
+    // and the live lines stay until the meeting really changed.
+    fake.inject(Route::Modify, Fault::ErrorCode(500, 9100));
+    fake.inject(Route::Modify, Fault::ErrorCode(500, 9100));
+    for attempt in 1..=2 {
+        let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+        assert_eq!(
+            out.status.code(),
+            Some(1),
+            "attempt {attempt}: {}",
+            text(&out)
+        );
+        assert!(
+            text(&out).contains(WORK_UID),
+            "attempt {attempt}: {}",
+            text(&out)
+        );
+        assert!(meeting_of(&fake, "room.1@example.com").extra.enable_live);
+        let (still, _) = get_text(&work, &work_href).await;
+        assert!(still.contains("Live stream"), "attempt {attempt}: {still}");
+    }
     sync(&config, &fake).await;
     let live = meeting_of(&fake, "room.1@example.com");
     assert!(!live.extra.enable_live, "live streaming turned off");
