@@ -332,3 +332,31 @@ fn options_come_from_the_calendar_and_the_event() {
         "512 units at 4 per CJK character"
     );
 }
+
+#[test]
+fn dry_run_lines_name_the_options_but_never_a_password() {
+    let cfg = config(
+        "password = \"135790\"\n[meeting.users]\n\"olga@example.com\" = \"olga\"\n",
+        "[calendar.meeting]\nuserid = \"room-3\"\nlocation = \"event\"\n[calendar.live]\npassword = \"864200\"\n",
+    );
+    let evs = events(
+        &cfg,
+        "ORGANIZER:mailto:olga@example.com\r\nLOCATION:Room 7\r\n",
+    );
+    let actions = run(&cfg, &evs, &[]);
+    let line = calmeet::sync::apply::describe(&actions[0], &cfg);
+    assert!(
+        line.contains("hosts olga") && line.contains("live stream"),
+        "{line}"
+    );
+    assert!(line.contains("location 'Room 7'"), "{line}");
+    assert!(
+        !line.contains("135790") && !line.contains("864200"),
+        "{line}"
+    );
+    let debug = format!("{actions:?}");
+    assert!(
+        !debug.contains("135790") && !debug.contains("864200"),
+        "{debug}"
+    );
+}
