@@ -147,6 +147,14 @@ fn every_option_change_modifies_the_meeting_once() {
             ["LOCATION:Room 1\r\n", "LOCATION:Room 2\r\n"],
         ),
         (
+            "the event's location removed",
+            [
+                ("", "[calendar.meeting]\nlocation = \"event\"\n"),
+                ("", "[calendar.meeting]\nlocation = \"event\"\n"),
+            ],
+            ["LOCATION:Room 1\r\n", ""],
+        ),
+        (
             "live streaming for the calendar",
             [("", ""), ("", "[calendar.live]\nim = true\n")],
             ["", ""],
@@ -320,8 +328,9 @@ fn options_come_from_the_calendar_and_the_event() {
     assert_eq!(live.enable_live_replay, Some(true));
     assert_eq!(live.enable_live_password, Some(false));
     assert_eq!(live.enable_live_im, None);
-    // A LOCATION that is a link (calmeet's own join link) is not a place.
-    assert_eq!(d.options.location, None);
+    // A LOCATION that is a link (calmeet's own join link) is not a place: nothing to show
+    // (empty: a create sends none, a modify clears the meeting's).
+    assert_eq!(d.options.location.as_deref(), Some(""));
     // A long description is cut to the limit, never inside a character.
     let long = "议".repeat(400);
     let d = desired(&cfg, &format!("CATEGORIES:Live\r\nDESCRIPTION:{long}\r\n"));

@@ -146,7 +146,7 @@ pub fn describe(action: &Action, config: &Config) -> String {
         if desired.options.live.is_some() {
             extras.push("live stream".to_owned());
         }
-        if let Some(l) = &desired.options.location {
+        if let Some(l) = desired.options.location.as_ref().filter(|l| !l.is_empty()) {
             extras.push(format!("location '{l}'"));
         }
         if !desired.options.settings.is_empty() {
@@ -573,7 +573,7 @@ where
             password: o.password.clone(),
             settings: o.settings.clone(),
             time_zone: desired.time_zone.clone(),
-            location: o.location.clone(),
+            location: o.location.clone().filter(|l| !l.is_empty()),
             hosts: hosts_of(desired, &desired.userid),
             invitees: desired
                 .invitees

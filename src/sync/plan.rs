@@ -79,7 +79,8 @@ pub struct MeetingOptions {
     /// `password` (4–6 digits).
     pub password: Option<String>,
     /// `location`: the event's LOCATION cut to [`LOCATION_MAX_WIDTH`], with
-    /// `[calendar.meeting] location = "event"`.
+    /// `[calendar.meeting] location = "event"` (empty when the event has none or only a link:
+    /// not sent on create, clears the meeting's on modify); `None`: not managed.
     pub location: Option<String>,
     /// `live_config` (with `enable_live`) when the meeting is streamed.
     pub live: Option<LiveConfig>,
@@ -1328,12 +1329,18 @@ fn plan_segmented(
 /// `[calendar.live]` and the event itself (LOCATION, DESCRIPTION, live tag).
 fn options_of(ev: &Event, input: &PlanInput<'_>, subject: &str) -> MeetingOptions {
     let r = &input.calendar.resolved;
-    let location = r
-        .location_from_event
-        .then(|| ev.location.trim())
-        .filter(|l| !l.is_empty() && !l.starts_with("http://") && !l.starts_with("https://"))
-        .map(|l| cut_width(&l.replace(['\r', '\n'], " "), LOCATION_MAX_WIDTH, 1, 2))
-        .filter(|l| !l.trim().is_empty());
+    // With `location = "event"` the location is always managed: `Some("")` when the event has
+    // no usable LOCATION, so that a modify clears a location the meeting had (a create sends
+    // none).
+    let location = r.location_from_event.then(|| {
+        let l = ev.location.trim();
+        if l.starts_with("http://") || l.starts_with("https://") {
+            return String::new();
+        }
+        cut_width(&l.replace(['\r', '\n'], " "), LOCATION_MAX_WIDTH, 1, 2)
+            .trim()
+            .to_owned()
+    });
     let live = (r.live_all || ev.live).then(|| {
         let summary = r
             .live
