@@ -300,10 +300,12 @@ impl FakeTencent {
         self.state.lock().unwrap().fields.omit_live_addr_on_create = omit;
     }
 
-    /// Invitee userids the create answer lists in `user_non_registered`.
-    pub fn set_unregistered(&self, userids: &[&str]) {
-        self.state.lock().unwrap().fields.unregistered =
-            userids.iter().map(|u| (*u).to_owned()).collect();
+    /// Invitee userids the create answer lists in `user_non_registered`, as bare strings or
+    /// (`as_objects`) as `{"userid": …}` objects.
+    pub fn set_unregistered(&self, userids: &[&str], as_objects: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.fields.unregistered = userids.iter().map(|u| (*u).to_owned()).collect();
+        st.fields.unregistered_as_objects = as_objects;
     }
 
     pub fn clear_requests(&self) {

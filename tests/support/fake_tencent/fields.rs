@@ -76,6 +76,9 @@ pub struct FieldAnswers {
     pub omit_live_addr_on_create: bool,
     /// Invitee userids that are not registered: listed in `user_non_registered`.
     pub unregistered: HashSet<String>,
+    /// List them as `{"userid": …}` objects instead of bare strings (the docs name the field
+    /// but not its item shape, so the fake can answer either way).
+    pub unregistered_as_objects: bool,
 }
 
 /// The fields of one request, validated.
@@ -283,7 +286,16 @@ pub fn answer(info: &mut Value, m: &FakeMeeting, answers: &FieldAnswers, create:
             .filter(|u| answers.unregistered.contains(*u))
             .collect();
         if !unregistered.is_empty() {
-            info["user_non_registered"] = json!(unregistered);
+            info["user_non_registered"] = if answers.unregistered_as_objects {
+                json!(
+                    unregistered
+                        .iter()
+                        .map(|u| json!({"userid": u}))
+                        .collect::<Vec<_>>()
+                )
+            } else {
+                json!(unregistered)
+            };
         }
     }
 }
