@@ -209,7 +209,7 @@ pub fn apply(
         meeting_id: block.meeting_id.clone(),
         continuations: Vec::new(),
         urls: vec![block.join_url.clone()],
-        live_urls: live_urls(std::iter::once(block)),
+        live_urls: wanted_live_urls(std::iter::once(block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -238,7 +238,7 @@ pub fn apply_segments(
             .chain(later)
             .map(|s| s.block.join_url.clone())
             .collect(),
-        live_urls: live_urls(std::iter::once(first).chain(later).map(|s| &s.block)),
+        live_urls: wanted_live_urls(std::iter::once(first).chain(later).map(|s| &s.block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -255,7 +255,7 @@ struct Wanted {
 }
 
 /// The live-stream addresses of `blocks` that have one, as written.
-fn live_urls<'b>(blocks: impl Iterator<Item = &'b MeetingBlock>) -> Vec<String> {
+fn wanted_live_urls<'b>(blocks: impl Iterator<Item = &'b MeetingBlock>) -> Vec<String> {
     blocks
         .filter_map(|b| b.live_url.as_deref().map(single_line))
         .filter(|l| !l.is_empty())
@@ -286,6 +286,37 @@ pub fn remove(ics: &str, uid: &str) -> Result<String, PatchError> {
         unpatch_event(&doc, event, &mut edits);
     }
     Ok(doc.render(&edits))
+}
+
+/// The live-stream addresses calmeet wrote into the event's block (`Live stream:` lines of the
+/// master VEVENT's DESCRIPTION, in block order: the event's own meeting first, then its
+/// continuations). What lets a lost state database recover the addresses from the calendar
+/// when the API does not report them.
+#[must_use]
+pub fn live_urls(ics: &str, uid: &str) -> Vec<String> {
+    let Ok(doc) = Document::parse(ics) else {
+        return Vec::new();
+    };
+    let Ok(events) = doc.events_with_uid(uid) else {
+        return Vec::new();
+    };
+    let master = events
+        .iter()
+        .find(|e| doc.first_prop(e, "RECURRENCE-ID").is_none())
+        .or_else(|| events.first());
+    let Some((_, line)) = master.and_then(|e| doc.first_prop(e, "DESCRIPTION")) else {
+        return Vec::new();
+    };
+    let text = unescape_text(&line.value);
+    let Some(span) = find_block(&text) else {
+        return Vec::new();
+    };
+    text[span.start..span.end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(LIVE_LINE_PREFIX))
+        .map(|u| u.trim().to_owned())
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .collect()
 }
 
 /// The meeting id recorded in the event: `X-CALMEET-MEETING-ID` of the master VEVENT, else of
@@ -767,6 +798,20 @@ impl Edits {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn live_urls_are_read_back_from_the_block() {
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20300101T010000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut b = block();
+        b.live_url = Some("https://meeting.tencent.com/l/live1".into());
+        let patched = apply(ics, "u1", &b, &PatchOptions::default()).unwrap();
+        assert_eq!(
+            live_urls(&patched, "u1"),
+            ["https://meeting.tencent.com/l/live1"]
+        );
+        assert!(live_urls(ics, "u1").is_empty());
+        assert!(live_urls(&patched, "other").is_empty());
+    }
 
     fn block() -> MeetingBlock {
         MeetingBlock {

@@ -981,6 +981,13 @@ where
         let mut row = EventRow::new(key.clone(), RowState::Created, now);
         let recorded = held.as_ref().unwrap_or(desired);
         Self::record_meeting(&mut row, &info, recorded, href, now);
+        if row.live_url.is_none() && desired.options.live.is_some() {
+            // The API did not report the live address: the event carries it in its block.
+            row.live_url = href
+                .and_then(|h| self.cached_body(h))
+                .and_then(|obj| String::from_utf8(obj.data).ok())
+                .and_then(|ics| writeback::live_urls(&ics, &key.uid).into_iter().next());
+        }
         if held.is_none() {
             Self::mark_over(&mut row, first.unwrap_or(now).min(now));
         }

@@ -300,6 +300,11 @@ impl FakeTencent {
         self.state.lock().unwrap().fields.omit_live_addr_on_create = omit;
     }
 
+    /// Leave `live_config.live_addr` out of every answer (create, GET, list, modify).
+    pub fn omit_live_addr(&self, omit: bool) {
+        self.state.lock().unwrap().fields.omit_live_addr = omit;
+    }
+
     /// Invitee userids the create answer lists in `user_non_registered`, as bare strings or
     /// (`as_objects`) as `{"userid": …}` objects.
     pub fn set_unregistered(&self, userids: &[&str], as_objects: bool) {

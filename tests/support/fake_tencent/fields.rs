@@ -74,6 +74,8 @@ pub struct FieldState {
 pub struct FieldAnswers {
     /// Leave `live_config.live_addr` out of create answers (a client must GET it).
     pub omit_live_addr_on_create: bool,
+    /// Leave it out of every answer (GET and list too).
+    pub omit_live_addr: bool,
     /// Invitee userids that are not registered: listed in `user_non_registered`.
     pub unregistered: HashSet<String>,
     /// List them as `{"userid": …}` objects instead of bare strings (the docs name the field
@@ -260,6 +262,7 @@ pub fn answer(info: &mut Value, m: &FakeMeeting, answers: &FieldAnswers, create:
         info["enable_live"] = json!(true);
         let mut config = m.extra.live_config.clone().unwrap_or_else(|| json!({}));
         if !(create && answers.omit_live_addr_on_create)
+            && !answers.omit_live_addr
             && let Some(addr) = &m.extra.live_addr
         {
             config["live_addr"] = json!(addr);

@@ -106,7 +106,7 @@ fn sub_meetings(recurring: bool, starts: &[i64], duration: i64) -> Vec<FakeSubMe
 }
 
 /// The GET/list item shape; sub-meeting times are integers as in the doc example.
-fn info_json(m: &FakeMeeting) -> Value {
+fn info_json(m: &FakeMeeting, answers: &fields::FieldAnswers) -> Value {
     let status = if m.cancelled {
         "MEETING_STATE_CANCELLED"
     } else {
@@ -142,7 +142,7 @@ fn info_json(m: &FakeMeeting) -> Value {
             info["current_sub_meeting_id"] = json!(first.sub_meeting_id);
         }
     }
-    fields::answer(&mut info, m, &fields::FieldAnswers::default(), false);
+    fields::answer(&mut info, m, answers, false);
     info
 }
 
@@ -165,7 +165,7 @@ pub(super) fn get(st: &State, id: &str, query: &BTreeMap<String, String>) -> Ans
     match st.meetings.iter().find(|m| m.meeting_id == id) {
         Some(m) => answer(
             200,
-            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m)]}),
+            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m, &st.fields)]}),
         ),
         None => not_exist(),
     }
@@ -207,7 +207,7 @@ pub(super) fn list(st: &State, query: &BTreeMap<String, String>) -> Answer {
         .iter()
         .skip(offset)
         .take(st.page_size)
-        .map(|(_, _, m)| info_json(m))
+        .map(|(_, _, m)| info_json(m, &st.fields))
         .collect();
     let end = offset + page.len();
     let remaining = hits.len().saturating_sub(end);
