@@ -261,10 +261,8 @@ pub fn answer(info: &mut Value, m: &FakeMeeting, answers: &FieldAnswers, create:
     if m.extra.enable_live {
         info["enable_live"] = json!(true);
         let mut config = m.extra.live_config.clone().unwrap_or_else(|| json!({}));
-        if !(create && answers.omit_live_addr_on_create)
-            && !answers.omit_live_addr
-            && let Some(addr) = &m.extra.live_addr
-        {
+        let omit = answers.omit_live_addr || (create && answers.omit_live_addr_on_create);
+        if !omit && let Some(addr) = &m.extra.live_addr {
             config["live_addr"] = json!(addr);
         }
         if let Some(c) = config.as_object_mut() {
