@@ -369,3 +369,50 @@ fn dry_run_lines_name_the_options_but_never_a_password() {
         "{debug}"
     );
 }
+
+#[test]
+fn the_create_request_carries_every_option() {
+    let cfg = config(
+        "password = \"1234\"\n[meeting.settings]\nmute_enable_join = false\n[meeting.users]\n\"olga@example.com\" = \"olga\"\n",
+        "[calendar.meeting]\nuserid = \"room-3\"\nlocation = \"event\"\nsync_to_wework = false\ninstanceid = 2\n[calendar.live]\nim = true\n",
+    );
+    let d = desired(
+        &cfg,
+        "ORGANIZER:mailto:olga@example.com\r\nLOCATION:Room 7\r\nDESCRIPTION:Agenda\r\n",
+    );
+    let body = serde_json::to_value(calmeet::sync::apply::create_request_for(&d)).unwrap();
+    assert_eq!(body["userid"], "room-3");
+    assert_eq!(body["instanceid"], 2);
+    assert_eq!(body["password"], "1234");
+    assert_eq!(
+        body["settings"],
+        serde_json::json!({"mute_enable_join": false})
+    );
+    assert_eq!(body["location"], "Room 7");
+    assert_eq!(body["sync_to_wework"], false);
+    assert_eq!(
+        body["hosts"],
+        serde_json::json!([{"userid": "room-3"}, {"userid": "olga"}])
+    );
+    assert_eq!(body["enable_live"], true);
+    assert_eq!(
+        body["live_config"],
+        serde_json::json!({"enable_live_im": true, "enable_live_password": false,
+            "live_subject": "Planning", "live_summary": "Agenda"})
+    );
+    // Serialised in the SDK's (alphabetical) key order: the new fields sit where it puts them.
+    let text = serde_json::to_string(&calmeet::sync::apply::create_request_for(&d)).unwrap();
+    assert!(
+        text.starts_with("{\"enable_live\":true,\"end_time\""),
+        "{text}"
+    );
+    let at = |k: &str| text.find(&format!("\"{k}\":")).unwrap();
+    assert!(
+        at("instanceid") < at("live_config") && at("live_config") < at("location"),
+        "{text}"
+    );
+    assert!(
+        at("subject") < at("sync_to_wework") && at("sync_to_wework") < at("time_zone"),
+        "{text}"
+    );
+}

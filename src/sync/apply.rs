@@ -135,6 +135,37 @@ fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
         .collect()
 }
 
+/// The create request for `desired`: what a create sends. Every option (settings, password,
+/// location, hosts, live streaming, `sync_to_wework`, `instanceid`) comes resolved in
+/// `desired.options` from the calendar's `[calendar.meeting]` over `[meeting]`.
+#[must_use]
+pub fn create_request_for(desired: &Desired) -> CreateMeetingRequest {
+    let o = &desired.options;
+    CreateMeetingRequest {
+        enable_live: o.live.is_some().then_some(true),
+        live_config: o.live.clone(),
+        sync_to_wework: o.sync_to_wework,
+        userid: desired.userid.clone(),
+        instanceid: o.instanceid,
+        subject: desired.subject.clone(),
+        r#type: 0,
+        start_time: desired.start.timestamp().to_string(),
+        end_time: desired.end.timestamp().to_string(),
+        meeting_type: i64::from(desired.rule.is_some()),
+        recurring_rule: desired.rule.clone(),
+        password: o.password.clone(),
+        settings: o.settings.clone(),
+        time_zone: desired.time_zone.clone(),
+        location: o.location.clone().filter(|l| !l.is_empty()),
+        hosts: hosts_of(desired, &desired.userid),
+        invitees: desired
+            .invitees
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .map(meeting_users),
+    }
+}
+
 /// One line describing an action, for `--dry-run` and logs. Never contains a secret.
 #[must_use]
 pub fn describe(action: &Action, config: &Config) -> String {
@@ -556,33 +587,6 @@ where
         }
     }
 
-    fn create_request(&self, desired: &Desired) -> CreateMeetingRequest {
-        let o = &desired.options;
-        CreateMeetingRequest {
-            enable_live: o.live.is_some().then_some(true),
-            live_config: o.live.clone(),
-            sync_to_wework: o.sync_to_wework,
-            userid: desired.userid.clone(),
-            instanceid: self.instanceid(),
-            subject: desired.subject.clone(),
-            r#type: 0,
-            start_time: desired.start.timestamp().to_string(),
-            end_time: desired.end.timestamp().to_string(),
-            meeting_type: i64::from(desired.rule.is_some()),
-            recurring_rule: desired.rule.clone(),
-            password: o.password.clone(),
-            settings: o.settings.clone(),
-            time_zone: desired.time_zone.clone(),
-            location: o.location.clone().filter(|l| !l.is_empty()),
-            hosts: hosts_of(desired, &desired.userid),
-            invitees: desired
-                .invitees
-                .as_deref()
-                .filter(|i| !i.is_empty())
-                .map(meeting_users),
-        }
-    }
-
     /// Warns about invitees the create answer lists as not registered (`user_non_registered`):
     /// the meeting is not in their meeting lists.
     fn note_unregistered(&self, key: &EventKey, info: &MeetingInfo) {
@@ -811,7 +815,7 @@ where
         row.updated_at = now;
         self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api");
-        match api.create_meeting(&self.create_request(desired)).await {
+        match api.create_meeting(&create_request_for(desired)).await {
             Ok(info) => {
                 crate::failpoint::hit("create.after_api");
                 Self::record_meeting(&mut row, &info, desired, href, now);
