@@ -1136,9 +1136,12 @@ where
                 } else if row.live_url.is_none() {
                     row.live_url = self.fetch_live_addr(key, meeting_id, &creator).await;
                 }
+                let block_changed = block_before != (row.password.clone(), row.live_url.clone());
+                // The block shows the password and the live address: until it is written
+                // again the row says so, and a failed write is retried by the next pass.
+                row.written_back &= !block_changed;
                 self.save(slot, &row)?;
-                if block_before != (row.password.clone(), row.live_url.clone()) {
-                    // The block shows the password and the live address: write it again.
+                if block_changed {
                     let href = match slot {
                         Slot::Event => row.href.clone(),
                         Slot::Segment(_) => self.row(key)?.and_then(|r| r.href),
