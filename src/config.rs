@@ -237,18 +237,26 @@ pub struct LiveOptions {
     /// Stream every meeting of the calendar (default true); false: only events tagged by
     /// `[calendar.live_match]` (or the default live categories).
     pub all: Option<bool>,
-    /// `live_subject`; default the meeting's subject.
+    /// `live_subject`; default the meeting's subject. (The API's names are accepted as
+    /// aliases: `live_subject`, `live_summary`, `live_password`, `live_password_file`,
+    /// `enable_live_im`, `enable_live_replay`.)
+    #[serde(alias = "live_subject")]
     pub subject: Option<String>,
     /// `live_summary`; default the event's DESCRIPTION without calmeet's block.
+    #[serde(alias = "live_summary")]
     pub summary: Option<String>,
     /// Inline stream password (discouraged; prefer `password_file`); sets
     /// `enable_live_password`.
+    #[serde(alias = "live_password")]
     pub password: Option<Secret>,
     /// File holding the stream password; sets `enable_live_password`.
+    #[serde(alias = "live_password_file")]
     pub password_file: Option<PathBuf>,
     /// `enable_live_im`: viewers may chat.
+    #[serde(alias = "enable_live_im")]
     pub im: Option<bool>,
     /// `enable_live_replay`: keep a replay.
+    #[serde(alias = "enable_live_replay")]
     pub replay: Option<bool>,
 }
 
@@ -1486,6 +1494,20 @@ kind = "caldav"
             .unwrap_err()
             .to_string();
         assert!(err.contains("calendar[0].meeting.password_file"), "{err}");
+    }
+
+    #[test]
+    fn live_keys_also_take_the_api_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lpw"), "1357\n").unwrap();
+        let text = format!(
+            "{MINIMAL}[calendar.live]\nlive_password_file = \"lpw\"\nenable_live_im = true\nenable_live_replay = false\nlive_subject = \"S\"\n"
+        );
+        let c = Config::parse(&text, "t", dir.path()).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.live_password.as_ref().map(Secret::expose), Some("1357"));
+        assert_eq!((r.live.im, r.live.replay), (Some(true), Some(false)));
+        assert_eq!(r.live.subject.as_deref(), Some("S"));
     }
 
     #[test]
