@@ -10,11 +10,15 @@ mod support;
 #[path = "support/dav_server.rs"]
 mod dav_server;
 
+#[path = "support/dav_proxy.rs"]
+mod dav_proxy;
+
 use std::path::Path;
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
 use chrono::Utc;
+use dav_proxy::{DavProxy, ProxyFault};
 use dav_server::DavServer;
 use support::cli::{calmeet, text};
 use support::fake_tencent::{FakeMeeting, FakeTencent, Fault, Route};
@@ -390,4 +394,76 @@ async fn settings_key_typo_exits_78_naming_the_key() {
         assert_eq!(out.status.code(), Some(78), "{}", text(&out));
         assert!(text(&out).contains(key), "{}", text(&out));
     }
+}
+
+/// A modify that changes the password the block shows, whose write-back then fails: the pass
+/// reports it, and the next pass writes the new block without modifying the meeting again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_block_follows_a_new_password_after_a_failed_write() {
+    let server = DavServer::radicale().await;
+    let proxy = DavProxy::start(server.base.clone()).await;
+    let fake = FakeTencent::start().await;
+    let client = CalDavClient::new(
+        server.url_for("work"),
+        server.auth(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    let href = format!("{}pw-1.ics", server.url_for("work").path());
+    client
+        .create(
+            &href,
+            lobby_event()
+                .replace(LOBBY_UID, "pw-1@example.com")
+                .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("pw"), format!("{}\n", server.password)).unwrap();
+    let config = dir.path().join("config.toml");
+    let write = |password: &str| {
+        let mut cfg = format!(
+            "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\npassword = \"{password}\"\n",
+            fake.base_url, fake.app_id, fake.secret_id
+        );
+        if let Some(sdk) = &fake.sdk_id {
+            cfg.push_str(&format!("sdk_id = \"{sdk}\"\n"));
+        }
+        cfg.push_str(&format!(
+            "[[calendar]]\nname = \"work\"\nurl = \"{}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
+            proxy.url_for(&server.url_for("work")),
+            server.username
+        ));
+        std::fs::write(&config, cfg).unwrap();
+    };
+    write("1111");
+    sync(&config, &fake).await;
+    assert!(get_text(&client, &href).await.0.contains("Password: 1111"));
+
+    write("2222");
+    proxy.inject("PUT", ProxyFault::Status(503));
+    let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("pw-1@example.com"), "{}", text(&out));
+    let m = fake.meetings().pop().unwrap();
+    assert_eq!((m.modifications, m.password.as_deref()), (1, Some("2222")));
+    assert!(get_text(&client, &href).await.0.contains("Password: 1111"));
+
+    // The next pass writes the block, and only that.
+    let requests = fake.requests().len();
+    sync(&config, &fake).await;
+    assert_eq!(fake.requests().len(), requests, "no second modify");
+    let (after, _) = get_text(&client, &href).await;
+    assert!(
+        after.contains("Password: 2222") && !after.contains("Password: 1111"),
+        "{after}"
+    );
+    assert_quiet(
+        &config,
+        &fake,
+        &[(&client, href.as_str())],
+        "after the rewrite",
+    )
+    .await;
 }
