@@ -324,22 +324,30 @@ async fn read_marker(
 }
 
 /// Whether `marker`, just read, proves the cache current: it equals the saved one, the saved
-/// listing still covers the present (a time-range listing goes stale as time passes), and it
-/// was not read within a second after calmeet's own last write (a ctag of one-second
-/// resolution, SOGo's, read in the second of a write may hide an edit made in that same
-/// second: such a marker is checked once more on the next pass).
+/// listing still covers the present (a time-range listing goes stale as time passes), and
+/// the saved one may not hide a write (see [`may_hide_own_write`]).
 fn marker_vouches(env: &FetchEnv<'_>, state: &CalendarState, marker: Option<&str>) -> bool {
     let now = Utc::now().timestamp();
     let listing_current = state.sync_token.is_some()
         || state.evaluated_at.is_some_and(|t| {
             now - t < i64::try_from(env.reevaluate_every.as_secs()).unwrap_or(i64::MAX)
         });
-    let settled = match (state.marker_read_at, state.wrote_at) {
-        (Some(read), Some(wrote)) => read >= wrote + 1000,
-        (None, Some(_)) => false,
-        (_, None) => true,
-    };
-    marker == state.ctag.as_deref() && listing_current && settled
+    marker == state.ctag.as_deref() && listing_current && !may_hide_own_write(state)
+}
+
+/// Whether calmeet wrote to the calendar after the saved marker was read, within the same
+/// wall-clock second: a ctag of one-second resolution (SOGo's) then has the same value after
+/// the write as before it, and may hide an edit someone made in that second too. Such a
+/// marker is checked once more (the next pass lists anyway; the listing's ETags show the
+/// edit, or that nothing but calmeet's own write happened).
+fn may_hide_own_write(state: &CalendarState) -> bool {
+    match (state.marker_read_at, state.wrote_at) {
+        (Some(read), Some(wrote)) => {
+            wrote >= read && wrote.div_euclid(1000) == read.div_euclid(1000)
+        }
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
 }
 
 /// Lists the collection: sync-collection (every page of a truncated answer, a complete
@@ -423,4 +431,35 @@ async fn sync_listing(
         tracing::warn!(calendar = %cal.name, pages, "the server still truncates its change list; the rest is read on the next pass");
     }
     Ok(listed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_read_in_the_second_of_an_own_write_before_it_is_checked_again() {
+        let state = |read: Option<i64>, wrote: Option<i64>| CalendarState {
+            marker_read_at: read,
+            wrote_at: wrote,
+            ..CalendarState::default()
+        };
+        // (marker read at, calmeet wrote at) → check once more?
+        let table = [
+            (Some(10_100), Some(10_900), true), // read, then own write, same second
+            (Some(10_100), Some(10_100), true), // same millisecond
+            (Some(10_900), Some(11_000), false), // the write starts a new second: ctag moves
+            (Some(10_900), Some(10_100), false), // read after the write
+            (Some(10_100), None, false),        // calmeet never wrote
+            (None, Some(10_100), true),         // read time unknown
+            (None, None, false),
+        ];
+        for (read, wrote, want) in table {
+            assert_eq!(
+                may_hide_own_write(&state(read, wrote)),
+                want,
+                "read {read:?} wrote {wrote:?}"
+            );
+        }
+    }
 }
