@@ -35,7 +35,9 @@ async fn a_crash_between_fetch_and_plan_never_plans_from_a_cache_its_ctag_does_n
 
     let spec = Spec::nth(2);
     world.add(spec.clone()).await;
-    let out = world.sync_env(&[("CALMEET_FAILPOINT", "pass.after_fetch")]).await;
+    let out = world
+        .sync_env(&[("CALMEET_FAILPOINT", "pass.after_fetch")])
+        .await;
     assert!(
         !out.status.success() && text(&out).contains("failpoint pass.after_fetch reached"),
         "{}",
@@ -61,7 +63,11 @@ async fn a_crash_between_fetch_and_plan_never_plans_from_a_cache_its_ctag_does_n
     let out = world.sync().await;
     assert!(out.status.success(), "{}", text(&out));
     assert!(
-        world.fake.meetings().iter().all(|m| m.subject != spec.subject),
+        world
+            .fake
+            .meetings()
+            .iter()
+            .all(|m| m.subject != spec.subject),
         "a meeting was made for a deleted event: {:#?}",
         world.fake.meetings()
     );
