@@ -258,3 +258,101 @@ async fn a_failing_change_list_is_reported_again_on_the_next_pass() {
     assert_eq!(live(&s), subjects(&["Renamed 0", "Event 1"]));
     quiet_pass(&s).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_back_that_meets_an_edit_caches_it_and_plans_from_it_without_downloading() {
+    let s = setup(1).await;
+    // The user renames the event just before calmeet's PUT: 412, re-read, re-patch.
+    s.server
+        .race_next_put(&name(0), &ics(0, "Renamed in the race"));
+    pass(&s, SyncOptions::default()).await;
+    let text = s.server.get(&name(0)).unwrap();
+    assert!(
+        text.contains("Renamed in the race") && text.contains("X-CALMEET-MEETING-ID"),
+        "both edits kept: {text}"
+    );
+    // The next pass plans from the version the write-back read (no download: the cache has
+    // it) and renames the meeting.
+    s.server.clear_log();
+    pass(&s, SyncOptions::default()).await;
+    let log = s.server.log();
+    assert!(
+        !log.iter()
+            .any(|(m, d)| m == "PUT" || d.starts_with("multiget")),
+        "{log:?}"
+    );
+    assert_eq!(live(&s), subjects(&["Renamed in the race"]));
+    quiet_pass(&s).await;
+}
+
+/// Waits until the wall clock is early in a second, so that what follows (a pass of a few
+/// tens of milliseconds and an edit) happens within one second.
+async fn start_of_a_second() {
+    loop {
+        let ms = Utc::now().timestamp_subsec_millis();
+        if ms < 50 {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(u64::from(1000 - ms))).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_coarse_ctag_read_in_the_second_of_an_own_write_is_checked_once_more() {
+    let s = setup(0).await;
+    s.server.set_coarse_ctag(true);
+    start_of_a_second().await;
+    s.server.put(&name(0), &ics(0, "Event 0"));
+    // Creates the meeting and writes the link back; the user edits in the same second.
+    pass(&s, SyncOptions::default()).await;
+    rename(&s, 0, "Edited in the same second");
+    pass(&s, SyncOptions::default()).await;
+    assert_eq!(live(&s), subjects(&["Edited in the same second"]));
+    quiet_pass(&s).await;
+    // Once the marker was read after the write, an idle poll is one PROPFIND again.
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    s.server.clear_log();
+    let report = pass(&s, SyncOptions::default()).await;
+    let methods: Vec<String> = s.server.log().into_iter().map(|(m, _)| m).collect();
+    assert!(report.calendars[0].unchanged, "{:?}", report.calendars);
+    assert_eq!(methods, ["PROPFIND"], "{:?}", s.server.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn moved_occurrences_count_as_written_back_and_the_next_pass_is_idle() {
+    let s = setup(0).await;
+    let day = |d: i64| (Utc::now() + chrono::Duration::days(d)).format("%Y%m%d");
+    let series = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//test//EN\r\nBEGIN:VEVENT\r\nUID:series\r\n\
+DTSTAMP:20260101T000000Z\r\nDTSTART:{d}T020000Z\r\nDTEND:{d}T023000Z\r\nRRULE:FREQ=DAILY;COUNT=4\r\n\
+SUMMARY:Daily\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n",
+        d = day(3)
+    );
+    s.server.put("series.ics", &series);
+    pass(&s, SyncOptions::default()).await;
+    // The third occurrence moves two hours later.
+    let text = s.server.get("series.ics").unwrap();
+    let moved = format!(
+        "BEGIN:VEVENT\r\nUID:series\r\nDTSTAMP:20260101T000000Z\r\nRECURRENCE-ID:{d}T020000Z\r\n\
+DTSTART:{d}T040000Z\r\nDTEND:{d}T043000Z\r\nSUMMARY:Daily\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+        d = day(5)
+    );
+    s.server.put(
+        "series.ics",
+        &text.replace("END:VCALENDAR", &format!("{moved}END:VCALENDAR")),
+    );
+    pass(&s, SyncOptions::default()).await;
+    let rows = s.engine.store.rows("work").unwrap();
+    let occurrence = rows
+        .iter()
+        .find(|r| r.key.recurrence_id.is_some())
+        .expect("a row for the moved occurrence");
+    assert!(occurrence.written_back, "{occurrence:?}");
+    quiet_pass(&s).await;
+    let report = pass(&s, SyncOptions::default()).await;
+    assert!(
+        report.calendars[0].unchanged,
+        "work pending forever: {:?}",
+        report.calendars
+    );
+}

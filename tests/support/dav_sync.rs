@@ -56,11 +56,22 @@ struct Cal {
     /// Refuse sync-collection (as a server without RFC 6578 does) and answer time-range
     /// calendar-queries instead.
     no_sync: bool,
+    /// The ctag is the second of the last change (SOGo's one-second resolution) instead of
+    /// the version.
+    coarse_ctag: bool,
+    /// Unix second of the last change.
+    changed_at: u64,
+    /// A user's edit applied just before the next PUT of that member (a 412 race).
+    race: Option<(String, Vec<u8>)>,
 }
 
 impl Cal {
     fn change(&mut self, name: &str, data: Option<Vec<u8>>) -> u64 {
         self.version += 1;
+        self.changed_at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
         let version = self.version;
         self.members
             .insert(name.to_owned(), Member { data, version });
@@ -258,9 +269,14 @@ async fn answer(cal: &Mutex<Cal>, req: Request<Incoming>) -> Response<Full<Bytes
     match method.as_str() {
         "PROPFIND" => {
             cal.log.push((method, path.clone()));
+            let ctag = if cal.coarse_ctag {
+                format!("s{}", cal.changed_at)
+            } else {
+                format!("c{}", cal.version)
+            };
             let inner = format!(
-                "<D:response><D:href>{COLLECTION}</D:href><D:propstat><D:prop><CS:getctag>c{}</CS:getctag><D:sync-token>{TOKEN_PREFIX}{}-{}</D:sync-token><D:supported-report-set><D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report></D:supported-report-set></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
-                cal.version, cal.epoch, cal.version
+                "<D:response><D:href>{COLLECTION}</D:href><D:propstat><D:prop><CS:getctag>{ctag}</CS:getctag><D:sync-token>{TOKEN_PREFIX}{}-{}</D:sync-token><D:supported-report-set><D:supported-report><D:report><D:sync-collection/></D:report></D:supported-report></D:supported-report-set></D:prop><D:status>HTTP/1.1 200 OK</D:status></D:propstat></D:response>",
+                cal.epoch, cal.version
             );
             reply(207, &[], multistatus(&inner, None))
         }
@@ -301,6 +317,10 @@ async fn answer(cal: &Mutex<Cal>, req: Request<Incoming>) -> Response<Full<Bytes
         }
         "PUT" => {
             cal.log.push((method, path.clone()));
+            if cal.race.as_ref().is_some_and(|(n, _)| *n == name) {
+                let (n, data) = cal.race.take().unwrap();
+                cal.change(&n, Some(data));
+            }
             let current = cal
                 .members
                 .get(&name)
@@ -389,6 +409,17 @@ impl SyncServer {
     /// At most `limit` entries per sync-collection answer (0: no limit).
     pub fn set_limit(&self, limit: usize) {
         self.cal.lock().unwrap().limit = limit;
+    }
+
+    /// A ctag of one-second resolution (SOGo's): the second of the last change.
+    pub fn set_coarse_ctag(&self, coarse: bool) {
+        self.cal.lock().unwrap().coarse_ctag = coarse;
+    }
+
+    /// A user's edit of member `name` that lands just before calmeet's next PUT of it, which
+    /// then fails its `If-Match` (412).
+    pub fn race_next_put(&self, name: &str, ics: &str) {
+        self.cal.lock().unwrap().race = Some((name.to_owned(), ics.as_bytes().to_vec()));
     }
 
     /// Refuses sync-collection from now on (`false`), or answers it again.
