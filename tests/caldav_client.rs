@@ -532,12 +532,75 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
     );
     let first = seen.recv().await.unwrap();
     assert!(first.starts_with("PROPFIND /cal/ "), "{first}");
+    // Plain http and no challenge yet: the password is not sent at all (issue #13 item 3).
     assert!(
-        first.to_ascii_lowercase().contains("authorization: basic"),
+        !first.to_ascii_lowercase().contains("authorization:"),
         "{first}"
     );
     assert!(
         other_seen.try_recv().is_err(),
         "the other host was contacted"
     );
+}
+
+/// A server that asks only for a scheme calmeet lacks gets an error naming it, and the
+/// password never goes out over plain http.
+#[tokio::test]
+async fn an_unsupported_auth_scheme_is_named() {
+    let (port, mut seen) = canned_server(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n\
+         Content-Length: 0\r\n\r\n"
+            .into(),
+    )
+    .await;
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/cal/")).unwrap();
+    let auth = Auth::Basic {
+        username: "alice".into(),
+        password: "hunter2".into(),
+    };
+    let client = CalDavClient::new(url, auth, Duration::from_secs(5)).unwrap();
+    let err = client.ctag().await.unwrap_err();
+    assert!(matches!(err, DavError::UnsupportedAuth { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Negotiate, NTLM") && text.contains("Basic, Digest"),
+        "{text}"
+    );
+    let first = seen.recv().await.unwrap();
+    assert!(
+        !first.to_ascii_lowercase().contains("authorization"),
+        "{first}"
+    );
+    assert!(seen.try_recv().is_err(), "asked only once");
+}
+
+/// Digest (sabre/dav, Baikal's default): the right password works without ever being sent,
+/// a wrong one is "check username/password" after one challenge, not a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_auth_against_sabre() {
+    let server = DavServer::sabre_digest().await;
+    let url = server.url_for("work");
+    let client = CalDavClient::new(url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    let href = format!("{}d-1.ics", url.path());
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:d-1\r\n\
+DTSTAMP:20260101T000000Z\r\nDTSTART:20261201T100000Z\r\nDTEND:20261201T110000Z\r\nSUMMARY:d\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n";
+    client.create(&href, ics.as_bytes()).await.unwrap();
+    assert_eq!(client.get(&href).await.unwrap().data, ics.as_bytes());
+    assert!(client.ctag().await.unwrap().is_some());
+    let wrong = Auth::Basic {
+        username: server.username.clone(),
+        password: "not-it".into(),
+    };
+    // Another user name, so the scheme is learned afresh (it is remembered per user).
+    let stranger = Auth::Basic {
+        username: "mallory".into(),
+        password: "x".into(),
+    };
+    for auth in [wrong, stranger] {
+        let client = CalDavClient::new(url.clone(), auth, Duration::from_secs(10)).unwrap();
+        let err = client.ctag().await.unwrap_err();
+        assert!(matches!(err, DavError::Unauthorized { .. }), "{err:?}");
+        assert!(!err.to_string().contains("not-it"));
+    }
 }

@@ -1,5 +1,5 @@
-//! End to end against real CalDAV servers (Radicale and Xandikos, started by the test) and the
-//! fake Tencent server: meetings are created, the join link lands in the event exactly once,
+//! End to end against real CalDAV servers (Radicale, Xandikos and sabre/dav with Basic and Digest
+//! auth, started by the test) and the fake Tencent server: meetings are created, the join link lands in the event exactly once,
 //! nothing else in the stored object changes, a second pass is quiet, and a lost state
 //! database never leads to a second meeting.
 #![allow(clippy::unwrap_used)]
@@ -189,4 +189,15 @@ async fn radicale_full_cycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xandikos_full_cycle() {
     full_cycle(DavServer::xandikos().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_full_cycle() {
+    full_cycle(DavServer::sabre().await).await;
+}
+
+/// Baikal's default: Digest authentication (the password never crosses the wire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_digest_full_cycle() {
+    full_cycle(DavServer::sabre_digest().await).await;
 }

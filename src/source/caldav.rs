@@ -8,12 +8,13 @@
 //! follow a redirect to another host with credentials, and never put a password into an error
 //! or a log line.
 
+mod auth;
 mod error;
 pub mod protocol;
 mod types;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -85,8 +86,9 @@ impl Reply {
 pub struct CalDavClient {
     http: reqwest::Client,
     collection: Url,
-    /// Built once from the [`Auth`] (which is zeroized when dropped), marked sensitive.
-    authorization: Option<HeaderValue>,
+    /// Answers the server's authentication challenges (see [`auth`]); headers built from the
+    /// [`Auth`] (zeroized when dropped) are marked sensitive.
+    auth: Arc<auth::Authenticator>,
     timeout: Duration,
 }
 
@@ -94,7 +96,7 @@ impl std::fmt::Debug for CalDavClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CalDavClient")
             .field("collection", &redact(&self.collection))
-            .field("authorization", &self.authorization)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -140,14 +142,16 @@ impl CalDavClient {
             url: redact(&collection_url),
             reason: error_chain(e),
         })?;
-        let authorization = auth.header_value().map_err(|reason| DavError::InvalidUrl {
-            url: redact(&collection_url),
-            reason,
+        let auth = auth::Authenticator::new(&auth, &collection_url).map_err(|reason| {
+            DavError::InvalidUrl {
+                url: redact(&collection_url),
+                reason,
+            }
         })?;
         Ok(Self {
             http,
             collection: collection_url,
-            authorization,
+            auth: Arc::new(auth),
             timeout,
         })
     }
@@ -577,10 +581,20 @@ impl CalDavClient {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, DavError> {
         let mut current = url.clone();
-        for _ in 0..=MAX_REDIRECTS {
+        let mut redirects = 0;
+        // A changed scheme, then at most one stale Digest nonce.
+        let mut auth_retries = 0;
+        loop {
             let mut request = self.http.request(method.clone(), current.clone());
-            if let Some(authorization) = &self.authorization {
-                request = request.header(header::AUTHORIZATION, authorization.clone());
+            let (authorization, sent) =
+                self.auth
+                    .header(&method, &current)
+                    .map_err(|reason| DavError::InvalidUrl {
+                        url: redact(&current),
+                        reason,
+                    })?;
+            if let Some(authorization) = authorization {
+                request = request.header(header::AUTHORIZATION, authorization);
             }
             if let Some(depth) = depth {
                 request = request.header(HeaderName::from_static("depth"), depth);
@@ -604,6 +618,21 @@ impl CalDavClient {
                 .map_err(|e| transport_error(e, &current, self.timeout))?;
             let status = response.status();
             let response_headers = response.headers().clone();
+            if status == StatusCode::UNAUTHORIZED && auth_retries < 2 {
+                match self.auth.challenged(&response_headers, sent) {
+                    auth::After401::Retry => {
+                        auth_retries += 1;
+                        continue;
+                    }
+                    auth::After401::Unsupported(offered) => {
+                        return Err(DavError::UnsupportedAuth {
+                            url: redact(&current),
+                            offered: offered.join(", "),
+                        });
+                    }
+                    auth::After401::Refused => {}
+                }
+            }
             if status.is_redirection()
                 && let Some(location) = response_headers
                     .get(header::LOCATION)
@@ -620,6 +649,10 @@ impl CalDavClient {
                     });
                 }
                 tracing::debug!(from = %redact(&current), to = %redact(&next), "following redirect");
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(DavError::TooManyRedirects { url: redact(url) });
+                }
                 current = next;
                 continue;
             }
@@ -632,7 +665,6 @@ impl CalDavClient {
                 body,
             });
         }
-        Err(DavError::TooManyRedirects { url: redact(url) })
     }
 }
 

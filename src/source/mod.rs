@@ -191,6 +191,7 @@ fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
         E::Transport { .. }
             | E::Timeout { .. }
             | E::Unauthorized { .. }
+            | E::UnsupportedAuth { .. }
             | E::NotFound { .. }
             | E::CrossHost { .. }
             | E::TooManyRedirects { .. }

@@ -14,7 +14,9 @@ use crate::config::Secret;
 pub enum Auth {
     /// No `Authorization` header.
     None,
-    /// HTTP Basic.
+    /// A user name and password, answered with the scheme the server's challenge asks for:
+    /// Digest (RFC 7616) or Basic (RFC 7617). Basic goes out unasked only over https (the
+    /// variant keeps its historical name).
     Basic {
         /// User name.
         username: String,
