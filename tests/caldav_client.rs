@@ -212,6 +212,29 @@ async fn multiget_returns_what_was_put(server: DavServer) {
     let missing = format!("{}nope.ics", client.collection_url().path());
     let some = client.multiget(&[hrefs[0].clone(), missing]).await.unwrap();
     assert_eq!(some.len(), 1);
+    // A missing member is an answer about that member, wherever it stands in the batch
+    // (sabre/dav answers 404 for the whole REPORT; issue #13 item 2).
+    let nope = |i: usize| format!("{}nope-{i}.ics", client.collection_url().path());
+    let mut asked = vec![nope(0)];
+    for (i, href) in hrefs.iter().enumerate() {
+        asked.push(href.clone());
+        if i % 3 == 1 {
+            asked.push(nope(i + 1));
+        }
+    }
+    let answer = client.multiget_detailed(&asked).await.unwrap();
+    let want_missing: Vec<String> = asked
+        .iter()
+        .filter(|h| h.contains("nope-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sorted(answer.missing.clone()),
+        sorted(want_missing),
+        "{:?}",
+        server.kind
+    );
+    assert_eq!(answer.objects.len(), hrefs.len(), "{:?}", server.kind);
 }
 
 async fn list_honours_the_time_range(server: DavServer) {
@@ -383,6 +406,11 @@ async fn radicale_multiget_returns_what_was_put() {
 #[tokio::test]
 async fn xandikos_multiget_returns_what_was_put() {
     multiget_returns_what_was_put(DavServer::xandikos().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_multiget_returns_what_was_put() {
+    multiget_returns_what_was_put(DavServer::sabre().await).await;
 }
 
 #[tokio::test]

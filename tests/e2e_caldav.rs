@@ -36,11 +36,13 @@ END:VEVENT\r\nEND:VCALENDAR\r\n"
     )
 }
 
+/// Logical lines with their line endings (a CRLF line that became LF is a changed line: issue
+/// #13 item 6, sabre/dav serves CRLF on GET but bare LF in REPORT answers).
 fn unfolded_lines(data: &[u8]) -> Vec<String> {
     let text = String::from_utf8(calmeet::event::unfold_bytes(data)).unwrap();
-    text.lines()
-        .map(|l| l.trim_end_matches('\r').to_owned())
-        .filter(|l| !l.is_empty())
+    text.split_inclusive('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -200,4 +202,88 @@ async fn sabre_full_cycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sabre_digest_full_cycle() {
     full_cycle(DavServer::sabre_digest().await).await;
+}
+
+/// A config for `server`'s calendar `work` in `dir`, with the password in a file.
+fn config_for(server: &DavServer, fake: &FakeTencent, dir: &std::path::Path) -> std::path::PathBuf {
+    std::fs::write(dir.join("pw"), format!("{}\n", server.password)).unwrap();
+    let mut cfg = format!(
+        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\n",
+        fake.base_url, fake.app_id, fake.secret_id
+    );
+    if let Some(sdk) = &fake.sdk_id {
+        cfg.push_str(&format!("sdk_id = \"{sdk}\"\n"));
+    }
+    cfg.push_str(&format!(
+        "[[calendar]]\nname = \"work\"\nurl = \"{}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
+        server.url_for("work"),
+        server.username
+    ));
+    let config = dir.join("config.toml");
+    std::fs::write(&config, cfg).unwrap();
+    config
+}
+
+/// A deleted event's meeting is cancelled and the calendar keeps syncing: sabre/dav 1.8 answers
+/// a multiget naming the deleted object with 404 for the whole REPORT (issue #13 item 2).
+async fn deleted_event_is_cancelled_and_the_calendar_keeps_syncing(server: DavServer) {
+    let fake = FakeTencent::start().await;
+    let cal_url = server.url_for("work");
+    let client =
+        CalDavClient::new(cal_url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    let href = |i: usize| format!("{}del-{i}.ics", cal_url.path());
+    for i in 0..3 {
+        client
+            .create(
+                &href(i),
+                thunderbird_event(&format!("del-{i}@example.com")).as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(&server, &fake, dir.path());
+    for _ in 0..2 {
+        let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+        assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    }
+    assert_eq!(fake.live_meeting_count(), 3);
+
+    let gone = client.get(&href(1)).await.unwrap();
+    client
+        .delete(&href(1), gone.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    client
+        .create(&href(3), thunderbird_event("del-3@example.com").as_bytes())
+        .await
+        .unwrap();
+    let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+    assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    assert_eq!(
+        fake.live_meeting_count(),
+        3,
+        "{:?}: the deleted event's meeting is cancelled, the new one created",
+        server.kind
+    );
+    assert_eq!(fake.request_count(Route::Create), 4);
+    assert_eq!(fake.request_count(Route::Cancel), 1, "{:?}", server.kind);
+
+    // The next passes are quiet and succeed.
+    let requests = fake.requests().len();
+    for _ in 0..2 {
+        let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+        assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    }
+    assert_eq!(fake.requests().len(), requests, "{:?}: quiet", server.kind);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
+    deleted_event_is_cancelled_and_the_calendar_keeps_syncing(DavServer::sabre().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
+    deleted_event_is_cancelled_and_the_calendar_keeps_syncing(DavServer::radicale().await).await;
 }

@@ -111,6 +111,15 @@ pub struct CalObject {
     pub data: Vec<u8>,
 }
 
+/// The answer to a calendar-multiget ([`super::CalDavClient::multiget_detailed`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Multiget {
+    /// The members the server returned, with their bodies as it stores them.
+    pub objects: Vec<CalObject>,
+    /// Hrefs (as asked) the server answered 404 for: deleted since they were listed.
+    pub missing: Vec<String>,
+}
+
 /// What changed since a sync token (RFC 6578).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncChanges {
