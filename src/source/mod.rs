@@ -268,16 +268,17 @@ async fn fetch_caldav(
     let (listed, sync_collection) = list(env, &client, cal, state, token, have_cache).await?;
     let decision = listing::decide(&cached, &listed);
     let fetched = if decision.to_fetch.is_empty() {
-        Vec::new()
+        caldav::Multiget::default()
     } else {
         client
-            .multiget(&decision.to_fetch)
+            .multiget_detailed(&decision.to_fetch)
             .await
             .map_err(|e| e.to_string())?
     };
-    let fetched_hrefs: Vec<&str> = fetched.iter().map(|o| o.href.as_str()).collect();
-    let deleted = decision.settle(&fetched_hrefs, &[]);
+    let fetched_hrefs: Vec<&str> = fetched.objects.iter().map(|o| o.href.as_str()).collect();
+    let deleted = decision.settle(&fetched_hrefs, &fetched.missing);
     let upserts: Vec<CachedObject> = fetched
+        .objects
         .into_iter()
         .map(|o| CachedObject {
             href: o.href,

@@ -496,7 +496,8 @@ mod tests {
             ics.to_owned(),
             escaped,
             format!("<![CDATA[{ics}]]>"),
-            format!("BEGIN:VCALENDAR\r\n<![CDATA[VERSION:2.0\r\n]]>X-LF-ONLY:a\nEND:VCALENDAR\r\n"),
+            "BEGIN:VCALENDAR\r\n<![CDATA[VERSION:2.0\r\n]]>X-LF-ONLY:a\nEND:VCALENDAR\r\n"
+                .to_owned(),
         ];
         for data in &datas {
             let template = template(data);
