@@ -76,8 +76,10 @@ pub struct Context<'a, A> {
     engine: &'a Engine<A>,
     cal: &'a CalendarConfig,
     dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
-    /// A write-back met (and cached) a version of an event newer than the one planned from.
-    unplanned: std::sync::atomic::AtomicBool,
+    /// The calendar must be evaluated again on the next pass even if nothing in it changes:
+    /// a write-back met (and cached) a version of an event newer than the one planned from,
+    /// or a meeting was recorded that the next pass is to update or extend.
+    again: std::sync::atomic::AtomicBool,
 }
 
 fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
@@ -278,15 +280,22 @@ where
             engine,
             cal,
             dav: std::sync::OnceLock::new(),
-            unplanned: std::sync::atomic::AtomicBool::new(false),
+            again: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
-    /// Whether a write-back read a version of an event the pass did not plan from (a 412, or
-    /// an object changed since the fetch): the calendar must be evaluated again.
+    /// Whether the calendar must be evaluated again on the next pass although its objects
+    /// may not change: a write-back read a version of an event the pass did not plan from (a
+    /// 412, or an object changed since the fetch), or a recorded meeting awaits an update
+    /// or extension by the next pass. calmeet's own writes are cached and no longer show up
+    /// as a change that would bring the next evaluation about.
     #[must_use]
-    pub fn saw_unplanned_edit(&self) -> bool {
-        self.unplanned.load(std::sync::atomic::Ordering::Relaxed)
+    pub fn must_evaluate_again(&self) -> bool {
+        self.again.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn evaluate_again(&self) {
+        self.again.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Caches what the server holds after calmeet's own write (or what it read), so that
@@ -300,8 +309,7 @@ where
         };
         let at = Utc::now().timestamp_millis();
         if reread {
-            self.unplanned
-                .store(true, std::sync::atomic::Ordering::Relaxed);
+            self.evaluate_again();
         }
         if let Err(e) = self
             .engine
@@ -332,6 +340,7 @@ where
     }
 
     fn put_row(&self, row: &EventRow) -> Result<(), String> {
+        self.note_follow_up(row);
         self.engine
             .store
             .put(row)
@@ -357,7 +366,16 @@ where
         }
     }
 
+    /// A live meeting recorded without a fingerprint is one "the next pass updates" (or
+    /// cancels): make sure the next pass evaluates.
+    fn note_follow_up(&self, row: &EventRow) {
+        if row.state == RowState::Created && row.fingerprint.is_none() {
+            self.evaluate_again();
+        }
+    }
+
     fn save(&self, slot: Slot, row: &EventRow) -> Result<(), String> {
+        self.note_follow_up(row);
         match slot {
             Slot::Event => self.put_row(row),
             Slot::Segment(start) => self
@@ -921,6 +939,9 @@ where
         }
         if tail_lost && !predecessor_found {
             row.needs_extension = !plan::meeting_over(&row, Utc::now());
+            if row.needs_extension {
+                self.evaluate_again();
+            }
         }
         // A dropped continuation must leave the block: write it again.
         row.written_back = !dropped;

@@ -443,9 +443,9 @@ where
             self.progress.tick();
         }
         state.held_cancels = held;
-        // A write-back that met a newer version of an event (412) cached that version: it has
-        // not been planned from, so the calendar is evaluated again on the next pass.
-        incomplete |= ctx.saw_unplanned_edit();
+        // A write-back that met a newer version of an event (412) cached that version without
+        // planning from it, or a recorded meeting awaits an update: evaluate again next pass.
+        incomplete |= ctx.must_evaluate_again();
         // A failed action (an update or cancel the API refused for now) or one left undone by a
         // shutdown is retried on the next pass, not only at the next re-evaluation: the
         // calendar then counts as not evaluated.
