@@ -9,10 +9,14 @@ mod support;
 #[path = "support/dav_server.rs"]
 mod dav_server;
 
+#[path = "support/dav_proxy.rs"]
+mod dav_proxy;
+
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
 use chrono::Utc;
+use dav_proxy::{DavProxy, ProxyFault};
 use dav_server::DavServer;
 use support::cli::{calmeet, text};
 use support::fake_tencent::{FakeTencent, Route};
@@ -206,6 +210,16 @@ async fn sabre_digest_full_cycle() {
 
 /// A config for `server`'s calendar `work` in `dir`, with the password in a file.
 fn config_for(server: &DavServer, fake: &FakeTencent, dir: &std::path::Path) -> std::path::PathBuf {
+    config_at(&server.url_for("work"), server, fake, dir)
+}
+
+/// As [`config_for`], with the calendar at `url` (e.g. behind a proxy).
+fn config_at(
+    url: &url::Url,
+    server: &DavServer,
+    fake: &FakeTencent,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
     std::fs::write(dir.join("pw"), format!("{}\n", server.password)).unwrap();
     let mut cfg = format!(
         "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\n",
@@ -215,8 +229,7 @@ fn config_for(server: &DavServer, fake: &FakeTencent, dir: &std::path::Path) -> 
         cfg.push_str(&format!("sdk_id = \"{sdk}\"\n"));
     }
     cfg.push_str(&format!(
-        "[[calendar]]\nname = \"work\"\nurl = \"{}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
-        server.url_for("work"),
+        "[[calendar]]\nname = \"work\"\nurl = \"{url}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
         server.username
     ));
     let config = dir.join("config.toml");
@@ -286,4 +299,55 @@ async fn sabre_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn radicale_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
     deleted_event_is_cancelled_and_the_calendar_keeps_syncing(DavServer::radicale().await).await;
+}
+
+/// `calmeet check` sends what a pass sends (ctag PROPFIND, listing REPORT, multiget REPORT),
+/// so it fails where a pass fails: SOGo's REPORT answers were rejected while a PROPFIND-only
+/// check said "ok" (issue #13 item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_sends_the_requests_a_pass_sends() {
+    let server = DavServer::sabre().await;
+    let fake = FakeTencent::start().await;
+    let cal_url = server.url_for("work");
+    let client =
+        CalDavClient::new(cal_url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    for i in 0..2 {
+        client
+            .create(
+                &format!("{}chk-{i}.ics", cal_url.path()),
+                thunderbird_event(&format!("chk-{i}@example.com")).as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let proxy = DavProxy::start(server.base.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_at(&proxy.url_for(&cal_url), &server, &fake, dir.path());
+
+    let out = calmeet(&config, &fake.secret_key, &["check"]).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains(
+            "calendar 'work': ok (2 objects listed by time range, ctag; 2 read, 2 tagged events)"
+        ),
+        "{all}"
+    );
+    let methods: Vec<String> = proxy.log().into_iter().map(|(m, _, _)| m).collect();
+    assert!(methods.contains(&"PROPFIND".to_owned()), "{methods:?}");
+    // sync-collection (refused by sabre 1.8), calendar-query, calendar-multiget.
+    let reports = methods.iter().filter(|m| *m == "REPORT").count();
+    assert_eq!(reports, 3, "{methods:?}");
+
+    // The PROPFIND and the listing work, the multiget fails: check and sync both say so.
+    for args in [&["check"][..], &["sync"][..]] {
+        let pass = || ProxyFault::Before(Box::new(|_| Box::pin(async {})));
+        proxy.inject("REPORT", pass());
+        proxy.inject("REPORT", pass());
+        proxy.inject("REPORT", ProxyFault::Status(500));
+        let out = calmeet(&config, &fake.secret_key, args).await;
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("500"), "{args:?}: {}", text(&out));
+        assert_eq!(proxy.pending_faults(), 0, "{args:?}");
+    }
 }

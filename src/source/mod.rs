@@ -184,7 +184,7 @@ const NO_MARKER: &str = "";
 /// server does not support it (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
 /// credentials or a wrong URL fail the listing the same way: asking again only doubles the
 /// wait (a silent server would cost two full timeouts) and the failed logins.
-fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
+pub(crate) fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     use caldav::DavError as E;
     !matches!(
         e,
