@@ -76,15 +76,24 @@ async fn interop_scenario() {
         username: username.clone(),
         password: password.clone().into(),
     };
+    let fake = FakeTencent::start().await;
     let direct = CalDavClient::new(collection.clone(), auth(), Duration::from_secs(20)).unwrap();
     let run = Utc::now().timestamp_nanos_opt().unwrap();
     let href = |i: usize| format!("{}calmeet-{run}-{i}.ics", collection.path());
     let uid = |i: usize| format!("calmeet-{run}-{i}@interop.test");
+    // Meetings of this run only: a shared server may hold leftovers of an earlier one.
+    let subject = |i: usize| format!("Interop {i} r{run}");
+    let mine = |cancelled: bool| {
+        fake.meetings()
+            .iter()
+            .filter(|m| m.cancelled == cancelled && m.subject.contains(&format!("r{run}")))
+            .count()
+    };
     for i in 0..3 {
         direct
             .create(
                 &href(i),
-                event(&uid(i), &format!("Interop {i}"), 2 + i as i64).as_bytes(),
+                event(&uid(i), &subject(i), 2 + i as i64).as_bytes(),
             )
             .await
             .unwrap();
@@ -97,7 +106,6 @@ async fn interop_scenario() {
         v
     };
 
-    let fake = FakeTencent::start().await;
     let proxy = DavProxy::start(collection.clone()).await;
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("pw"), format!("{password}\n")).unwrap();
@@ -130,7 +138,7 @@ async fn interop_scenario() {
     // 1. Two passes: meetings created and written back; the second pass is quiet.
     sync().await;
     sync().await;
-    assert_eq!(fake.live_meeting_count(), 3, "{label}: created");
+    assert_eq!(mine(false), 3, "{label}: created");
     let api_calls = fake.requests().len();
     let from = proxy.log().len();
     sync().await;
@@ -167,11 +175,17 @@ async fn interop_scenario() {
         .collect();
     assert_eq!(answered.len(), 1, "{label}: idle poll: {answered:?}");
 
+    // SOGo's ctag changes at most once a second: a user's change in the same second as the
+    // ctag read is invisible (issue #13 item 7, not covered here). Users wait a second.
+    let next_second = || tokio::time::sleep(Duration::from_millis(1100));
+
     // 3. An edit modifies the meeting.
+    next_second().await;
     let obj = direct.get(&href(0)).await.unwrap();
-    let renamed = String::from_utf8(obj.data)
-        .unwrap()
-        .replace("SUMMARY:Interop 0", "SUMMARY:Interop 0 renamed");
+    let renamed = String::from_utf8(obj.data).unwrap().replace(
+        &format!("SUMMARY:{}", subject(0)),
+        "SUMMARY:Interop 0 renamed",
+    );
     direct
         .put(&href(0), renamed.as_bytes(), obj.etag.as_deref().unwrap())
         .await
@@ -183,11 +197,16 @@ async fn interop_scenario() {
             .any(|m| m.subject == "Interop 0 renamed"),
         "{label}: edit not applied"
     );
-    assert_eq!(fake.live_meeting_count(), 3);
+    assert_eq!(
+        mine(false),
+        2,
+        "{label}: the renamed one no longer has the run's subject"
+    );
 
     // 4. A 412 race: the user edits the event between calmeet's read and its PUT.
+    next_second().await;
     direct
-        .create(&href(3), event(&uid(3), "Interop 3", 5).as_bytes())
+        .create(&href(3), event(&uid(3), &subject(3), 5).as_bytes())
         .await
         .unwrap();
     let racer = CalDavClient::new(collection.clone(), auth(), Duration::from_secs(20)).unwrap();
@@ -228,9 +247,10 @@ async fn interop_scenario() {
         1,
         "{label}: {raced}"
     );
-    assert_eq!(fake.live_meeting_count(), 4);
+    assert_eq!(mine(false), 3);
 
     // 5. A deletion cancels its meeting; the calendar keeps syncing.
+    next_second().await;
     let gone = direct.get(&href(1)).await.unwrap();
     direct
         .delete(&href(1), gone.etag.as_deref().unwrap())
@@ -238,7 +258,12 @@ async fn interop_scenario() {
         .unwrap();
     sync().await;
     assert_eq!(fake.request_count(Route::Cancel), 1, "{label}: deletion");
-    assert_eq!(fake.live_meeting_count(), 3);
+    assert_eq!(
+        mine(true),
+        1,
+        "{label}: the deleted event's meeting is cancelled"
+    );
+    assert_eq!(mine(false), 2);
     let api_calls = fake.requests().len();
     let from = proxy.log().len();
     sync().await;
