@@ -20,6 +20,9 @@ cleanup() {
     if [ -n "${pg_data:-}" ]; then
         runuser -u postgres -- "$pg_bin/pg_ctl" -D "$pg_data" -m immediate stop >/dev/null 2>&1 || true
     fi
+    if [ -f /etc/davical/config.php.calmeet-orig ]; then
+        mv -f /etc/davical/config.php.calmeet-orig /etc/davical/config.php
+    fi
     if [ -f /etc/sogo/sogo.conf.calmeet-orig ]; then
         mv -f /etc/sogo/sogo.conf.calmeet-orig /etc/sogo/sogo.conf
     fi
@@ -134,13 +137,91 @@ EOF
     scenario sogo "$cal" alice s3cret-pass
 }
 
+run_davical() {
+    apt_install davical php-cli php-pgsql
+    postgres_up
+    local port pw=s3cret-pass
+    port=$(free_port)
+    runuser -u postgres -- env PATH="$pg_bin:$PATH" PGHOST=127.0.0.1 PGPORT="$pg_port" \
+        /usr/share/davical/dba/create-database.sh davical "$pw" >"$work/davical-db.log" 2>&1
+    [ -f /etc/davical/config.php.calmeet-orig ] || cp /etc/davical/config.php /etc/davical/config.php.calmeet-orig
+    cat >/etc/davical/config.php <<CONF
+<?php
+\$c->pg_connect[] = "dbname=davical user=davical_app host=127.0.0.1 port=$pg_port";
+\$c->admin_email = 'calendar-admin@example.com';
+\$c->system_name = 'calmeet interop';
+CONF
+    php -S "127.0.0.1:$port" -t /usr/share/davical/htdocs >"$work/davical.log" 2>&1 &
+    pids+=($!)
+    wait_http "http://127.0.0.1:$port/" 30
+    local cal="http://127.0.0.1:$port/caldav.php/admin/calendar/"
+    # The admin account has no calendar yet.
+    curl -s -o /dev/null -u "admin:$pw" -X MKCALENDAR "$cal"
+    scenario davical "$cal" admin "$pw"
+}
+
+run_cyrus() {
+    apt_install cyrus-imapd cyrus-caldav sasl2-bin curl
+    local dir="$work/cyrus" http_port imap_port pw=s3cret-pass
+    http_port=$(free_port)
+    imap_port=$(free_port)
+    mkdir -p "$dir/conf" "$dir/spool" "$dir/run/socket" "$dir/run/lock" "$dir/run/proc"
+    cat >"$dir/imapd.conf" <<CONF
+configdirectory: $dir/conf
+partition-default: $dir/spool
+defaultpartition: default
+proc_path: $dir/run/proc
+mboxname_lockpath: $dir/run/lock
+lmtpsocket: $dir/run/socket/lmtp
+idlesocket: $dir/run/socket/idle
+notifysocket: $dir/run/socket/notify
+servername: localhost
+admins: cyrus
+allowplaintext: yes
+sasl_pwcheck_method: auxprop
+sasl_auxprop_plugin: sasldb
+sasl_sasldb_path: $dir/sasldb2
+sasl_mech_list: PLAIN LOGIN
+autocreate_quota: 0
+autocreate_post: 1
+httpmodules: caldav
+caldav_create_default: 1
+httpallowcompress: no
+CONF
+    cat >"$dir/cyrus.conf" <<CONF
+START {
+  recover cmd="ctl_cyrusdb -C $dir/imapd.conf -r"
+}
+SERVICES {
+  imap cmd="imapd -C $dir/imapd.conf" listen="127.0.0.1:$imap_port" prefork=0
+  http cmd="httpd -C $dir/imapd.conf" listen="127.0.0.1:$http_port" prefork=0
+}
+EVENTS {
+}
+CONF
+    echo "$pw" | saslpasswd2 -p -c -f "$dir/sasldb2" -u localhost alice
+    chown -R cyrus:mail "$dir"
+    /usr/lib/cyrus/bin/master -C "$dir/imapd.conf" -M "$dir/cyrus.conf" -p "$dir/run/master.pid" -D \
+        >"$work/cyrus.log" 2>&1 &
+    pids+=($!)
+    wait_http "http://127.0.0.1:$http_port/" 30
+    # Logging in by IMAP creates the user's mailboxes, then the calendar home and its
+    # default calendar on the first CalDAV request.
+    curl -s -o /dev/null "imap://127.0.0.1:$imap_port/" -u "alice:$pw" || true
+    local cal="http://127.0.0.1:$http_port/dav/calendars/user/alice/Default/"
+    curl -s -o /dev/null -u "alice:$pw" -X PROPFIND -H 'Depth: 0' "$cal"
+    scenario cyrus "$cal" alice "$pw"
+}
+
 failed=0
 servers=("$@")
-[ ${#servers[@]} -gt 0 ] || servers=(sogo)
+[ ${#servers[@]} -gt 0 ] || servers=(sogo davical cyrus)
 for s in "${servers[@]}"; do
     case "$s" in
         sogo) run_sogo ;;
-        *) echo "unknown server $s (known: sogo)" >&2; failed=1 ;;
+        davical) run_davical ;;
+        cyrus) run_cyrus ;;
+        *) echo "unknown server $s (known: sogo davical cyrus)" >&2; failed=1 ;;
     esac
 done
 exit $failed
