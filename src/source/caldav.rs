@@ -311,7 +311,9 @@ impl CalDavClient {
         })
     }
 
-    /// Changes since `token` (RFC 6578 sync-collection); `None` lists every member.
+    /// Changes since `token` (RFC 6578 sync-collection); `None` lists every member. One
+    /// request: when the server cut the answer short (a `507` for the collection, RFC 6578
+    /// §3.6) [`SyncChanges::truncated`] is set and the caller continues with the token.
     ///
     /// # Errors
     /// [`DavError::InvalidSyncToken`] when the server rejects the token (do a full listing
@@ -346,9 +348,17 @@ impl CalDavClient {
                 url: redact(&reply.url),
                 reason: "sync-collection response has no DAV:sync-token".into(),
             })?,
+            truncated: false,
         };
         for response in ms.responses {
             let Some(href) = self.member_href(&reply.url, &response.href)? else {
+                // RFC 6578 §3.6: a 507 for the collection itself says the answer was cut
+                // short; the token continues from where it stopped.
+                if response.status == Some(507)
+                    && same_href(&path_of(&reply.url, &response.href), self.collection.path())
+                {
+                    changes.truncated = true;
+                }
                 continue;
             };
             if response.is_not_found() {

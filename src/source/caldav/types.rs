@@ -129,6 +129,9 @@ pub struct SyncChanges {
     pub deleted: Vec<String>,
     /// Token to send next time.
     pub token: String,
+    /// The server cut the answer short (RFC 6578 §3.6: a `507` status for the collection
+    /// itself): more changes wait behind `token`.
+    pub truncated: bool,
 }
 
 /// A collection property that changes whenever any member changes, read with a Depth-0
