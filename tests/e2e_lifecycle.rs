@@ -1,9 +1,9 @@
-//! The lifecycle table end to end, against a real CalDAV server (Radicale; the table itself also
-//! on sabre/dav; started by the test) and the fake Tencent server, driving the `calmeet` binary:
-//! new → create; moved or renamed → modify the same meeting; cancelled, deleted or untagged →
-//! cancel and remove the block; EXDATE, moved override and cancelled override → that one sub-meeting; the mass-deletion
-//! guard; the extension of an open-ended series; and after every step a further sync that
-//! makes no API call and no PUT; and the recovery of a continuation after the state database
+//! The lifecycle table end to end, against a real CalDAV server (Radicale; the table itself also on
+//! sabre/dav; started by the test) and the fake Tencent server, driving the `calmeet` binary: new →
+//! create; moved or renamed → modify the same meeting; cancelled, deleted or untagged → cancel and
+//! remove the block; EXDATE, moved override and cancelled override → that one sub-meeting; the
+//! mass-deletion guard; the extension of an open-ended series; and after every step a further sync
+//! that makes no API call and no PUT; and the recovery of a continuation after the state database
 //! is lost.
 #![allow(clippy::unwrap_used)]
 
