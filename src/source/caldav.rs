@@ -663,6 +663,9 @@ impl CalDavClient {
             if let Some(authorization) = authorization {
                 request = request.header(header::AUTHORIZATION, authorization);
             }
+            if sent == auth::Sent::Unasked || keep_alive_broken(&current) {
+                request = request.header(header::CONNECTION, "close");
+            }
             if let Some(depth) = depth {
                 request = request.header(HeaderName::from_static("depth"), depth);
             }
@@ -679,10 +682,18 @@ impl CalDavClient {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| transport_error(e, &current, self.timeout))?;
+            let response = match request.send().await {
+                Ok(response) => response,
+                // A server that closes every connection without saying so (SOGo's sogod
+                // answers 201/204/401 without `Connection: close`): the pooled connection was
+                // dead before the request reached it. Once per origin, then never reuse one.
+                Err(e) if is_dead_connection(&e) && !keep_alive_broken(&current) => {
+                    tracing::debug!(url = %redact(&current), "connection closed by the server; not reusing connections to it");
+                    mark_keep_alive_broken(&current);
+                    continue;
+                }
+                Err(e) => return Err(transport_error(e, &current, self.timeout)),
+            };
             let status = response.status();
             let response_headers = response.headers().clone();
             if status == StatusCode::UNAUTHORIZED && auth_retries < 2 {
@@ -762,6 +773,54 @@ fn shared_http(
         map.insert((timeout, insecure_skip_verify), client.clone());
     }
     Ok(client)
+}
+
+/// Origins whose server closes connections without `Connection: close`: every request to
+/// them asks for a fresh connection.
+fn broken_keep_alive() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static ORIGINS: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    ORIGINS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn keep_alive_broken(url: &Url) -> bool {
+    broken_keep_alive().contains(&url.origin().ascii_serialization())
+}
+
+fn mark_keep_alive_broken(url: &Url) {
+    broken_keep_alive().insert(url.origin().ascii_serialization());
+}
+
+/// Whether a request failed because the connection was already closed by the server (reset,
+/// broken pipe, closed before an answer), not because the server could not be reached or
+/// timed out.
+fn is_dead_connection(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        // hyper's IncompleteMessage, which it exposes only as text.
+        if s.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// Reads a body of at most [`MAX_RESPONSE_BYTES`], refusing a larger one as soon as its
