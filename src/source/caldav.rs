@@ -216,9 +216,9 @@ impl CalDavClient {
     /// halved until each missing href stands alone (one missing member among 100 costs about
     /// 14 requests, once: it then leaves the cache).
     ///
-    /// Line endings are the server's: a body that came back with bare LF line breaks (sabre
-    /// loses the CRs of calendar-data in its REPORT answers but stores and serves CRLF) is read
-    /// again with GET, whose bytes are what the server stores, so a write-back keeps them.
+    /// Bodies are as the REPORT carried them: sabre/dav 1.8 and SOGo lose the CRs of
+    /// calendar-data there (GET has what they store). [`lost_carriage_returns`] tells such a
+    /// body; the write-back reads it with GET before patching it.
     ///
     /// # Errors
     /// Any [`DavError`] other than a missing member.
@@ -240,23 +240,6 @@ impl CalDavClient {
                 other => other?,
             }
         }
-        // Bodies whose CRs the XML answer lost: the stored bytes, from GET.
-        let mut kept = Vec::with_capacity(out.objects.len());
-        for object in std::mem::take(&mut out.objects) {
-            if !bare_lf(&object.data) {
-                kept.push(object);
-                continue;
-            }
-            match self.get(&object.href).await {
-                Ok(stored) => kept.push(CalObject {
-                    href: object.href,
-                    ..stored
-                }),
-                Err(DavError::NotFound { .. }) => out.missing.push(object.href),
-                Err(e) => return Err(e),
-            }
-        }
-        out.objects = kept;
         Ok(out)
     }
 
@@ -863,9 +846,12 @@ fn propfind() -> Method {
     Method::from_bytes(b"PROPFIND").unwrap_or(Method::POST)
 }
 
-/// Whether a body breaks lines with LF alone and has no CR at all (RFC 5545 §3.1 wants CRLF;
-/// such a body from a REPORT may have lost its CRs in the XML layer).
-fn bare_lf(data: &[u8]) -> bool {
+/// Whether a body breaks lines with LF alone and has no CR at all. RFC 5545 §3.1 wants CRLF;
+/// such a body from a REPORT may have lost its CRs in the server's XML layer (sabre/dav 1.8,
+/// SOGo), so it may not be the bytes the server stores: a write-back must start from a GET
+/// (issue #13 item 6: a write-back keeps the object's line endings as the server stores them).
+#[must_use]
+pub fn lost_carriage_returns(data: &[u8]) -> bool {
     data.contains(&b'\n') && !data.contains(&b'\r')
 }
 
@@ -994,7 +980,7 @@ mod tests {
             (b"BEGIN:VCALENDAR", false),
             (b"", false),
         ] {
-            assert_eq!(bare_lf(body), again, "{body:?}");
+            assert_eq!(lost_carriage_returns(body), again, "{body:?}");
         }
     }
 
