@@ -71,9 +71,15 @@ async fn own_writes_are_no_change(server: DavServer) {
     assert_eq!(methods, ["PROPFIND", "REPORT"], "{sent:?}");
     assert_eq!(calls, 0, "the API was called");
     assert!(report.calendars[0].unchanged, "{:?}", report.calendars);
+    let saved = engine.store.calendar("work").unwrap();
     let (_, sent, calls) = pass().await;
     let methods: Vec<&str> = sent.iter().map(|(m, _)| m.as_str()).collect();
-    assert_eq!((methods, calls), (vec!["PROPFIND"], 0), "{sent:?}");
+    let now = engine.store.calendar("work").unwrap();
+    assert_eq!(
+        (methods, calls),
+        (vec!["PROPFIND"], 0),
+        "{sent:?}\nsaved after pass 2: {saved:?}\nafter pass 3: {now:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
