@@ -213,6 +213,7 @@ CONF
     scenario cyrus "$cal" alice "$pw"
 }
 
+apt_install curl python3
 failed=0
 servers=("$@")
 [ ${#servers[@]} -gt 0 ] || servers=(sogo davical cyrus)
