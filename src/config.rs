@@ -144,6 +144,11 @@ pub struct MatchRules {
     /// Substrings searched in SUMMARY, LOCATION and DESCRIPTION (case-insensitive).
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Take every event of the calendar (a calendar kept only for online meetings); then
+    /// `categories` and `keywords` must be empty. An empty string among them is refused
+    /// instead of silently matching everything.
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// One `[[calendar]]` table. `Debug` shows the URL without a password in its userinfo.
@@ -525,17 +530,8 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        use std::str::FromStr;
-        if let Err(e) = cron::Schedule::from_str(&self.schedule) {
-            return Err(self.invalid(
-                "schedule",
-                format!(
-                    "'{}' is not a valid schedule ({e}); the syntax is 6 or 7 fields with \
-                     seconds first: 'sec min hour day-of-month month day-of-week [year]', e.g. \
-                     '0 */5 * * * *'; write weekdays as names (Mon-Fri): 1 means Sunday",
-                    self.schedule
-                ),
-            ));
+        if let Err(e) = crate::daemon::Schedule::parse(&self.schedule, None) {
+            return Err(self.invalid("schedule", e.to_string()));
         }
         if let Some(tz) = &self.timezone
             && tz.parse::<chrono_tz::Tz>().is_err()
@@ -656,16 +652,40 @@ impl Config {
             if let Some(u) = &cal.userid {
                 check_userid(u).map_err(|m| self.invalid(&key("userid"), m.to_owned()))?;
             }
-            if let Some(m) = &cal.match_rules
-                && m.categories.is_empty()
-                && m.keywords.is_empty()
-            {
+            if let Some(m) = &cal.match_rules {
+                self.validate_match(m, &key("match"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Checks one `[calendar.match]` table: `all = true` alone, or at least one non-empty
+    /// category or keyword. An empty (or blank) string would be a substring of every event, so
+    /// it is refused with a pointer to `all = true`, which says the same thing on purpose.
+    fn validate_match(&self, m: &MatchRules, key: &str) -> Result<(), ConfigError> {
+        for (field, values) in [("categories", &m.categories), ("keywords", &m.keywords)] {
+            if let Some(i) = values.iter().position(|v| v.trim().is_empty()) {
                 return Err(self.invalid(
-                    &key("match"),
-                    "needs at least one of categories or keywords (remove the table for \
-                         the defaults)",
+                    &format!("{key}.{field}[{i}]"),
+                    "an empty string would match every event; remove it, or write \
+                     `all = true` in [calendar.match] to take every event on purpose",
                 ));
             }
+        }
+        let has_tags = !m.categories.is_empty() || !m.keywords.is_empty();
+        if m.all && has_tags {
+            return Err(self.invalid(
+                &format!("{key}.all"),
+                "all = true takes every event, so categories and keywords would be ignored; \
+                 remove them or remove `all`",
+            ));
+        }
+        if !m.all && !has_tags {
+            return Err(self.invalid(
+                key,
+                "needs at least one of categories or keywords, or `all = true` for every \
+                 event (remove the table for the defaults)",
+            ));
         }
         Ok(())
     }
@@ -878,11 +898,18 @@ kind = "caldav"
 
     #[test]
     fn bad_schedule_explains_syntax() {
-        let err = parse("schedule = \"*/5 * * * *\"\n")
+        let err = parse(&format!("schedule = \"*/5 * * *\"\n{MINIMAL}"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("schedule"), "{err}");
+        assert!(err.contains("key `schedule`"), "{err}");
         assert!(err.contains("seconds first"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn crontab_schedule_line_is_accepted() {
+        let c = parse(&format!("schedule = \"*/5 * * * *\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.schedule, "*/5 * * * *");
     }
 
     #[test]
@@ -1087,5 +1114,52 @@ kind = "caldav"
         let c = parse(&text).unwrap();
         let m = c.calendars[0].match_rules.as_ref().unwrap();
         assert_eq!(m.keywords, vec!["#tm"]);
+    }
+
+    /// Every shape of `[calendar.match]`: what is accepted, and for what is refused, the key
+    /// the message names and the fix it points to.
+    #[test]
+    fn match_table_forms() {
+        /// The table text, and `Ok` or the key and fix the error names.
+        type Case<'a> = (&'a str, Result<(), (&'a str, &'a str)>);
+        let cases: &[Case] = &[
+            ("all = true\n", Ok(())),
+            ("keywords = [\"#tm\"]\n", Ok(())),
+            ("categories = [\"Online\"]\nall = false\n", Ok(())),
+            (
+                "keywords = [\"#tm\", \"\"]\n",
+                Err(("calendar[0].match.keywords[1]", "all = true")),
+            ),
+            (
+                "categories = [\"  \"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\ncategories = [\"\"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\nkeywords = [\"#tm\"]\n",
+                Err(("calendar[0].match.all", "remove")),
+            ),
+            ("all = false\n", Err(("calendar[0].match`", "all = true"))),
+            ("", Err(("calendar[0].match`", "all = true"))),
+        ];
+        for (table, want) in cases {
+            let got = parse(&format!("{MINIMAL}[calendar.match]\n{table}"));
+            match (got, want) {
+                (Ok(c), Ok(())) => {
+                    assert!(c.calendars[0].match_rules.is_some(), "{table}");
+                }
+                (Err(e @ ConfigError::Invalid { .. }), Err((key, fix))) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("key `{key}")), "{table}: {msg}");
+                    assert!(msg.contains(fix), "{table}: {msg}");
+                }
+                (got, want) => panic!("{table}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = parse(&format!("{MINIMAL}[calendar.match]\nall = true\n")).unwrap();
+        assert!(c.calendars[0].match_rules.as_ref().unwrap().all);
     }
 }

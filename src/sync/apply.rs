@@ -84,34 +84,6 @@ fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
         .to_string()
 }
 
-fn describe_rule(rule: Option<&RecurringRule>) -> String {
-    let Some(r) = rule else {
-        return "single".to_owned();
-    };
-    let kind = match r.recurring_type {
-        0 => "daily".to_owned(),
-        1 => "weekdays".to_owned(),
-        2 => "weekly".to_owned(),
-        3 => "every 2 weeks".to_owned(),
-        4 => "monthly".to_owned(),
-        _ => format!(
-            "custom(type {} step {} days {})",
-            r.customized_recurring_type.unwrap_or(0),
-            r.customized_recurring_step.unwrap_or(1),
-            r.customized_recurring_days.unwrap_or(0)
-        ),
-    };
-    match (r.until_type, r.until_count, r.until_date) {
-        (1, Some(n), _) => format!("{kind} x{n}"),
-        (_, _, Some(d)) => format!(
-            "{kind} until {}",
-            DateTime::from_timestamp(d, 0)
-                .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
-        ),
-        _ => kind,
-    }
-}
-
 /// Invitees as the API takes them.
 fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
     userids
@@ -133,7 +105,16 @@ pub fn describe(action: &Action, config: &Config) -> String {
             desired.subject,
             fmt_time(desired.start, config),
             fmt_time(desired.end, config),
-            describe_rule(desired.rule.as_ref()),
+            super::rule_words::rule_in_words(
+                desired.rule.as_ref(),
+                Some(
+                    desired
+                        .start
+                        .with_timezone(&config.default_zone())
+                        .date_naive()
+                ),
+                config.default_zone()
+            ),
             desired.userid
         )
     };
