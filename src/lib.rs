@@ -15,6 +15,7 @@ pub mod fingerprint;
 pub mod logging;
 pub mod notify;
 pub mod recurrence;
+pub mod secret_command;
 pub mod service;
 pub mod source;
 pub mod store;

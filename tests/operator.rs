@@ -124,3 +124,129 @@ async fn config_mistakes_exit_78_naming_the_key() {
     }
     assert!(fake.requests().is_empty());
 }
+
+#[path = "support/dav_server.rs"]
+mod dav_server;
+
+/// `password_command` against Radicale (htpasswd): the first run prints a stale password, the
+/// 401 makes calmeet run it once more in the same pass, and the pass succeeds. A command that
+/// keeps giving a wrong password runs twice per pass and fails the calendar; one that fails or
+/// hangs fails it with its exit status or the time limit, never its output. `secret_key_command`
+/// signs the API calls. No secret reaches the output at trace level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn secrets_from_commands() {
+    let dav = dav_server::DavServer::radicale().await;
+    let fake = FakeTencent::start().await;
+    let cal_url = dav.url_for("work");
+    let client = calmeet::source::caldav::CalDavClient::new(
+        cal_url.clone(),
+        dav.auth(),
+        std::time::Duration::from_secs(20),
+    )
+    .unwrap();
+    let day = (Utc::now() + Duration::days(1)).format("%Y%m%d");
+    let event = format!(
+        "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:cmd@t\r\n\
+DTSTAMP:20260101T000000Z\r\nDTSTART:{day}T020000Z\r\nDTEND:{day}T030000Z\r\nSUMMARY:Via command\r\n\
+CATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n"
+    );
+    let href = format!("{}cmd.ics", cal_url.path());
+    client.create(&href, event.as_bytes()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::write(dir.path().join("key"), format!("{}\n", fake.secret_key)).unwrap();
+    let write = |password_command: &str, timeout: u32| {
+        let cfg = format!(
+            "timezone = \"UTC\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\n\
+secret_id = \"{}\"\nuserid = \"zhangsan\"\nreconcile_grace_secs = 0\nsecret_key_command = [\"cat\", \"{}\"]\n\
+[[calendar]]\nname = \"work\"\nurl = \"{}\"\nkind = \"caldav\"\nusername = \"{}\"\ntimeout_secs = {timeout}\n\
+password_command = {password_command}\n",
+            fake.base_url,
+            fake.app_id,
+            fake.secret_id,
+            dir.path().join("key").display(),
+            dav.url_for("work"),
+            dav.username,
+        );
+        let sdk = fake
+            .sdk_id
+            .as_ref()
+            .map(|s| format!("sdk_id = \"{s}\"\n"))
+            .unwrap_or_default();
+        let cfg = cfg.replacen("[[calendar]]", &format!("{sdk}[[calendar]]"), 1);
+        std::fs::write(dir.path().join("config.toml"), cfg).unwrap();
+        let _ = std::fs::remove_file(&runs);
+    };
+    let runs_of = || {
+        std::fs::read_to_string(&runs)
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let sync = || async {
+        support::cli::calmeet_env(
+            &dir.path().join("config.toml"),
+            "not-the-key",
+            &["sync"],
+            &[("RUST_LOG", "calmeet=trace")],
+        )
+        .await
+    };
+    let no_secret = |shown: &str| {
+        for s in [
+            dav.password.as_str(),
+            fake.secret_key.as_str(),
+            "stale-pw",
+            "helper-said",
+        ] {
+            assert!(!shown.contains(s), "{s} leaked: {shown}");
+        }
+    };
+    // A stale secret first, the right one when asked again.
+    let runs_path = runs.display().to_string();
+    write(
+        &format!(
+            "[\"sh\", \"-c\", \"echo run >> {runs_path}; if [ $(wc -l < {runs_path}) -gt 1 ]; then echo '{}'; else echo stale-pw; fi\"]",
+            dav.password
+        ),
+        20,
+    );
+    let out = sync().await;
+    let shown = text(&out);
+    assert!(out.status.success(), "{shown}");
+    assert_eq!(runs_of(), 2, "once, then once more after the 401");
+    no_secret(&shown);
+    assert!(
+        !fake.requests().is_empty() || shown.contains("0 actions"),
+        "{shown}"
+    );
+
+    // Always wrong: two runs in the pass, the calendar fails with the 401, exit 1.
+    write(
+        &format!("[\"sh\", \"-c\", \"echo run >> {runs_path}; echo stale-pw\"]"),
+        20,
+    );
+    let out = sync().await;
+    let shown = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{shown}");
+    assert!(shown.contains("401"), "{shown}");
+    assert_eq!(runs_of(), 2);
+    no_secret(&shown);
+
+    // A failing and a hanging command: the status or the limit, never the output.
+    let failing = "[\"sh\", \"-c\", \"echo helper-said; echo helper-said >&2; exit 3\"]";
+    let hanging = "[\"sh\", \"-c\", \"echo helper-said; exec sleep 30\"]";
+    for (cmd, want) in [(failing, "exit status 3"), (hanging, "within 2 s")] {
+        write(cmd, 2);
+        let started = std::time::Instant::now();
+        let out = sync().await;
+        let shown = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{shown}");
+        assert!(
+            shown.contains("password_command") && shown.contains(want),
+            "{shown}"
+        );
+        assert!(shown.contains("work"), "names the calendar: {shown}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(10));
+        no_secret(&shown);
+    }
+}

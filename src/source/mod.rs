@@ -82,9 +82,27 @@ pub async fn fetch<A>(
     }
     match cal.kind {
         CalendarKind::Ics => fetch_ics(engine, cal, state, dry_run).await,
-        CalendarKind::Caldav => fetch_caldav(engine, cal, state, dry_run).await,
+        CalendarKind::Caldav => {
+            let client = caldav_client(cal, &engine.config.base_dir)?;
+            match fetch_caldav(engine, cal, state, dry_run, client).await {
+                // A short-lived token (or a rotated password) from a command: ask the command
+                // once more, once per pass, and try again with what it gives.
+                Err(e) if cal.has_secret_command() && e.contains(UNAUTHORIZED) => {
+                    tracing::info!(
+                        calendar = %cal.name,
+                        "the server answered 401; running the credential command again"
+                    );
+                    let client = caldav_client_with(cal, &engine.config.base_dir, true)?;
+                    fetch_caldav(engine, cal, state, dry_run, client).await
+                }
+                other => other,
+            }
+        }
     }
 }
+
+/// How a 401 answer reads in a [`caldav::DavError::Unauthorized`] message.
+const UNAUTHORIZED: &str = "answered 401 Unauthorized";
 
 async fn fetch_ics<A>(
     engine: &Engine<A>,
@@ -153,19 +171,34 @@ async fn fetch_ics<A>(
     }
 }
 
-/// Builds the CalDAV client of a calendar, resolving its credentials.
+/// Builds the CalDAV client of a calendar, resolving its credentials (a `*_command`'s secret
+/// from memory when it has run before).
 ///
 /// # Errors
-/// When the URL is invalid or a credential file cannot be read.
+/// When the URL is invalid, a credential file cannot be read or a credential command fails.
 pub fn caldav_client(
     cal: &CalendarConfig,
     base_dir: &std::path::Path,
 ) -> Result<caldav::CalDavClient, String> {
+    caldav_client_with(cal, base_dir, false)
+}
+
+/// [`caldav_client`], running a credential command again when `fresh` (after a 401).
+fn caldav_client_with(
+    cal: &CalendarConfig,
+    base_dir: &std::path::Path,
+    fresh: bool,
+) -> Result<caldav::CalDavClient, String> {
     let url = url::Url::parse(&cal.url).map_err(|e| format!("invalid url: {e}"))?;
-    let auth = if let Some(token) = cal.resolve_token(base_dir).map_err(|e| e.to_string())? {
+    let auth = if let Some(token) = cal
+        .resolve_token(base_dir, fresh)
+        .map_err(|e| e.to_string())?
+    {
         caldav::Auth::Bearer(token)
     } else if let Some(user) = &cal.username {
-        let password = cal.resolve_password(base_dir).map_err(|e| e.to_string())?;
+        let password = cal
+            .resolve_password(base_dir, fresh)
+            .map_err(|e| e.to_string())?;
         caldav::Auth::Basic {
             username: user.clone(),
             password: password.unwrap_or_else(|| Secret::new(String::new())),
@@ -210,8 +243,8 @@ async fn fetch_caldav<A>(
     cal: &CalendarConfig,
     state: &CalendarState,
     dry_run: bool,
+    client: caldav::CalDavClient,
 ) -> Result<Snapshot, String> {
-    let client = caldav_client(cal, &engine.config.base_dir)?;
     // Hrefs and ETags only: the bodies are loaded once something changed.
     let cached = engine
         .store
