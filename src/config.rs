@@ -406,7 +406,8 @@ impl MeetingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Cron expression (cron crate syntax: `sec min hour dom mon dow [year]`).
+    /// When passes run: a crontab line or a seconds-first `cron` expression
+    /// (`crate::daemon::Schedule`).
     #[serde(default = "default_schedule")]
     pub schedule: String,
     /// IANA zone for floating times; the system zone when absent.
@@ -423,6 +424,9 @@ pub struct Config {
     /// mass-deletion guard holds the cancellations (0.0–1.0).
     #[serde(default = "default_cancel_guard")]
     pub max_cancel_share: f64,
+    /// `host:port` on which `calmeet run` serves `/metrics` and `/healthz` (`crate::metrics`);
+    /// off when absent. Prefer a loopback address: the figures are not secret, but not public.
+    pub metrics_listen: Option<String>,
     /// API access.
     #[serde(default)]
     pub meeting: MeetingConfig,
@@ -574,6 +578,16 @@ impl Config {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Err(e) = crate::daemon::Schedule::parse(&self.schedule, None) {
             return Err(self.invalid("schedule", e.to_string()));
+        }
+        if let Some(addr) = &self.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
+            return Err(self.invalid(
+                "metrics_listen",
+                format!(
+                    "'{addr}' is not an address:port, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\""
+                ),
+            ));
         }
         if let Some(tz) = &self.timezone
             && tz.parse::<chrono_tz::Tz>().is_err()

@@ -13,6 +13,7 @@ pub mod event;
 pub mod failpoint;
 pub mod fingerprint;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod recurrence;
 pub mod secret_command;

@@ -1412,7 +1412,15 @@ where
                 }
                 return Ok(Some(etag));
             }
-            match dav.put(href, patched.as_bytes(), &etag).await {
+            let put = dav.put(href, patched.as_bytes(), &etag).await;
+            match &put {
+                Ok(_) => crate::metrics::global().writeback(),
+                Err(caldav::DavError::PreconditionFailed { .. }) => {
+                    crate::metrics::global().writeback_conflict();
+                }
+                Err(_) => {}
+            }
+            match put {
                 Ok(Some(new)) => return Ok(Some(new)),
                 Ok(None) => return dav.etag(href).await.map_err(|e| format!("{key}: {e}")),
                 Err(caldav::DavError::PreconditionFailed { .. }) => {
