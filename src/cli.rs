@@ -459,15 +459,27 @@ async fn check_ics(
     shared: &reqwest::Client,
 ) -> Result<String, String> {
     let http = &crate::sync::http_client_for(cal, shared)?;
-    let fetched =
-        crate::source::ics::fetch(http, &cal.url, &config.base_dir, None, None, cal.timeout())
-            .await
-            .map_err(|e| e.to_string())?;
+    let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+    let fetched = crate::source::ics::fetch_selected(
+        http,
+        &cal.url,
+        &config.base_dir,
+        (None, None),
+        cal.timeout(),
+        &m,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match fetched {
-        crate::source::ics::Fetched::Body { data, .. } => {
-            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+        crate::source::ics::Fetched::Body { data, vevents, .. } => {
             crate::event::parse_calendar(&data, config.default_zone(), &m)
-                .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
+                .map(|p| {
+                    format!(
+                        "{} events, {} tagged",
+                        vevents.unwrap_or(p.vevents),
+                        p.events.len()
+                    )
+                })
                 .map_err(|e| e.to_string())
         }
         crate::source::ics::Fetched::NotModified => Ok("not modified".into()),

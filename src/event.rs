@@ -230,6 +230,15 @@ impl TagMatcher {
         }
     }
 
+    /// A short key that changes when the rules change: a feed cached as filtered by one set
+    /// of rules is not reused under another.
+    #[must_use]
+    pub fn selection_key(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{self:?}").as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A cheap pre-check on a VEVENT's lower-cased raw text: `false` means it cannot match (and
     /// carries no calmeet meeting id), so it need not be parsed. Needles that iCalendar would
     /// escape (`,` `;` `\\`) cannot be searched in raw text; then every event is a candidate.

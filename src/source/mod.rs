@@ -6,6 +6,7 @@
 //! [`ics`] and [`caldav`]; this module decides what to ask for and keeps the cache.
 
 pub mod caldav;
+pub mod feed_filter;
 pub mod ics;
 
 use std::collections::{HashMap, HashSet};
@@ -110,11 +111,16 @@ async fn fetch_ics<A>(
     state: &CalendarState,
     dry_run: bool,
 ) -> Result<Snapshot, String> {
-    let have_cache = !engine
+    // The cache holds the feed as filtered by this calendar's tag rules; under other rules
+    // (the config changed) it is not the feed's content, so the feed is fetched in full.
+    let matcher = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+    let href = format!("{}#calmeet-selection={}", cal.url, matcher.selection_key());
+    let have_cache = engine
         .store
         .object_etags(&cal.name)
         .map_err(|e| e.to_string())?
-        .is_empty();
+        .iter()
+        .any(|(h, _)| *h == href);
     let (etag, lm) = if have_cache {
         (
             state.http_etag.as_deref(),
@@ -124,13 +130,13 @@ async fn fetch_ics<A>(
         (None, None)
     };
     let http = &crate::sync::http_client_for(cal, &engine.http)?;
-    let fetched = ics::fetch(
+    let fetched = ics::fetch_selected(
         http,
         &cal.url,
         &engine.config.base_dir,
-        etag,
-        lm,
+        (etag, lm),
         cal.timeout(),
+        &matcher,
     )
     .await
     .map_err(|e| e.to_string())?;
@@ -146,11 +152,15 @@ async fn fetch_ics<A>(
             data,
             etag,
             last_modified,
+            ..
         } => {
             let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
-            let changed = cached.first().is_none_or(|c| c.data != data);
+            let changed = cached
+                .iter()
+                .find(|c| c.href == href)
+                .is_none_or(|c| c.data != data);
             let obj = CachedObject {
-                href: cal.url.clone(),
+                href,
                 etag: etag.clone(),
                 data,
             };
