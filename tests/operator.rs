@@ -250,3 +250,53 @@ password_command = {password_command}\n",
         no_secret(&shown);
     }
 }
+
+/// `status` says each meeting's rule in words; `status --json` keeps the machine form. The
+/// next pass is quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_says_rules_in_words_and_json_keeps_the_machine_form() {
+    let fake = FakeTencent::start().await;
+    let feeds = FeedServer::start().await;
+    feeds.set("/team.ics", feed());
+    let url = feeds.url("/team.ics");
+    let sdk = fake
+        .sdk_id
+        .as_ref()
+        .map(|s| format!("sdk_id = \"{s}\"\n"))
+        .unwrap_or_default();
+    let dir = setup(&fake, &url, "", "[calendar.match]\nall = true\n");
+    let cfg = dir.path().join("config.toml");
+    let text_cfg = std::fs::read_to_string(&cfg).unwrap();
+    std::fs::write(
+        &cfg,
+        text_cfg.replacen("[[calendar]]", &format!("{sdk}[[calendar]]"), 1),
+    )
+    .unwrap();
+    let out = support::cli::calmeet(&cfg, &fake.secret_key, &["sync"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fake.live_meeting_count(), 3);
+
+    let out = support::cli::calmeet(&cfg, &fake.secret_key, &["status"]).await;
+    let shown = text(&out);
+    assert!(shown.contains("REPEATS"), "{shown}");
+    assert!(shown.contains("monthly on the 2nd Wednesday ×5"), "{shown}");
+    assert!(shown.contains("single"), "{shown}");
+    assert!(!shown.contains("recurring_type"), "{shown}");
+
+    let out = support::cli::calmeet(&cfg, &fake.secret_key, &["status", "--json"]).await;
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let review = v["meetings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["uid"] == "review@t")
+        .unwrap();
+    assert_eq!(review["rule"]["recurring_type"], 5, "{review}");
+    assert_eq!(review["rule"]["customized_recurring_type"], 2, "{review}");
+    assert_eq!(review["rule"]["until_count"], 5, "{review}");
+
+    let calls = fake.requests().len();
+    let out = support::cli::calmeet(&cfg, &fake.secret_key, &["sync"]).await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(fake.requests().len(), calls, "the next pass is quiet");
+}

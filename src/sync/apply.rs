@@ -543,6 +543,10 @@ where
         row.end_at = Some(desired.end.timestamp());
         row.series_end_at = Some(desired.series_end.timestamp());
         row.recurring = desired.rule.is_some();
+        row.rule = desired
+            .rule
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok());
         row.needs_extension = desired.truncated;
         row.occurrences = desired
             .occurrences
