@@ -43,8 +43,8 @@ fn folded(line: &str) -> String {
     out
 }
 
-/// Writes an `n`-event feed to `out`: every 10th event tagged, every 3rd recurring, each with
-/// a ~420-character folded DESCRIPTION and four ATTENDEEs.
+/// Writes an `n`-event feed to `out` (~720 bytes an event): every 10th event tagged, every 3rd
+/// recurring, each with a ~240-character folded DESCRIPTION and three ATTENDEEs.
 fn write_feed(n: usize, out: &mut impl Write) {
     out.write_all(
         b"BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//Google Inc//Google Calendar 70.9054//EN\r\n",
@@ -64,17 +64,14 @@ fn write_feed(n: usize, out: &mut impl Write) {
             ""
         };
         let description = folded(&format!(
-            "DESCRIPTION:Agenda for event {i}\\, with details\\n1. Review of last week's \
-             actions and open items from the tracker\\n2. Status of each workstream: design\\, \
-             implementation\\, testing and rollout\\n3. Risks and blockers raised by the team\\n4. \
-             Decisions needed before the next milestone\\n5. Any other business\\nPlease read \
-             the attached notes beforehand and add your topics to the shared document."
+            "DESCRIPTION:Agenda for event {i}\\, with details\\n1. Actions from last week\\n2. \
+             Status of each workstream: design\\, implementation\\, testing\\n3. Risks and \
+             blockers\\n4. Decisions needed before the next milestone\\nPlease read the notes."
         ));
         let mut attendees = String::new();
-        for a in 0..4 {
+        for a in 0..3 {
             attendees.push_str(&folded(&format!(
-                "ATTENDEE;CUTYPE=INDIVIDUAL;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;CN=Person {a} of \
-                 event {i};X-NUM-GUESTS=0:mailto:person{a}.event{i}@example.com"
+                "ATTENDEE;ROLE=REQ-PARTICIPANT;PARTSTAT=NEEDS-ACTION;CN=Person {a}:mailto:p{a}.e{i}@example.com"
             )));
         }
         write!(
@@ -87,6 +84,22 @@ fn write_feed(n: usize, out: &mut impl Write) {
         .unwrap();
     }
     out.write_all(b"END:VCALENDAR\r\n").unwrap();
+}
+
+/// CPU seconds this process has used (user + system), from /proc/self/stat (100 Hz ticks): on
+/// a shared machine, wall time also counts the time other processes held the cores.
+fn cpu_secs() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let after_name = stat.rsplit(')').next().unwrap_or_default();
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Fields 14 and 15 of stat(5) (utime, stime) are 12 and 13 after the name.
+    (ticks(11) + ticks(12)) / 100.0
 }
 
 fn main() {
@@ -113,6 +126,7 @@ fn main() {
     let before = rss_kib("VmRSS:");
 
     // What a pass does: stream the body through the filter, parse what it kept, plan.
+    let cpu0 = cpu_secs();
     let t0 = Instant::now();
     let mut filter = FeedFilter::new(&matcher);
     let mut file = std::fs::File::open(&path).unwrap();
@@ -154,6 +168,7 @@ fn main() {
         held_cancels: None,
     });
     let t_plan = t2.elapsed();
+    let cpu = cpu_secs() - cpu0;
     let peak = rss_kib("VmHWM:");
     let mib = |b: u64| b as f64 / 1_048_576.0;
     println!(
@@ -177,6 +192,7 @@ fn main() {
         "total:                 {:.3} s",
         (t_read + t_parse + t_plan).as_secs_f64()
     );
+    println!("CPU time of the above:  {cpu:.2} s (user + system)");
     println!(
         "peak RSS:              {:.1} MiB whole process ({:.2} x the feed; above baseline {:.1} MiB)",
         peak as f64 / 1024.0,

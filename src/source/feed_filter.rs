@@ -19,18 +19,18 @@ pub struct FeedFilter<'m> {
     matcher: &'m TagMatcher,
     /// The kept feed so far.
     out: Vec<u8>,
-    /// The current logical line: a physical line and its fold continuations.
-    line: Vec<u8>,
-    /// Bytes after the last line break seen.
+    /// Bytes after the last line break seen (a line split between chunks).
     partial: Vec<u8>,
-    /// The raw text of the top-level VEVENT being read, if inside one.
-    component: Option<Vec<u8>>,
-    /// Nesting depth inside that VEVENT (VALARM inside counts).
+    /// The raw text of the top-level VEVENT being read (reused between events).
+    component: Vec<u8>,
+    /// Nesting depth inside that VEVENT (VALARM inside counts); 0 outside any VEVENT.
     depth: usize,
     /// Bytes read in total.
     total: usize,
     /// VEVENTs seen in total, kept or not.
     vevents: usize,
+    /// The lower-cased text of the component being judged (reused between events).
+    lower: String,
 }
 
 /// What a filtered feed holds.
@@ -51,12 +51,12 @@ impl<'m> FeedFilter<'m> {
         Self {
             matcher,
             out: Vec::new(),
-            line: Vec::new(),
             partial: Vec::new(),
-            component: None,
+            component: Vec::new(),
             depth: 0,
             total: 0,
             vevents: 0,
+            lower: String::new(),
         }
     }
 
@@ -70,15 +70,23 @@ impl<'m> FeedFilter<'m> {
     pub fn push(&mut self, chunk: &[u8]) {
         self.total += chunk.len();
         let mut rest = chunk;
-        while let Some(nl) = rest.iter().position(|b| *b == b'\n') {
+        if !self.partial.is_empty() {
+            // Complete the line the previous chunk ended in.
+            let Some(nl) = memchr::memchr(b'\n', rest) else {
+                self.partial.extend_from_slice(rest);
+                return;
+            };
             let (head, tail) = rest.split_at(nl + 1);
-            if self.partial.is_empty() {
-                self.physical_line(head);
-            } else {
-                let mut whole = std::mem::take(&mut self.partial);
-                whole.extend_from_slice(head);
-                self.physical_line(&whole);
-            }
+            let mut line = std::mem::take(&mut self.partial);
+            line.extend_from_slice(head);
+            self.line(&line);
+            line.clear();
+            self.partial = line;
+            rest = tail;
+        }
+        while let Some(nl) = memchr::memchr(b'\n', rest) {
+            let (line, tail) = rest.split_at(nl + 1);
+            self.line(line);
             rest = tail;
         }
         self.partial.extend_from_slice(rest);
@@ -89,15 +97,11 @@ impl<'m> FeedFilter<'m> {
     pub fn finish(mut self) -> Filtered {
         let partial = std::mem::take(&mut self.partial);
         if !partial.is_empty() {
-            self.physical_line(&partial);
-        }
-        let line = std::mem::take(&mut self.line);
-        if !line.is_empty() {
-            self.logical_line(line);
+            self.line(&partial);
         }
         // An unterminated VEVENT is kept, so the parser reports the truncation.
-        if let Some(c) = self.component.take() {
-            self.out.extend_from_slice(&c);
+        if self.depth > 0 {
+            self.out.extend_from_slice(&self.component);
         }
         Filtered {
             data: self.out,
@@ -106,63 +110,82 @@ impl<'m> FeedFilter<'m> {
         }
     }
 
-    /// One physical line, with its line break.
-    fn physical_line(&mut self, raw: &[u8]) {
-        let continuation = matches!(raw.first(), Some(b' ' | b'\t'));
-        if continuation && !self.line.is_empty() {
-            self.line.extend_from_slice(raw);
-            return;
-        }
-        let previous = std::mem::replace(&mut self.line, raw.to_vec());
-        if !previous.is_empty() {
-            self.logical_line(previous);
-        }
-    }
-
-    /// One logical line: routes it to the current VEVENT or the kept output.
-    fn logical_line(&mut self, line: Vec<u8>) {
-        let marker = Marker::of(&line);
-        match self.component.as_mut() {
-            Some(component) => {
-                component.extend_from_slice(&line);
-                match marker {
-                    Marker::Begin(_) => self.depth += 1,
-                    Marker::End(_) => self.depth = self.depth.saturating_sub(1),
-                    Marker::Other => {}
-                }
-                if self.depth == 0
-                    && let Some(done) = self.component.take()
-                {
-                    self.vevents += 1;
-                    if self.keeps(&done) {
-                        self.out.extend_from_slice(&done);
-                    }
-                }
+    /// One physical line, with its line break. Markers are read from physical lines: a folded
+    /// BEGIN or END line (no producer folds such short lines) only makes the filter keep
+    /// more, never less, since what is not recognised as a VEVENT is kept as it is.
+    fn line(&mut self, line: &[u8]) {
+        let marker = Marker::of(line);
+        if self.depth > 0 {
+            self.component.extend_from_slice(line);
+            match marker {
+                Marker::Begin(_) => self.depth += 1,
+                Marker::End(_) => self.depth -= 1,
+                Marker::Other => {}
             }
-            None if marker == Marker::Begin(true) => {
-                self.component = Some(line);
-                self.depth = 1;
+            if self.depth == 0 {
+                self.vevents += 1;
+                let component = std::mem::take(&mut self.component);
+                if self.keeps(&component) {
+                    self.out.extend_from_slice(&component);
+                }
+                self.component = component;
+                self.component.clear();
             }
-            None => self.out.extend_from_slice(&line),
+        } else if marker == Marker::Begin(true) {
+            self.component.clear();
+            self.component.extend_from_slice(line);
+            self.depth = 1;
+        } else {
+            self.out.extend_from_slice(line);
         }
     }
 
     /// Whether a complete VEVENT may matter to a pass (or must reach the parser's errors).
-    fn keeps(&self, raw: &[u8]) -> bool {
-        let Ok(text) = std::str::from_utf8(raw) else {
+    fn keeps(&mut self, raw: &[u8]) -> bool {
+        let folded = memchr::memmem::find(raw, b"\n ").is_some()
+            || memchr::memmem::find(raw, b"\n\t").is_some();
+        let unfolded;
+        let bytes = if folded {
+            unfolded = unfold_bytes(raw);
+            &unfolded[..]
+        } else {
+            raw
+        };
+        let Ok(text) = std::str::from_utf8(bytes) else {
             return true;
         };
-        let unfolded = if text.contains("\n ") || text.contains("\n\t") {
-            String::from_utf8(unfold_bytes(raw)).unwrap_or_else(|_| text.to_owned())
-        } else {
-            text.to_owned()
-        };
-        let lower = unfolded.to_lowercase();
-        self.matcher.may_match(&lower) || lower.contains("\nrecurrence-id")
+        lowercase_into(text, &mut self.lower);
+        self.matcher.may_match(&self.lower) || self.lower.contains("\nrecurrence-id")
     }
 }
 
-/// What a logical line opens or closes; `true` when the component is a VEVENT.
+/// `text.to_lowercase()` into a reused buffer, fast on ASCII runs. Capital sigma is the one
+/// character whose lower case depends on its neighbours; text with it takes the slow path.
+fn lowercase_into(text: &str, out: &mut String) {
+    out.clear();
+    if text.contains('Σ') {
+        out.push_str(&text.to_lowercase());
+        return;
+    }
+    let mut rest = text;
+    while !rest.is_empty() {
+        let ascii = rest
+            .bytes()
+            .position(|b| !b.is_ascii())
+            .unwrap_or(rest.len());
+        let start = out.len();
+        out.push_str(&rest[..ascii]);
+        out[start..].make_ascii_lowercase();
+        rest = &rest[ascii..];
+        let mut chars = rest.chars();
+        if let Some(c) = chars.next() {
+            out.extend(c.to_lowercase());
+            rest = chars.as_str();
+        }
+    }
+}
+
+/// What a line opens or closes; `true` when the component is a VEVENT.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Marker {
     Begin(bool),
@@ -172,25 +195,23 @@ enum Marker {
 
 impl Marker {
     fn of(line: &[u8]) -> Self {
-        // BEGIN/END lines are short; a long line is content.
-        if line.len() > 200 {
-            return Self::Other;
-        }
-        let unfolded = unfold_bytes(line);
-        let text = String::from_utf8_lossy(&unfolded);
-        let text = text.trim_start_matches('\u{feff}').trim_end();
-        let Some((name, value)) = text.split_once(':') else {
-            return Self::Other;
+        let (begin, rest) = match line.first() {
+            Some(b'B' | b'b') if starts_with_ignore_case(line, b"BEGIN:") => (true, &line[6..]),
+            Some(b'E' | b'e') if starts_with_ignore_case(line, b"END:") => (false, &line[4..]),
+            _ => return Self::Other,
         };
-        let is_vevent = value.trim().eq_ignore_ascii_case("VEVENT");
-        if name.eq_ignore_ascii_case("BEGIN") {
+        let is_vevent = rest.trim_ascii().eq_ignore_ascii_case(b"VEVENT");
+        if begin {
             Self::Begin(is_vevent)
-        } else if name.eq_ignore_ascii_case("END") {
-            Self::End(is_vevent)
         } else {
-            Self::Other
+            Self::End(is_vevent)
         }
     }
+}
+
+fn starts_with_ignore_case(line: &[u8], prefix: &[u8]) -> bool {
+    line.get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix))
 }
 
 #[cfg(test)]
@@ -249,6 +270,15 @@ X-CALMEET-MEETING-ID:123\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
             );
             assert!(text.contains("TZID:Custom/Zone"), "{text}");
             assert_eq!(summary(&f.data, &m), whole, "chunk {chunk}");
+        }
+    }
+
+    #[test]
+    fn lowercasing_matches_the_standard_library() {
+        let mut out = String::new();
+        for text in ["", "ABC", "Tencent MEETING 腾讯会议 ÉCOLE ΣΑΣ", "ǅ İ x"] {
+            lowercase_into(text, &mut out);
+            assert_eq!(out, text.to_lowercase(), "{text}");
         }
     }
 
