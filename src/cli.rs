@@ -227,12 +227,28 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
             eprintln!("error: {e}");
         }
     }
+    let failing = report.failing_count();
+    if failing > 0 && !dry_run {
+        eprintln!(
+            "needs attention: {failing} tagged events have no (correct) meeting because of an error:"
+        );
+        for cal in &report.calendars {
+            for line in &cal.failing {
+                eprintln!("  {line}");
+            }
+        }
+    }
     let actions: usize = report.calendars.iter().map(|c| c.plan.len()).sum();
     let verb = if dry_run { "planned" } else { "done" };
     println!(
-        "{} calendars, {actions} actions {verb}, {} errors{}",
+        "{} calendars, {actions} actions {verb}, {} errors{}{}",
         report.calendars.len(),
         report.error_count(),
+        if failing > 0 && !dry_run {
+            format!(", {failing} events need attention")
+        } else {
+            String::new()
+        },
         if dry_run {
             " (dry run: nothing was changed)"
         } else {
@@ -300,8 +316,16 @@ fn status(config: &Config, json: bool) -> ExitCode {
         .flatten()
     };
     if json {
+        let now_ts = now.timestamp();
         let v = serde_json::json!({
             "next_run": next_run.map(|t| t.to_rfc3339()),
+            "needs_attention": rows.iter().filter_map(|(r, segment)| {
+                crate::sync::needs_attention(r, now_ts).map(|cause| serde_json::json!({
+                    "calendar": r.key.calendar, "uid": r.key.uid,
+                    "recurrence_id": r.key.recurrence_id, "segment_start": segment,
+                    "subject": r.subject, "cause": cause, "next_attempt_at": r.next_attempt_at,
+                }))
+            }).collect::<Vec<_>>(),
             "calendars": cals.iter().map(|c| serde_json::json!({
                 "name": c.name, "last_pass_at": c.last_pass_at, "last_ok_at": c.last_ok_at,
                 "ok": c.last_error.is_none(), "last_error": c.last_error,
@@ -312,11 +336,29 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "subject": r.subject, "next": next(r), "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
                 "recurring": r.recurring, "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
-                "last_error": r.last_error,
+                "last_error": r.last_error, "next_attempt_at": r.next_attempt_at,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return ExitCode::SUCCESS;
+    }
+    // Failures first: an event without its meeting is what the operator must see.
+    let now_ts = now.timestamp();
+    let attention: Vec<String> = rows
+        .iter()
+        .filter_map(|(r, _)| {
+            crate::sync::needs_attention(r, now_ts).map(|c| crate::sync::attention_line(r, &c))
+        })
+        .collect();
+    if !attention.is_empty() {
+        println!(
+            "NEEDS ATTENTION: {} tagged events have no (correct) meeting because of an error",
+            attention.len()
+        );
+        for line in &attention {
+            println!("  {line}");
+        }
+        println!();
     }
     println!(
         "{:<16} {:<17} {:<17} OUTCOME",

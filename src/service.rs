@@ -91,6 +91,7 @@ impl PassRunner for SyncRunner {
         PassSummary {
             calendars: report.calendars.len(),
             errors: report.error_count(),
+            failing: report.failing_count(),
             started: report.started,
             finished: report.finished,
         }

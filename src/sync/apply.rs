@@ -7,7 +7,7 @@
 
 use chrono::{DateTime, Utc};
 
-use crate::config::{CalendarConfig, Config};
+use crate::config::{CalendarConfig, Config, MeetingConfig};
 use crate::source::{self, caldav};
 use crate::store::{EventKey, EventRow, RowState, Segment};
 use crate::sync::Engine;
@@ -16,7 +16,7 @@ use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
     RecurringRule,
 };
-use crate::tencent::{ApiError, MeetingApi};
+use crate::tencent::{ApiError, FailureClass, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
 
 /// Most occurrences a modify may carry: the API documents `until_count` 1–50 for PUT (the 200
@@ -58,7 +58,9 @@ pub fn limit_for_modify(desired: &Desired) -> Desired {
 /// ambiguous failures are not refusals: a continuation would fail (or be wrong) the same way.
 #[must_use]
 pub fn refuses_in_place(e: &ApiError) -> bool {
-    matches!(e, ApiError::InvalidRequest { .. } | ApiError::Api { .. })
+    // An unknown code with HTTP 5xx is a server failure, not a refusal (reference §4.2).
+    matches!(e, ApiError::InvalidRequest { .. })
+        || matches!(e, ApiError::Api { status, .. } if *status < 500)
 }
 
 /// Where a meeting's state lives: the event's own row, or one of its continuation segments.
@@ -122,6 +124,109 @@ fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
             nick_name: None,
         })
         .collect()
+}
+
+/// The create request for `desired` under the `[meeting]` config: what a create sends, and
+/// what [`request_hash`] covers (any field added here counts automatically).
+#[must_use]
+pub fn create_request_for(m: &MeetingConfig, desired: &Desired) -> CreateMeetingRequest {
+    let settings = serde_json::to_value(&m.settings)
+        .ok()
+        .and_then(|v| v.as_object().cloned())
+        .unwrap_or_default();
+    CreateMeetingRequest {
+        userid: desired.userid.clone(),
+        instanceid: m.instanceid,
+        subject: desired.subject.clone(),
+        r#type: 0,
+        start_time: desired.start.timestamp().to_string(),
+        end_time: desired.end.timestamp().to_string(),
+        meeting_type: i64::from(desired.rule.is_some()),
+        recurring_rule: desired.rule.clone(),
+        password: m.password.clone(),
+        settings,
+        time_zone: desired.time_zone.clone(),
+        location: None,
+        hosts: None,
+        invitees: desired
+            .invitees
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .map(meeting_users),
+    }
+}
+
+/// Hash (SHA-256, hex) of a create request's JSON body, without the start and end: a refused
+/// create is sent again once this differs (the event or the config that shapes the request
+/// changed), and not before. The times are left out because a series that began in the past
+/// is created from its next occurrence, which moves on by itself without anyone fixing
+/// anything; the event's own times are in its fingerprint.
+#[must_use]
+pub fn request_hash(req: &CreateMeetingRequest) -> String {
+    use sha2::Digest;
+    let mut req = req.clone();
+    req.start_time.clear();
+    req.end_time.clear();
+    let body = serde_json::to_vec(&req).unwrap_or_default();
+    crate::fingerprint::hex(&sha2::Sha256::digest(&body))
+}
+
+/// Capped, jittered exponential backoff across passes for a create that may pass later:
+/// `first` after the first failure, doubling per failure up to `max`, each wait drawn between
+/// 3/4 and the full value so that many failing events do not all return in the same pass.
+#[must_use]
+pub fn retry_delay(first: u64, max: u64, attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = first.saturating_mul(1u64 << doublings).min(max);
+    let low = full - full / 4;
+    let wait = if full > low {
+        rand::random_range(low..=full)
+    } else {
+        full
+    };
+    i64::try_from(wait).unwrap_or(i64::MAX)
+}
+
+/// Until when (unix seconds) a quota answer holds every create (reference §4.3/§4.4): 9008
+/// ("9 a minute / 100 a day") a minute past the next minute, 500029 (per user and hour) an
+/// hour, 190311 (calls per day) the next midnight in Beijing, 500168 (creates per month) the
+/// first of the next month in Beijing.
+#[must_use]
+pub fn quota_reset(code: i64, now: i64) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let Some(beijing) = chrono::FixedOffset::east_opt(8 * 3600) else {
+        return now + 86_400;
+    };
+    let local = DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&beijing);
+    let midnight = |y: i32, m: u32, d: u32| {
+        beijing
+            .with_ymd_and_hms(y, m, d, 0, 0, 0)
+            .single()
+            .map_or(now + 86_400, |t| t.timestamp())
+    };
+    match code {
+        500_029 => now + 3600,
+        190_311 => {
+            let next = local.date_naive() + chrono::Days::new(1);
+            midnight(next.year(), next.month(), next.day())
+        }
+        500_168 => {
+            let (y, m) = if local.month() == 12 {
+                (local.year() + 1, 1)
+            } else {
+                (local.year(), local.month() + 1)
+            };
+            midnight(y, m, 1)
+        }
+        _ => now - now.rem_euclid(60) + 120,
+    }
+}
+
+/// The `api_state` key of the create hold of one app.
+fn hold_key(app_id: &str) -> String {
+    format!("create_hold_until:{app_id}")
 }
 
 /// One line describing an action, for `--dry-run` and logs. Never contains a secret.
@@ -502,31 +607,7 @@ where
     }
 
     fn create_request(&self, desired: &Desired) -> CreateMeetingRequest {
-        let m = &self.engine.config.meeting;
-        let settings = serde_json::to_value(&m.settings)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        CreateMeetingRequest {
-            userid: desired.userid.clone(),
-            instanceid: self.instanceid(),
-            subject: desired.subject.clone(),
-            r#type: 0,
-            start_time: desired.start.timestamp().to_string(),
-            end_time: desired.end.timestamp().to_string(),
-            meeting_type: i64::from(desired.rule.is_some()),
-            recurring_rule: desired.rule.clone(),
-            password: m.password.clone(),
-            settings,
-            time_zone: desired.time_zone.clone(),
-            location: None,
-            hosts: None,
-            invitees: desired
-                .invitees
-                .as_deref()
-                .filter(|i| !i.is_empty())
-                .map(meeting_users),
-        }
+        create_request_for(&self.engine.config.meeting, desired)
     }
 
     fn record_meeting(
@@ -553,6 +634,7 @@ where
         }
         row.attempts = 0;
         row.last_error = None;
+        row.next_attempt_at = None;
         row.updated_at = now;
     }
 
@@ -704,18 +786,85 @@ where
                 }
             }
         }
+        let request = self.create_request(desired);
+        let hash = request_hash(&request);
+        let hold = self.create_hold(now);
+        if let Some(until) = hold {
+            // A quota answer holds every create until the quota can have reset.
+            row.state = RowState::Failed;
+            row.userid = Some(desired.userid.clone());
+            row.fingerprint = Some(desired.fingerprint.clone());
+            Self::record_desired(&mut row, desired);
+            row.href = href.map(str::to_owned).or(row.href.take());
+            row.next_attempt_at = Some(until);
+            row.request_hash = Some(hash);
+            let msg = format!(
+                "meeting-creation quota used up: creates are held until {} (when the quota can have reset); \
+                 nothing to do unless it keeps happening, then ask the Tencent Meeting admin for more quota",
+                fmt_time(
+                    DateTime::from_timestamp(until, 0).unwrap_or_default(),
+                    &self.engine.config
+                )
+            );
+            if row.last_error.is_none() {
+                row.last_error = Some(msg.clone());
+            }
+            row.updated_at = now;
+            self.save(slot, &row)?;
+            return Err(format!("{key}: {what}: {msg}"));
+        }
         // Commit the intent first: a crash after the call is then detected and reconciled.
         row.state = RowState::Pending;
         row.userid = Some(desired.userid.clone());
         row.fingerprint = Some(desired.fingerprint.clone());
         Self::record_desired(&mut row, desired);
         row.href = href.map(str::to_owned).or(row.href.take());
+        row.request_hash = Some(hash);
         row.updated_at = now;
         self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api");
-        match api.create_meeting(&self.create_request(desired)).await {
+        let mut result = api.create_meeting(&request).await;
+        if let Err(ApiError::UnregisteredUser { message, .. }) = &result
+            && request.invitees.is_some()
+        {
+            // An unregistered invitee must not cost the meeting: create it without the
+            // refused invitees (all of them when the answer does not name them).
+            let mut without = request.clone();
+            let refused: Vec<String> = request
+                .invitees
+                .iter()
+                .flatten()
+                .map(|u| u.userid.clone())
+                .filter(|u| message.contains(u.as_str()))
+                .collect();
+            without.invitees = if refused.is_empty() {
+                None
+            } else {
+                Some(
+                    request
+                        .invitees
+                        .iter()
+                        .flatten()
+                        .filter(|u| !refused.contains(&u.userid))
+                        .cloned()
+                        .collect(),
+                )
+                .filter(|v: &Vec<MeetingUser>| !v.is_empty())
+            };
+            let named = if refused.is_empty() {
+                "all invitees (the answer named none)".to_owned()
+            } else {
+                refused.join(", ")
+            };
+            tracing::warn!(calendar = %key.calendar, uid = %key.uid, "not registered with Tencent Meeting, left out of the invitees: {named}; register them or remove them from [meeting.users]");
+            result = api.create_meeting(&without).await;
+        }
+        match result {
             Ok(info) => {
                 crate::failpoint::hit("create.after_api");
+                if !info.user_non_registered.is_empty() {
+                    tracing::warn!(calendar = %key.calendar, uid = %key.uid, "not registered with Tencent Meeting, so not invited: {}; register them or remove them from [meeting.users]", info.user_non_registered.join(", "));
+                }
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 self.save(slot, &row)?;
                 if slot == Slot::Event {
@@ -727,30 +876,70 @@ where
                 self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
+                let failed_at = Utc::now().timestamp();
                 row.attempts += 1;
-                row.last_error = Some(e.to_string());
-                if e.is_ambiguous() {
-                    // The meeting may exist: keep `pending`; the next pass looks for it first.
-                    // The time of the failure starts the reconcile grace period.
-                    row.updated_at = Utc::now().timestamp();
-                    self.save(slot, &row)?;
-                    return Err(format!(
-                        "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
-                    ));
-                }
+                let m = &self.engine.config.meeting;
+                let class = e.failure_class();
+                let next = match class {
+                    FailureClass::InDoubt => {
+                        // The meeting may exist: keep `pending`; the next pass looks for it
+                        // first. The time of the failure starts the reconcile grace period.
+                        row.last_error = Some(e.to_string());
+                        row.updated_at = failed_at;
+                        self.save(slot, &row)?;
+                        return Err(format!(
+                            "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
+                        ));
+                    }
+                    FailureClass::Refused => None,
+                    FailureClass::Later => Some(
+                        failed_at + retry_delay(m.retry_first_secs, m.retry_max_secs, row.attempts),
+                    ),
+                    FailureClass::Quota { code } => {
+                        let until = quota_reset(code, failed_at);
+                        self.set_create_hold(until);
+                        Some(until.max(
+                            failed_at
+                                + retry_delay(m.retry_first_secs, m.retry_max_secs, row.attempts),
+                        ))
+                    }
+                };
+                let then = match next {
+                    Some(t) => format!(
+                        "; retried automatically from {} (attempt {})",
+                        fmt_time(DateTime::from_timestamp(t, 0).unwrap_or_default(), &self.engine.config),
+                        row.attempts + 1
+                    ),
+                    None => "; fix the event or the [meeting] config: it is tried again as soon as either changes".to_owned(),
+                };
                 row.state = RowState::Failed;
-                // Credentials are not the event's fault: retry once the operator fixed them.
-                let global = matches!(
-                    e,
-                    ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. }
-                );
-                if !e.is_permanent() || global {
-                    // Retry next pass (attempts 0 marks "retry regardless of fingerprint").
-                    row.attempts = 0;
-                }
+                row.next_attempt_at = next;
+                row.last_error = Some(format!("{e}{then}"));
+                row.updated_at = failed_at;
                 self.save(slot, &row)?;
-                Err(format!("{key}: {what}: {e}"))
+                Err(format!("{key}: {what}: {e}{then}"))
             }
+        }
+    }
+
+    /// Until when creates are held by a quota answer, if they still are.
+    fn create_hold(&self, now: i64) -> Option<i64> {
+        let key = hold_key(&self.engine.config.meeting.app_id);
+        match self.engine.store.api_state(&key) {
+            Ok(Some(v)) => v.parse::<i64>().ok().filter(|&t| t > now),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("cannot read the create hold: {e}");
+                None
+            }
+        }
+    }
+
+    fn set_create_hold(&self, until: i64) {
+        let key = hold_key(&self.engine.config.meeting.app_id);
+        let value = until.to_string();
+        if let Err(e) = self.engine.store.set_api_state(&key, Some(&value)) {
+            tracing::warn!("cannot record the create hold: {e}");
         }
     }
 

@@ -52,14 +52,47 @@ pub struct CalendarOutcome {
     pub plan: Vec<String>,
     /// Nothing changed since the last pass and nothing was evaluated.
     pub unchanged: bool,
+    /// Tagged events that lack their (correct) meeting because of an error, read from the
+    /// state after the pass: one line each with the event, the cause and what happens next.
+    /// Listed on every pass until resolved, also when nothing was tried this pass.
+    pub failing: Vec<String>,
 }
 
 impl CalendarOutcome {
     /// Whether anything failed.
     #[must_use]
     pub fn failed(&self) -> bool {
-        self.error.is_some() || !self.event_errors.is_empty()
+        self.error.is_some() || !self.event_errors.is_empty() || !self.failing.is_empty()
     }
+}
+
+/// Why a state row's event lacks its (correct) meeting because of an error, if it does and
+/// the meeting would not be over yet: a failed create (refused, or waiting to be retried), a
+/// create in doubt, or a meeting whose last update failed. `None` for everything else.
+#[must_use]
+pub fn needs_attention(r: &crate::store::EventRow, now: i64) -> Option<String> {
+    let over = r.series_end_at.or(r.end_at).is_some_and(|end| end <= now);
+    if over {
+        return None;
+    }
+    let error = r.last_error.as_deref();
+    match r.state {
+        RowState::Failed => Some(error.unwrap_or("create failed").to_owned()),
+        RowState::Pending if r.attempts > 0 => Some(format!(
+            "{}; no meeting yet: the next pass looks for it before creating one",
+            error.unwrap_or("the create's outcome is unknown")
+        )),
+        RowState::Created => error.map(|e| {
+            format!("{e}; the meeting does not match the event yet, retried on the next pass")
+        }),
+        _ => None,
+    }
+}
+
+/// One `needs attention` line for a row: calendar, event UID, subject and cause.
+#[must_use]
+pub fn attention_line(r: &crate::store::EventRow, cause: &str) -> String {
+    format!("{} ('{}'): {cause}", r.key, r.subject)
 }
 
 /// What a whole pass did.
@@ -82,13 +115,20 @@ impl PassReport {
         self.calendars.iter().any(CalendarOutcome::failed)
     }
 
-    /// Number of calendars or events with errors.
+    /// Number of calendars or events with errors in this pass.
     #[must_use]
     pub fn error_count(&self) -> usize {
         self.calendars
             .iter()
             .map(|c| usize::from(c.error.is_some()) + c.event_errors.len())
             .sum()
+    }
+
+    /// Number of tagged events lacking their (correct) meeting because of an error, whether
+    /// or not anything was tried for them in this pass.
+    #[must_use]
+    pub fn failing_count(&self) -> usize {
+        self.calendars.iter().map(|c| c.failing.len()).sum()
     }
 }
 
@@ -264,8 +304,26 @@ where
         }
     }
 
-    /// Syncs one calendar. Never panics on bad input; errors are in the outcome.
+    /// Syncs one calendar. Never panics on bad input; errors are in the outcome, and so is
+    /// every event still failing from an earlier pass (read from the state afterwards).
     pub async fn sync_calendar(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
+        let mut outcome = self.sync_calendar_once(cal, opts).await;
+        outcome.failing = self.failing(&cal.name);
+        outcome
+    }
+
+    /// The events of `calendar` that need attention, from the state.
+    fn failing(&self, calendar: &str) -> Vec<String> {
+        let now = Utc::now().timestamp();
+        let rows = self.store.rows(calendar).unwrap_or_default();
+        let segments = self.store.segments(calendar).unwrap_or_default();
+        rows.iter()
+            .chain(segments.iter().map(|s| &s.row))
+            .filter_map(|r| needs_attention(r, now).map(|cause| attention_line(r, &cause)))
+            .collect()
+    }
+
+    async fn sync_calendar_once(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
         let now = Utc::now();
         let mut outcome = CalendarOutcome {
             name: cal.name.clone(),
@@ -309,9 +367,12 @@ where
         let pending_work = rows.iter().any(|r| {
             matches!(r.state, RowState::Pending)
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
-                || (r.state == RowState::Failed && r.attempts == 0)
+                || (r.state == RowState::Failed
+                    && (r.attempts == 0 || r.next_attempt_at.is_some_and(|t| t <= now.timestamp())))
         }) || segments.iter().any(|s| {
             s.row.state == RowState::Pending
+                || (s.row.state == RowState::Failed
+                    && s.row.next_attempt_at.is_some_and(|t| t <= now.timestamp()))
                 || (s.row.state == RowState::Created && cal.writes_back() && !s.row.written_back)
         }) || state.held_cancels.is_some();
         let fresh = state.evaluated_at.is_some_and(|t| {

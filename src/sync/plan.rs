@@ -534,7 +534,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         }
                     } else if desired.rule.is_some()
                         && needs_extension_now(r, input.now)
-                        && !continuation_failed(&segments, r, &desired)
+                        && !continuation_failed(&segments, r, &desired, input.now)
                     {
                         // Only what the meeting holds now is sure to be there after this pass:
                         // the extension may be refused (and a continuation made instead).
@@ -562,11 +562,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     }
                 }
                 RowState::Failed => {
-                    // A permanent failure is retried only once the event changed.
-                    if (r.fingerprint.as_deref() != Some(desired.fingerprint.as_str())
-                        || r.attempts == 0)
-                        && desired.start > input.now
-                    {
+                    if desired.start > input.now && retry_due(r, &desired, input) {
                         actions.push(create(key, desired, false, se));
                     }
                 }
@@ -639,6 +635,22 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     guard_mass_cancellation(input, disappearing, &mut actions);
     actions.sort_by_key(Action::sort_key);
     actions
+}
+
+/// Whether a failed create is sent again now (issue #11). Any change of the request the event
+/// and the config shape (subject, rule, creator, invitees, settings, password, …) retries it
+/// at once; otherwise a create that may pass later waits for its `next_attempt_at` (a backoff
+/// that grows across passes, persisted in the row), and one the API refused as it is waits
+/// for such a change. Rows from before the backoff (`attempts` 0) are retried.
+#[must_use]
+pub fn retry_due(r: &EventRow, desired: &Desired, input: &PlanInput<'_>) -> bool {
+    let request = crate::sync::apply::create_request_for(input.meeting, desired);
+    let changed = r.fingerprint.as_deref() != Some(desired.fingerprint.as_str())
+        || r.request_hash.as_deref() != Some(crate::sync::apply::request_hash(&request).as_str());
+    changed
+        || r.attempts == 0
+        || r.next_attempt_at
+            .is_some_and(|t| t <= input.now.timestamp())
 }
 
 fn create(key: EventKey, desired: Desired, reconcile: bool, se: &SourcedEvent) -> Action {
@@ -1026,15 +1038,21 @@ fn continuation_after(ev: &Event, input: &PlanInput<'_>, before: &EventRow) -> O
         .filter(|d| d.start.timestamp() > last && d.rule.is_some())
 }
 
-/// A continuation create after `r` failed for good and the event has not changed since: do
-/// not try (and fail) again every pass.
-fn continuation_failed(segments: &[&Segment], r: &EventRow, desired: &Desired) -> bool {
+/// A continuation create after `r` failed and is not due again: refused with the event
+/// unchanged since, or waiting for its backoff (`next_attempt_at`).
+fn continuation_failed(
+    segments: &[&Segment],
+    r: &EventRow,
+    desired: &Desired,
+    now: DateTime<Utc>,
+) -> bool {
     let after = last_held(r).unwrap_or(i64::MIN);
     segments.iter().any(|s| {
         s.start > after
             && s.row.state == RowState::Failed
             && s.row.attempts > 0
             && s.row.fingerprint.as_deref() == Some(desired.fingerprint.as_str())
+            && s.row.next_attempt_at.is_none_or(|t| t > now.timestamp())
     })
 }
 
@@ -1162,7 +1180,12 @@ fn plan_segmented(
     if !any_changed
         && let Some(tail) = live.last()
         && needs_extension_now(&tail.row, now)
-        && !continuation_failed(&segments_of(input.segments, key), &tail.row, desired)
+        && !continuation_failed(
+            &segments_of(input.segments, key),
+            &tail.row,
+            desired,
+            input.now,
+        )
         && let Some(d) = desired_at(
             ev,
             input,
@@ -1257,12 +1280,40 @@ impl People {
     }
 }
 
-/// SUMMARY cut to `max` characters (never inside a UTF-8 sequence); a placeholder when empty.
+/// Longest subject the API takes, in bytes of UTF-8: it allows 512 bytes of Base64, and
+/// Base64 turns every 3 bytes into 4 (reference §5; issue #11).
+pub const SUBJECT_MAX_BYTES: usize = 384;
+
+/// SUMMARY cut to `max` characters and [`SUBJECT_MAX_BYTES`] bytes, whichever is shorter,
+/// at a grapheme-cluster boundary (UAX #29: never inside an emoji sequence, a flag or a
+/// letter with combining marks); a placeholder when empty.
 #[must_use]
 pub fn subject_of(summary: &str, max: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
     let s = summary.trim();
     if s.is_empty() {
         return "(no title)".to_owned();
     }
-    s.chars().take(max).collect()
+    let mut out = String::new();
+    let mut chars = 0;
+    for g in s.graphemes(true) {
+        let n = g.chars().count();
+        if chars + n > max || out.len() + g.len() > SUBJECT_MAX_BYTES {
+            break;
+        }
+        chars += n;
+        out.push_str(g);
+    }
+    if out.is_empty() {
+        // A single cluster longer than the limit (absurd, but input is input): cut by char.
+        out = s
+            .chars()
+            .scan(0, |bytes, c| {
+                *bytes += c.len_utf8();
+                (*bytes <= SUBJECT_MAX_BYTES).then_some(c)
+            })
+            .take(max)
+            .collect();
+    }
+    out
 }
