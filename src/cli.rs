@@ -350,6 +350,8 @@ fn status(config: &Config, json: bool) -> ExitCode {
             crate::sync::needs_attention(r, now_ts).map(|c| crate::sync::attention_line(r, &c))
         })
         .collect();
+    let counts = crate::sync::count_live_recurring(rows.iter().map(|(r, _)| *r), now_ts);
+    let warnings = crate::sync::recurring_limit_warnings(&counts);
     if !attention.is_empty() {
         println!(
             "NEEDS ATTENTION: {} tagged events have no (correct) meeting because of an error",
@@ -359,6 +361,9 @@ fn status(config: &Config, json: bool) -> ExitCode {
             println!("  {line}");
         }
         println!();
+    }
+    for w in &warnings {
+        println!("WARNING: {w}");
     }
     println!(
         "{:<16} {:<17} {:<17} OUTCOME",
@@ -461,6 +466,15 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
                 failed = true;
                 println!("discover {url}: FAILED: {e}");
             }
+        }
+    }
+    let state = config.state_path();
+    if state.exists()
+        && let Ok(store) = Store::open_read_only(&state)
+    {
+        let counts = crate::sync::live_recurring_by_creator(&store, chrono::Utc::now().timestamp());
+        for w in crate::sync::recurring_limit_warnings(&counts) {
+            println!("meeting API: WARNING: {w}");
         }
     }
     match api_client(&config) {

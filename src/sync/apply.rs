@@ -19,6 +19,11 @@ use crate::tencent::types::{
 use crate::tencent::{ApiError, FailureClass, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
 
+/// Most recurring meetings one account may hold live at the same time (reference §3.2).
+pub const RECURRING_LIMIT: usize = 50;
+/// `check` and `status` warn from this many live recurring meetings per creator.
+pub const RECURRING_WARN: usize = 45;
+
 /// Most occurrences a modify may carry: the API documents `until_count` 1–50 for PUT (the 200
 /// of create-time rules is not confirmed for modify; reference §3.2).
 pub const MAX_OCCURRENCES_ON_MODIFY: usize = 50;
@@ -78,6 +83,9 @@ pub struct Context<'a, A> {
     engine: &'a Engine<A>,
     cal: &'a CalendarConfig,
     dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
+    /// Live recurring meetings per creator, counted from the state on the first recurring
+    /// create of the pass and kept up to date by this context's creates.
+    recurring: std::sync::Mutex<Option<std::collections::BTreeMap<String, usize>>>,
 }
 
 fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
@@ -222,6 +230,20 @@ pub fn quota_reset(code: i64, now: i64) -> i64 {
         }
         _ => now - now.rem_euclid(60) + 120,
     }
+}
+
+/// Whether a meeting read back is cancelled: the whole meeting (`MEETING_STATE_CANCELLED`),
+/// or, for `sub_meeting_id`, that occurrence (`status` 1).
+#[must_use]
+pub fn is_cancelled(info: &MeetingInfo, sub_meeting_id: Option<&str>) -> bool {
+    if info.status.as_deref() == Some("MEETING_STATE_CANCELLED") {
+        return true;
+    }
+    sub_meeting_id.is_some_and(|id| {
+        info.sub_meetings
+            .iter()
+            .any(|s| s.sub_meeting_id == id && s.status == Some(1))
+    })
 }
 
 /// The `api_state` key of the create hold of one app.
@@ -381,6 +403,7 @@ where
             engine,
             cal,
             dav: std::sync::OnceLock::new(),
+            recurring: std::sync::Mutex::new(None),
         }
     }
 
@@ -788,8 +811,14 @@ where
         }
         let request = self.create_request(desired);
         let hash = request_hash(&request);
-        let hold = self.create_hold(now);
-        if let Some(until) = hold {
+        let blocked = self
+            .create_hold(now)
+            .map(|until| (until, None))
+            .or_else(|| {
+                self.recurring_limit_reached(desired, now)
+                    .map(|(until, msg)| (until, Some(msg)))
+            });
+        if let Some((until, why)) = blocked {
             // A quota answer holds every create until the quota can have reset.
             row.state = RowState::Failed;
             row.userid = Some(desired.userid.clone());
@@ -798,17 +827,15 @@ where
             row.href = href.map(str::to_owned).or(row.href.take());
             row.next_attempt_at = Some(until);
             row.request_hash = Some(hash);
-            let msg = format!(
+            let msg = why.unwrap_or_else(|| format!(
                 "meeting-creation quota used up: creates are held until {} (when the quota can have reset); \
                  nothing to do unless it keeps happening, then ask the Tencent Meeting admin for more quota",
                 fmt_time(
                     DateTime::from_timestamp(until, 0).unwrap_or_default(),
                     &self.engine.config
                 )
-            );
-            if row.last_error.is_none() {
-                row.last_error = Some(msg.clone());
-            }
+            ));
+            row.last_error = Some(msg.clone());
             row.updated_at = now;
             self.save(slot, &row)?;
             return Err(format!("{key}: {what}: {msg}"));
@@ -823,7 +850,31 @@ where
         row.updated_at = now;
         self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api");
+        // The create limit of 200 occurrences is newer than the 50 of modify and get
+        // (reference §3.2): once an app was refused more than 50, its creates hold 50 and are
+        // extended later like any truncated series.
+        let limited = limit_for_modify(desired);
+        let fifty = self.create_occurrence_limit() == Some(MAX_OCCURRENCES_ON_MODIFY);
+        let (mut desired, mut request) =
+            if fifty && limited.occurrences.len() < desired.occurrences.len() {
+                (limited.clone(), self.create_request(&limited))
+            } else {
+                (desired.clone(), request)
+            };
         let mut result = api.create_meeting(&request).await;
+        if let Err(ApiError::InvalidRequest { .. }) = &result
+            && desired.occurrences.len() > MAX_OCCURRENCES_ON_MODIFY
+            && desired.rule.is_some()
+        {
+            tracing::info!(calendar = %key.calendar, uid = %key.uid, "Tencent refused a series of {} occurrences; trying once with {MAX_OCCURRENCES_ON_MODIFY} (extended later)", desired.occurrences.len());
+            desired = limited;
+            request = self.create_request(&desired);
+            result = api.create_meeting(&request).await;
+            if result.is_ok() {
+                self.set_create_occurrence_limit(MAX_OCCURRENCES_ON_MODIFY);
+            }
+        }
+        let desired = &desired;
         if let Err(ApiError::UnregisteredUser { message, .. }) = &result
             && request.invitees.is_some()
         {
@@ -867,6 +918,15 @@ where
                 }
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 self.save(slot, &row)?;
+                if desired.rule.is_some()
+                    && let Some(counts) = self
+                        .recurring
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .as_mut()
+                {
+                    *counts.entry(desired.userid.clone()).or_insert(0) += 1;
+                }
                 if slot == Slot::Event {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
                 } else {
@@ -920,6 +980,98 @@ where
                 Err(format!("{key}: {what}: {e}{then}"))
             }
         }
+    }
+
+    /// Cancels a meeting or one occurrence, and makes sure of the outcome: "not found" is
+    /// done (a repeat after a lost answer sees it), and any other refusal is checked by reading
+    /// the meeting back — a meeting in `MEETING_STATE_CANCELLED`, or the occurrence with
+    /// `status` 1, is cancelled whatever code the API answered (reference §2.3, §6: the code
+    /// for "already cancelled" is not documented).
+    async fn cancel_confirmed(
+        &self,
+        meeting_id: &str,
+        req: &CancelMeetingRequest,
+    ) -> Result<(), ApiError> {
+        let api = self.api().map_err(ApiError::Invalid)?;
+        let refused = match api.cancel_meeting(meeting_id, req).await {
+            Ok(()) | Err(ApiError::NotFound { .. }) => return Ok(()),
+            Err(e) => e,
+        };
+        let info = match api
+            .get_meeting(meeting_id, &req.userid, self.instanceid())
+            .await
+        {
+            Ok(info) => info,
+            Err(ApiError::NotFound { .. }) => return Ok(()),
+            Err(_) => return Err(refused),
+        };
+        if is_cancelled(&info, req.sub_meeting_id.as_deref()) {
+            tracing::info!(meeting = %meeting_id, "the cancel was answered with an error ({refused}), but the meeting reads back as cancelled");
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// The occurrence limit learned for this app's creates, if one was (`api_state`).
+    fn create_occurrence_limit(&self) -> Option<usize> {
+        let key = format!(
+            "create_occurrence_limit:{}",
+            self.engine.config.meeting.app_id
+        );
+        self.engine
+            .store
+            .api_state(&key)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn set_create_occurrence_limit(&self, limit: usize) {
+        let key = format!(
+            "create_occurrence_limit:{}",
+            self.engine.config.meeting.app_id
+        );
+        if let Err(e) = self
+            .engine
+            .store
+            .set_api_state(&key, Some(&limit.to_string()))
+        {
+            tracing::warn!("cannot record the create occurrence limit: {e}");
+        }
+    }
+
+    /// For a recurring create whose creator already has [`RECURRING_LIMIT`] live recurring
+    /// meetings in the state: when to look again, and why not now (in words).
+    fn recurring_limit_reached(&self, desired: &Desired, now: i64) -> Option<(i64, String)> {
+        desired.rule.as_ref()?;
+        let live = {
+            let mut counts = self
+                .recurring
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            counts
+                .get_or_insert_with(|| {
+                    crate::sync::live_recurring_by_creator(&self.engine.store, now)
+                })
+                .get(&desired.userid)
+                .copied()
+                .unwrap_or(0)
+        };
+        if live < RECURRING_LIMIT {
+            return None;
+        }
+        let m = &self.engine.config.meeting;
+        let until = now + retry_delay(m.retry_first_secs, m.retry_max_secs, 1);
+        Some((
+            until,
+            format!(
+                "userid '{}' already has {live} live recurring meetings, the most Tencent Meeting \
+                 allows per account ({RECURRING_LIMIT}); cancel or end one (or let another organizer \
+                 own this series), then it is created automatically",
+                desired.userid
+            ),
+        ))
     }
 
     /// Until when creates are held by a quota answer, if they still are.
@@ -1273,7 +1425,7 @@ where
         href: Option<&str>,
     ) -> Result<(), String> {
         let now = Utc::now().timestamp();
-        let api = self.api()?;
+        self.api()?;
         let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
         // A row already cancelled for this meeting means an earlier pass cancelled it and
@@ -1288,8 +1440,8 @@ where
             .is_some_and(|r| plan::meeting_over(r, Utc::now()));
         if !already && !over {
             crate::failpoint::hit("cancel.before_api");
-            match api.cancel_meeting(meeting_id, &req).await {
-                Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            match self.cancel_confirmed(meeting_id, &req).await {
+                Ok(()) => {}
                 Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
             }
             crate::failpoint::hit("cancel.after_api");
@@ -1317,8 +1469,8 @@ where
                     meeting_type: Some(1),
                     ..req.clone()
                 };
-                match api.cancel_meeting(&mid, &req).await {
-                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                match self.cancel_confirmed(&mid, &req).await {
+                    Ok(()) => {}
                     Err(e) => {
                         return Err(format!("{key}: cancel continuation meeting {mid}: {e}"));
                     }
@@ -1406,8 +1558,8 @@ where
                     meeting_type: Some(1),
                     sub_meeting_id: Some(sub),
                 };
-                match api.cancel_meeting(meeting_id, &req).await {
-                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                match self.cancel_confirmed(meeting_id, &req).await {
+                    Ok(()) => {}
                     Err(e) => return Err(format!("{key}: cancel occurrence: {e}")),
                 }
                 row.state = RowState::Cancelled;
@@ -1474,7 +1626,7 @@ where
         userid: &str,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let api = self.api()?;
+        self.api()?;
         let Some(mut row) = self.load(key, Slot::Segment(start))? else {
             return Ok(());
         };
@@ -1483,8 +1635,8 @@ where
             "calendar series no longer reaches these dates",
             true,
         );
-        match api.cancel_meeting(meeting_id, &req).await {
-            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+        match self.cancel_confirmed(meeting_id, &req).await {
+            Ok(()) => {}
             Err(e) => {
                 return Err(format!(
                     "{key}: cancel continuation meeting {meeting_id}: {e}"

@@ -89,6 +89,57 @@ pub fn needs_attention(r: &crate::store::EventRow, now: i64) -> Option<String> {
     }
 }
 
+/// Live recurring meetings per creator userid, counted from the state (event rows and
+/// continuation segments that are `created`, recurring and not over): the API allows 50 per
+/// account (reference §3.2). An unreadable state counts as none.
+#[must_use]
+pub fn live_recurring_by_creator(
+    store: &Store,
+    now: i64,
+) -> std::collections::BTreeMap<String, usize> {
+    let rows = store.all_rows().unwrap_or_default();
+    let segments = store.all_segments().unwrap_or_default();
+    count_live_recurring(rows.iter().chain(segments.iter().map(|s| &s.row)), now)
+}
+
+/// [`live_recurring_by_creator`] over given rows.
+#[must_use]
+pub fn count_live_recurring<'r>(
+    rows: impl Iterator<Item = &'r crate::store::EventRow>,
+    now: i64,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in rows {
+        let over = r.series_end_at.or(r.end_at).is_some_and(|end| end <= now);
+        if r.state == RowState::Created
+            && r.recurring
+            && r.key.recurrence_id.is_none()
+            && !over
+            && let Some(u) = &r.userid
+        {
+            *counts.entry(u.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Warnings for creators at or near the API's 50 live recurring meetings per account.
+#[must_use]
+pub fn recurring_limit_warnings(counts: &std::collections::BTreeMap<String, usize>) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|&(_, &n)| n >= apply::RECURRING_WARN)
+        .map(|(u, n)| {
+            format!(
+                "userid '{u}' has {n} live recurring meetings; Tencent Meeting allows {} per \
+                 account, and further recurring events of this organizer wait until one ends or \
+                 is cancelled",
+                apply::RECURRING_LIMIT
+            )
+        })
+        .collect()
+}
+
 /// One `needs attention` line for a row: calendar, event UID, subject and cause.
 #[must_use]
 pub fn attention_line(r: &crate::store::EventRow, cause: &str) -> String {
@@ -367,8 +418,9 @@ where
         let pending_work = rows.iter().any(|r| {
             matches!(r.state, RowState::Pending)
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
-                || (r.state == RowState::Failed
-                    && (r.attempts == 0 || r.next_attempt_at.is_some_and(|t| t <= now.timestamp())))
+                // A failed create is evaluated on every pass: it is due when its backoff ran
+                // out, or when the config that shapes its request changed (a refused one).
+                || (r.state == RowState::Failed && needs_attention(r, now.timestamp()).is_some())
         }) || segments.iter().any(|s| {
             s.row.state == RowState::Pending
                 || (s.row.state == RowState::Failed

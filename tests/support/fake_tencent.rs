@@ -12,6 +12,7 @@
 #![allow(dead_code)] // each test binary uses a different part of the fake
 
 mod handlers;
+pub mod limits;
 mod rules;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -53,6 +54,9 @@ pub enum Fault {
     Delay(Duration),
     /// Handle the request, then close the connection without answering.
     DropResponseAfterApply,
+    /// Handle the request, then answer this status and error code anyway (a server that
+    /// failed after acting: the caller cannot know whether it did).
+    ErrorCodeAfterApply(u16, i64),
 }
 
 /// One request as the fake saw it.
@@ -121,6 +125,8 @@ struct State {
     rate_limited: usize,
     /// Most calls served within one window so far.
     peak_in_window: usize,
+    /// Limits and answer shapes switched on by a test (issue #11).
+    limits: limits::Limits,
 }
 
 /// A running fake server; stops when dropped.
@@ -287,6 +293,57 @@ impl FakeTencent {
         self.state.lock().unwrap().peak_in_window
     }
 
+    /// Creates beyond `creates` in any `window` are answered 9008 (the older documented
+    /// "9 a minute"), without acting.
+    pub fn set_create_pace(&self, creates: usize, window: Duration) {
+        self.state.lock().unwrap().limits.create_pace = Some((creates, window));
+    }
+
+    /// After `creates` accepted creates, every create is answered `code` (500168 monthly,
+    /// 500029 hourly, 190311 daily, 9008), without acting; `None` lifts it.
+    pub fn set_create_quota(&self, quota: Option<(usize, i64)>) {
+        self.state.lock().unwrap().limits.create_quota = quota;
+    }
+
+    /// At most `limit` live recurring meetings per userid (the API: 50 per account); beyond,
+    /// 190004 naming the limit.
+    pub fn set_recurring_limit(&self, limit: Option<usize>) {
+        self.state.lock().unwrap().limits.recurring_limit = limit;
+    }
+
+    /// Recurring creates ending by count may hold at most `limit` occurrences (the 50 of the
+    /// modify/get models instead of the 200 of SDK 1.0.10), else 190004.
+    pub fn set_create_occurrence_limit(&self, limit: Option<usize>) {
+        self.state.lock().unwrap().limits.create_occurrence_limit = limit;
+    }
+
+    /// These userids are not registered: a create inviting them is refused with 190001 or
+    /// made without them (`user_non_registered`), per `mode`.
+    pub fn set_unregistered(&self, userids: &[&str], mode: limits::Unregistered) {
+        let mut st = self.state.lock().unwrap();
+        st.limits.unregistered = userids.iter().map(|u| (*u).to_owned()).collect();
+        st.limits.unregistered_mode = mode;
+    }
+
+    /// Answer optional fields as `null` and numbers as strings (create and get).
+    pub fn set_null_fields(&self, on: bool) {
+        self.state.lock().unwrap().limits.null_fields = on;
+    }
+
+    /// A cancel of a meeting or occurrence that is already cancelled is answered with this
+    /// status and code instead of 9003.
+    pub fn set_cancel_again_answer(&self, answer: Option<(u16, i64)>) {
+        self.state.lock().unwrap().limits.cancel_again = answer;
+    }
+
+    /// Cancels a meeting behind calmeet's back (as a user in the Tencent Meeting app would).
+    pub fn cancel_outside(&self, meeting_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(m) = st.meetings.iter_mut().find(|m| m.meeting_id == meeting_id) {
+            m.cancelled = true;
+        }
+    }
+
     /// Forgets the recorded requests (keeps meetings), so a long benchmark does not hold
     /// every request body.
     pub fn clear_requests(&self) {
@@ -437,11 +494,25 @@ async fn handle(
         let id = meeting_id.as_deref().unwrap_or("");
         match (route, body.as_ref()) {
             (Route::List, _) => list(&st, &query),
+            (Route::Get, _) if st.limits.null_fields => limits::get_with_nulls(&st, id),
             (Route::Get, _) => get(&st, id, &query),
             (_, None) => invalid(&"body is not JSON".to_owned()),
-            (Route::Create, Some(body)) => create(&mut st, body),
+            (Route::Create, Some(body)) => match limits::admit_create(&mut st, body) {
+                Err(refusal) => refusal,
+                Ok((body, left_out)) => {
+                    let before = st.meetings.len();
+                    let plain = create(&mut st, &body);
+                    if st.meetings.len() > before {
+                        limits::created(&mut st, &left_out)
+                    } else {
+                        plain
+                    }
+                }
+            },
             (Route::Modify, Some(body)) => modify(&mut st, id, body),
-            (Route::Cancel, Some(body)) => cancel(&mut st, id, body),
+            (Route::Cancel, Some(body)) => {
+                limits::cancel_again(&st, id, body).unwrap_or_else(|| cancel(&mut st, id, body))
+            }
         }
     };
     match fault {
@@ -453,6 +524,10 @@ async fn handle(
                 work()
             });
             Ok(task.await.unwrap())
+        }
+        Some(Fault::ErrorCodeAfterApply(status, code)) => {
+            drop(work());
+            Ok(api_error(status, code, "internal error"))
         }
         Some(Fault::DropResponseAfterApply) => {
             drop(work());

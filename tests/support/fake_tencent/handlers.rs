@@ -98,7 +98,7 @@ fn sub_meetings(recurring: bool, starts: &[i64], duration: i64) -> Vec<FakeSubMe
 }
 
 /// The GET/list item shape; sub-meeting times are integers as in the doc example.
-fn info_json(m: &FakeMeeting) -> Value {
+pub(super) fn info_json(m: &FakeMeeting) -> Value {
     let status = if m.cancelled {
         "MEETING_STATE_CANCELLED"
     } else {
