@@ -150,6 +150,7 @@ pub fn api_client(config: &Config) -> Result<TencentClient, ConfigError> {
     cc.sdk_id.clone_from(&m.sdk_id);
     cc.timeout = Duration::from_secs(m.timeout_secs);
     cc.requests_per_minute = m.max_calls_per_minute;
+    cc.creates_per_minute = m.max_creates_per_minute;
     TencentClient::new(cc).map_err(|e| ConfigError::Secret(format!("meeting API client: {e}")))
 }
 

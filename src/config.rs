@@ -302,6 +302,9 @@ pub struct MeetingConfig {
     /// Longest wait between two retries of a failing create, in seconds. Default 21600 (6 h).
     #[serde(default = "default_retry_max")]
     pub retry_max_secs: u64,
+    /// Most creates calmeet starts in any minute (1–300). Unset: creates get no pace of their
+    /// own until the API answers 9008 ("at most 9 a minute"); from then on 9.
+    pub max_creates_per_minute: Option<u32>,
 }
 
 impl Default for MeetingConfig {
@@ -324,6 +327,7 @@ impl Default for MeetingConfig {
             max_calls_per_minute: default_max_calls_per_minute(),
             retry_first_secs: default_retry_first(),
             retry_max_secs: default_retry_max(),
+            max_creates_per_minute: None,
         }
     }
 }
@@ -585,6 +589,16 @@ impl Config {
                 "meeting.subject_max_chars",
                 "must be between 10 and 384: the API takes at most 512 bytes of Base64, \
                  384 bytes of UTF-8, so a longer subject can never be sent",
+            ));
+        }
+        if self
+            .meeting
+            .max_creates_per_minute
+            .is_some_and(|n| !(1..=300).contains(&n))
+        {
+            return Err(self.invalid(
+                "meeting.max_creates_per_minute",
+                "must be between 1 and 300",
             ));
         }
         if self.meeting.retry_first_secs > 3600 {

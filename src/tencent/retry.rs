@@ -216,6 +216,39 @@ impl CallWindow {
     }
 }
 
+/// The create pace calmeet falls back to after a 9008 answer: the older error page's "at most
+/// 9 creates a minute" (reference §4.3).
+pub const CREATES_PER_MINUTE_AFTER_9008: u32 = 9;
+
+/// Waits until the create window (when one is set) lets one more create start, and records
+/// it. `None` inside: creates are paced by the call window only.
+pub(super) async fn wait_for_create(limiter: &Mutex<Option<CallWindow>>) {
+    loop {
+        let next = {
+            let mut window = limiter.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(window) = window.as_mut() else {
+                return;
+            };
+            match window.try_take(Instant::now()) {
+                Ok(()) => return,
+                Err(next) => next,
+            }
+        };
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Lowers the create pace to `per_minute` (never raises it): a 9008 answer says the account
+/// has a per-minute create limit.
+pub(super) fn slow_creates(limiter: &Mutex<Option<CallWindow>>, per_minute: u32) {
+    let mut window = limiter.lock().unwrap_or_else(PoisonError::into_inner);
+    match window.as_mut() {
+        Some(w) if w.limit <= usize::try_from(per_minute).unwrap_or(usize::MAX) => {}
+        Some(w) => w.set_limit(per_minute),
+        None => *window = Some(CallWindow::new(per_minute)),
+    }
+}
+
 /// Waits until `limiter` lets one more call start, and records it. Waiters that wake together
 /// race for the slot under the lock; the losers wait again.
 pub(super) async fn wait_for_call(limiter: &Mutex<CallWindow>) {
@@ -289,6 +322,32 @@ mod tests {
         assert!(took >= CALL_WINDOW * 3, "{took:?}");
         assert!(took < CALL_WINDOW * 3 + Duration::from_secs(2), "{took:?}");
         assert!(starts[limit - 1].duration_since(start) < Duration::from_secs(2));
+    }
+
+    /// After a 9008 the creates of an app start at most 9 in any window; calls in general
+    /// are not slowed.
+    #[tokio::test(start_paused = true)]
+    async fn creates_are_paced_after_9008() {
+        let limiter = Mutex::new(None);
+        let start = Instant::now();
+        for _ in 0..20 {
+            wait_for_create(&limiter).await;
+        }
+        assert_eq!(Instant::now(), start, "no pace before a 9008");
+        slow_creates(&limiter, CREATES_PER_MINUTE_AFTER_9008);
+        slow_creates(&limiter, 300); // never raised again
+        let mut starts = Vec::new();
+        for _ in 0..19 {
+            wait_for_create(&limiter).await;
+            starts.push(Instant::now());
+        }
+        for (i, t) in starts.iter().enumerate().skip(9) {
+            assert!(
+                t.duration_since(starts[i - 9]) >= Duration::from_secs(60),
+                "{i}"
+            );
+        }
+        assert!(starts[18].duration_since(start) < CALL_WINDOW * 2 + Duration::from_secs(1));
     }
 
     #[test]
