@@ -349,7 +349,7 @@ where
     /// # Errors
     /// A message for the log and the pass report.
     pub async fn apply(&self, action: &Action) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         match action {
             Action::Create {
                 key,
@@ -648,7 +648,7 @@ where
         reconcile: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let what = match slot {
             Slot::Event => "create meeting",
@@ -732,7 +732,7 @@ where
                 if e.is_ambiguous() {
                     // The meeting may exist: keep `pending`; the next pass looks for it first.
                     // The time of the failure starts the reconcile grace period.
-                    row.updated_at = Utc::now().timestamp();
+                    row.updated_at = self.engine.now().timestamp();
                     self.save(slot, &row)?;
                     return Err(format!(
                         "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
@@ -784,7 +784,7 @@ where
         continuations: &[ListedContinuation],
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let alive = |info: &MeetingInfo| info.status.as_deref() != Some("MEETING_STATE_CANCELLED");
         // Continuations first: recorded before the event's row, so that a pass dying in
@@ -837,7 +837,7 @@ where
         let mut predecessor_found = false;
         if tail_lost && let Some(s) = segments.iter_mut().rev().find(|s| live(s)) {
             predecessor_found = true;
-            s.row.needs_extension = !plan::meeting_over(&s.row, Utc::now());
+            s.row.needs_extension = !plan::meeting_over(&s.row, self.engine.now());
         }
         for s in &segments {
             self.save(Slot::Segment(s.start), &s.row)?;
@@ -886,7 +886,7 @@ where
             row.fingerprint = None;
         }
         if tail_lost && !predecessor_found {
-            row.needs_extension = !plan::meeting_over(&row, Utc::now());
+            row.needs_extension = !plan::meeting_over(&row, self.engine.now());
         }
         // A dropped continuation must leave the block: write it again.
         row.written_back = !dropped;
@@ -965,7 +965,7 @@ where
         desired: &Desired,
         extension: Option<Option<&Desired>>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(mut row) = self.load(key, slot)? else {
             return Ok(());
@@ -1083,7 +1083,7 @@ where
         recurring: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
@@ -1096,7 +1096,7 @@ where
         // a meeting that is over is never touched.
         let over = existing
             .as_ref()
-            .is_some_and(|r| plan::meeting_over(r, Utc::now()));
+            .is_some_and(|r| plan::meeting_over(r, self.engine.now()));
         if !already && !over {
             crate::failpoint::hit("cancel.before_api");
             match api.cancel_meeting(meeting_id, &req).await {
@@ -1118,7 +1118,9 @@ where
                     .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
                 _ => continue,
             };
-            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
+            if let Some(mid) =
+                found.filter(|_| !plan::meeting_over(&segment.row, self.engine.now()))
+            {
                 let req = CancelMeetingRequest {
                     userid: segment
                         .row
@@ -1174,7 +1176,7 @@ where
         userid: &str,
         moved: Option<(DateTime<Utc>, DateTime<Utc>, &str)>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(rid) = key.recurrence_id else {
             return Ok(());
@@ -1304,7 +1306,7 @@ where
         }
         tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled continuation meeting: the series no longer reaches it");
         row.state = RowState::Cancelled;
-        row.updated_at = Utc::now().timestamp();
+        row.updated_at = self.engine.now().timestamp();
         self.save(Slot::Segment(start), &row)?;
         self.links_after(key, Slot::Segment(start), &row, href)
             .await
