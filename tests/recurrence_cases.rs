@@ -12,10 +12,10 @@
 use std::collections::{BTreeMap, HashSet};
 
 use calmeet::config::{CalendarConfig, Config, MatchRules};
-use calmeet::event::{Parsed, TagMatcher, Timing, parse_calendar};
+use calmeet::event::{Parsed, TagMatcher, parse_calendar};
 use calmeet::store::{EventRow, RowState};
 use calmeet::sync::{Action, PlanInput, SourcedEvent, plan};
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
 /// Tags every event (the cases carry no CATEGORIES): an empty keyword is in every text.
@@ -57,7 +57,11 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
         .collect();
     let config = config();
     let cal: &CalendarConfig = &config.calendars[0];
-    let failed: HashSet<String> = parsed.failures.iter().filter_map(|f| f.uid.clone()).collect();
+    let failed: HashSet<String> = parsed
+        .failures
+        .iter()
+        .filter_map(|f| f.uid.clone())
+        .collect();
     let mut rows: Vec<EventRow> = Vec::new();
     // Per UID: the slots of its meetings, original start → (start, end) or cancelled.
     let mut held: BTreeMap<String, BTreeMap<i64, Option<(i64, i64)>>> = BTreeMap::new();
@@ -91,7 +95,12 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
                     let len = (desired.end - desired.start).num_seconds();
                     let slots = held.entry(key.uid.clone()).or_default();
                     for s in &desired.occurrences {
-                        slots.insert(s.timestamp(), Some((s.timestamp(), s.timestamp() + len)));
+                        let at = if desired.rule.is_some() {
+                            as_tencent_repeats(desired.start, *s, desired.time_zone.as_deref())
+                        } else {
+                            s.timestamp()
+                        };
+                        slots.insert(s.timestamp(), Some((at, at + len)));
                     }
                     let mut r = EventRow::new(key, RowState::Created, 0);
                     r.meeting_id = Some(format!("m-{}", r.key.uid));
@@ -127,7 +136,10 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
                     rows.push(r);
                 }
                 Action::Skip { key, reason } => {
-                    refused.entry(key.uid.clone()).or_default().push(reason.clone());
+                    refused
+                        .entry(key.uid.clone())
+                        .or_default()
+                        .push(reason.clone());
                     let mut r = EventRow::new(key, RowState::Skipped, 0);
                     r.last_error = Some(reason);
                     rows.push(r);
@@ -144,15 +156,38 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
     }
     let now = now.timestamp();
     for (uid, slots) in held {
-        let mut v: Vec<(i64, i64)> = slots.into_values().flatten().filter(|(_, e)| *e > now).collect();
+        let mut v: Vec<(i64, i64)> = slots
+            .into_values()
+            .flatten()
+            .filter(|(_, e)| *e > now)
+            .collect();
         v.sort_unstable();
         out.insert(uid, Outcome::Held(v));
     }
     (out, parsed)
 }
 
+/// Where Tencent puts the occurrence calmeet means by `occurrence`: on its date, at the first
+/// start's wall time, both read in `time_zone` (Asia/Shanghai when none is sent; API
+/// reference §3.1). Equal to `occurrence` exactly when the zone sent agrees with the event's.
+fn as_tencent_repeats(
+    first: DateTime<Utc>,
+    occurrence: DateTime<Utc>,
+    time_zone: Option<&str>,
+) -> i64 {
+    let tz: chrono_tz::Tz = time_zone.unwrap_or("Asia/Shanghai").parse().unwrap();
+    let wall = first.with_timezone(&tz).time();
+    let date = occurrence.with_timezone(&tz).date_naive();
+    tz.from_local_datetime(&date.and_time(wall))
+        .earliest()
+        .unwrap()
+        .timestamp()
+}
+
 fn instant(v: &Value) -> i64 {
-    DateTime::parse_from_rfc3339(v.as_str().unwrap()).unwrap().timestamp()
+    DateTime::parse_from_rfc3339(v.as_str().unwrap())
+        .unwrap()
+        .timestamp()
 }
 
 fn cases() -> Value {
@@ -160,7 +195,11 @@ fn cases() -> Value {
 }
 
 fn case_file(name: &str) -> Vec<u8> {
-    std::fs::read(format!("{}/tests/cases/recurrence/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read(format!(
+        "{}/tests/cases/recurrence/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 /// Whether `outcome` is one `expected` allows (a case entry or one of its `either` arms).
@@ -170,7 +209,9 @@ fn matches_case(got: &BTreeMap<String, Outcome>, arm: &Value) -> Result<(), Stri
             Outcome::Refused(reasons) => reasons.iter().any(|r| r.contains(property)),
             Outcome::Held(_) => false,
         });
-        let held_any = got.values().any(|o| matches!(o, Outcome::Held(v) if !v.is_empty()));
+        let held_any = got
+            .values()
+            .any(|o| matches!(o, Outcome::Held(v) if !v.is_empty()));
         return if named && !held_any {
             Ok(())
         } else {
@@ -205,7 +246,10 @@ fn check_case(name: &str) -> BTreeMap<String, Outcome> {
         Some(Value::Array(arms)) => arms.iter().collect(),
         _ => vec![case],
     };
-    let errors: Vec<String> = arms.iter().filter_map(|a| matches_case(&got, a).err()).collect();
+    let errors: Vec<String> = arms
+        .iter()
+        .filter_map(|a| matches_case(&got, a).err())
+        .collect();
     assert!(errors.len() < arms.len(), "{name}: {errors:#?}");
     got
 }
