@@ -382,12 +382,34 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     {
         masters.insert(se.event.uid.as_str(), se);
     }
-    for (uid, se) in &masters {
-        let key = EventKey {
-            calendar: cal.clone(),
-            uid: (*uid).to_owned(),
-            recurrence_id: None,
-        };
+    // An override whose master is not in the calendar (an invitation to one occurrence) is a
+    // single event of its own, keyed by UID + RECURRENCE-ID.
+    let mut units: Vec<(EventKey, &SourcedEvent)> = masters
+        .iter()
+        .map(|(uid, se)| {
+            let key = EventKey {
+                calendar: cal.clone(),
+                uid: (*uid).to_owned(),
+                recurrence_id: None,
+            };
+            (key, *se)
+        })
+        .collect();
+    units.extend(
+        input
+            .events
+            .iter()
+            .filter(|se| se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+            .map(|se| {
+                let key = EventKey {
+                    calendar: cal.clone(),
+                    uid: se.event.uid.clone(),
+                    recurrence_id: se.event.recurrence_id,
+                };
+                (key, se)
+            }),
+    );
+    for (key, se) in units {
         seen.insert(key.clone());
         let row = rows.get(&key).copied();
         let ev = &se.event;
@@ -604,7 +626,14 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if seen.contains(&r.key) || input.failed_uids.contains(&r.key.uid) {
             continue;
         }
-        if r.key.recurrence_id.is_some() {
+        // A standalone override's row holds a meeting of its own (no sub-meeting id): when its
+        // event vanishes, the meeting is cancelled like any single event's.
+        let standalone_row = r.key.recurrence_id.is_some()
+            && r.sub_meeting_id.is_none()
+            && !r.recurring
+            && r.meeting_id.is_some()
+            && !masters.contains_key(r.key.uid.as_str());
+        if r.key.recurrence_id.is_some() && !standalone_row {
             // An occurrence row whose override vanished: the series decides (see above).
             if !masters.contains_key(r.key.uid.as_str()) {
                 actions.push(Action::Forget { key: r.key.clone() });
@@ -878,14 +907,18 @@ fn desired_at(
     from: DateTime<Utc>,
     within_horizon: bool,
 ) -> Result<Option<Desired>, String> {
-    let Timing::Timed {
-        start,
-        end,
-        local_start,
-        zone,
-    } = &ev.timing
-    else {
-        return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+    let (start, end, local_start, zone) = match &ev.timing {
+        Timing::Timed {
+            start,
+            end,
+            local_start,
+            zone,
+        } => (start, end, local_start, zone),
+        Timing::AllDay => {
+            return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+        }
+        // The recurrence set (or the event's identity) cannot be held exactly.
+        Timing::Refused { property, reason } => return Err(format!("{property}: {reason}")),
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
     let people = People::of(ev, input);
@@ -898,7 +931,6 @@ fn desired_at(
             .unwrap_or_else(|| input.meeting.userid.clone())
     });
     let horizon_end = input.now + input.horizon;
-    let time_zone = zone.iana_name();
     let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
             if *end <= from {
@@ -940,6 +972,30 @@ fn desired_at(
     if within_horizon && start > horizon_end {
         return Ok(None);
     }
+    let time_zone = if rule.is_some() {
+        // Tencent repeats a series in the wall time of `time_zone` (Asia/Shanghai without
+        // one): it needs a named zone that agrees with the event's at every slot it holds.
+        let mut slots = occurrences.clone();
+        slots.extend(
+            ev.exdates
+                .iter()
+                .filter(|x| **x >= start && **x <= series_end),
+        );
+        Some(zone.iana_equivalent(&slots).ok_or_else(|| {
+            format!(
+                "TZID: the zone '{}' is defined only by the calendar's VTIMEZONE, and no IANA \
+                 zone has its UTC offsets on every occurrence from {} to {}; Tencent repeats a \
+                 meeting in a named zone, so it would move occurrences by the offset change: \
+                 use an IANA TZID (e.g. America/New_York) for this event",
+                zone.name(),
+                start.format("%Y-%m-%d"),
+                series_end.format("%Y-%m-%d"),
+            )
+        })?)
+    } else {
+        // A single meeting is an instant pair: no zone needed.
+        zone.iana_name()
+    };
     Ok(Some(Desired {
         subject,
         start,
