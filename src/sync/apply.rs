@@ -14,7 +14,7 @@ use crate::sync::Engine;
 use crate::sync::plan::{self, Action, CancelReason, Desired, ListedContinuation};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
-    RecurringRule,
+    RecurringRule, SubMeeting,
 };
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
@@ -1191,17 +1191,53 @@ where
         // By the id recorded earlier (a moved occurrence no longer starts at its
         // RECURRENCE-ID), else by original start time.
         let known = row.sub_meeting_id.clone();
-        let sub = info
+        let find = |subs: &[SubMeeting]| {
+            subs.iter()
+                .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
+                .or_else(|| {
+                    subs.iter()
+                        .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+                })
+                .map(|s| s.sub_meeting_id.clone())
+        };
+        let mut sub = find(&info.sub_meetings);
+        // GET may list only some sub-meetings (reference §2.3, §3.3): a partial answer says
+        // so, or lists fewer live ones than remain. Then the list endpoint is asked for all of
+        // them (`is_show_all_sub_meetings=1`), and failing that the occurrence is addressed by
+        // the documented id form, its original start.
+        let listed_live = info
             .sub_meetings
             .iter()
-            .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
-            .or_else(|| {
-                info.sub_meetings
-                    .iter()
-                    .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
-            })
-            .map(|s| s.sub_meeting_id.clone());
+            .filter(|s| s.status.unwrap_or(0) == 0)
+            .count();
+        let partial = info.has_more_sub_meeting == Some(1)
+            || info
+                .remain_sub_meetings
+                .is_some_and(|r| usize::try_from(r).is_ok_and(|r| r > listed_live));
+        if sub.is_none() && partial {
+            let all = api
+                .list_meetings_with_all_sub_meetings(userid, self.instanceid(), now)
+                .await
+                .map_err(|e| format!("{key}: list the occurrences of meeting {meeting_id}: {e}"))?;
+            sub = all
+                .iter()
+                .find(|m| m.meeting_id == meeting_id)
+                .and_then(|m| find(&m.sub_meetings))
+                .or_else(|| Some(rid.to_string()));
+        }
         let Some(sub) = sub else {
+            if moved.is_none() {
+                // Every sub-meeting was listed and none is at that time: the meeting holds
+                // nothing there, which is what the cancellation wants.
+                tracing::debug!(
+                    "{key}: meeting {meeting_id} holds no occurrence then; nothing to cancel"
+                );
+                row.meeting_id = Some(meeting_id.to_owned());
+                row.userid = Some(userid.to_owned());
+                row.state = RowState::Cancelled;
+                row.updated_at = now;
+                return self.put_row(&row);
+            }
             return Err(format!(
                 "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
             ));

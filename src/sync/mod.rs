@@ -407,6 +407,11 @@ where
             }
             self.progress.tick();
         }
+        if !*self.shutdown.borrow() {
+            incomplete |= self
+                .apply_exceptions_of_new_series(cal, &input, &actions, &mut outcome)
+                .await;
+        }
         state.held_cancels = held;
         // A failed action (an update or cancel the API refused for now) or one left undone by a
         // shutdown is retried on the next pass, not only at the next re-evaluation: the
@@ -416,6 +421,62 @@ where
         state.last_error = outcome.event_errors.first().cloned();
         self.save_calendar_state(&snapshot.apply_validators(state));
         outcome
+    }
+
+    /// The pass that creates (or continues, or adopts) a series also sends its EXDATEs and
+    /// moved occurrences: the plan places them only on meetings the state knew when it ran,
+    /// so it runs again on the state after the creates, and its occurrence actions for those
+    /// events are applied now rather than at the next re-evaluation (up to 15 minutes later,
+    /// or, on a feed, only when the calendar changes). Returns whether any of them failed.
+    async fn apply_exceptions_of_new_series(
+        &self,
+        cal: &CalendarConfig,
+        first: &PlanInput<'_>,
+        actions: &[Action],
+        outcome: &mut CalendarOutcome,
+    ) -> bool {
+        let created: HashSet<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { key, .. }
+                | Action::Continue { key, .. }
+                | Action::Adopt { key, .. }
+                | Action::Extend { key, .. } => Some(key.uid.as_str()),
+                _ => None,
+            })
+            .collect();
+        if created.is_empty() {
+            return false;
+        }
+        let (Ok(rows), Ok(segments)) = (self.store.rows(&cal.name), self.store.segments(&cal.name))
+        else {
+            return true;
+        };
+        let input = PlanInput {
+            rows: &rows,
+            segments: &segments,
+            ..*first
+        };
+        let ctx = apply::Context::new(self, cal);
+        let mut failed = false;
+        for action in plan(&input).iter().filter(|a| match a {
+            Action::CancelOccurrence { key, .. } | Action::MoveOccurrence { key, .. } => {
+                created.contains(key.uid.as_str())
+            }
+            _ => false,
+        }) {
+            if *self.shutdown.borrow() {
+                return true;
+            }
+            outcome.plan.push(apply::describe(action, &self.config));
+            if let Err(e) = ctx.apply(action).await {
+                tracing::error!(calendar = %cal.name, "{e}");
+                outcome.event_errors.push(e);
+                failed = true;
+            }
+            self.progress.tick();
+        }
+        failed
     }
 
     fn save_calendar_state(&self, state: &CalendarState) {

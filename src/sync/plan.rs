@@ -399,7 +399,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         input
             .events
             .iter()
-            .filter(|se| se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+            .filter(|se| {
+                (se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+                    || moved_out_of_the_past(se, &masters, input.now)
+            })
             .map(|se| {
                 let key = EventKey {
                     calendar: cal.clone(),
@@ -827,7 +830,8 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let Some(m) = meeting_for(t) else {
+            // An EXDATE that matches no occurrence changes nothing (RFC 5545 §3.8.5.1).
+            let Some(m) = meeting_for(t).filter(|_| is_slot(&master.event, *x)) else {
                 continue;
             };
             let done = !m.resend
@@ -857,7 +861,8 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
-            let Some(m) = meeting_for(rid) else {
+            let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
+            let Some(m) = meeting_for(rid).filter(|_| slot) else {
                 continue;
             };
             if se.event.cancelled {
@@ -879,6 +884,18 @@ fn plan_occurrences(
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
             let recorded =
                 !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            if !unchanged_times && *start <= input.now {
+                // Moved from ahead into the past: from now on the calendar holds nothing in
+                // that slot, so the sub-meeting goes.
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                    actions.push(Action::CancelOccurrence {
+                        key,
+                        meeting_id: m.mid.clone(),
+                        userid: m.userid.clone(),
+                    });
+                }
+                continue;
+            }
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
@@ -891,6 +908,61 @@ fn plan_occurrences(
             }
         }
     }
+}
+
+/// Whether `t` is the start of one of the series' occurrences, EXDATEs not applied (a single
+/// event: its start). An EXDATE or RECURRENCE-ID elsewhere names no occurrence and changes
+/// nothing. A rule that cannot be read or expanded counts every instant as a slot (the caller
+/// then does what it did before).
+fn is_slot(ev: &Event, t: DateTime<Utc>) -> bool {
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &ev.timing
+    else {
+        return true;
+    };
+    let Some(text) = &ev.rrule else {
+        return *start == t;
+    };
+    let Ok(rule) = recurrence::Rrule::parse(text) else {
+        return true;
+    };
+    let series = recurrence::Series {
+        rule: &rule,
+        dtstart: *local_start,
+        zone,
+        duration: *end - *start,
+        exdates: &[],
+    };
+    recurrence::occurrences(&series, t, 1).map_or(true, |o| o.first() == Some(&t))
+}
+
+/// An override of a series that moves an occurrence whose slot is already past (so no meeting
+/// of the series holds it from now on) to a time still ahead: held as a single meeting of its
+/// own, keyed by UID + RECURRENCE-ID, like an override without its master.
+fn moved_out_of_the_past(
+    se: &SourcedEvent,
+    masters: &BTreeMap<&str, &SourcedEvent>,
+    now: DateTime<Utc>,
+) -> bool {
+    let ev = &se.event;
+    let (Some(rid), Timing::Timed { start, .. }) = (ev.recurrence_id, &ev.timing) else {
+        return false;
+    };
+    let Some(master) = masters.get(ev.uid.as_str()) else {
+        return false;
+    };
+    master.event.tagged
+        && !master.event.cancelled
+        && master.event.rrule.is_some()
+        && ev.tagged
+        && !ev.cancelled
+        && rid <= now.timestamp()
+        && *start > now
+        && DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t))
 }
 
 /// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
@@ -950,7 +1022,14 @@ fn desired_at(
             };
             match recurrence::map_series(&series, from) {
                 Ok(p) => {
-                    let last = p.occurrences.last().copied().unwrap_or(p.first_start);
+                    // The meeting holds every slot of its rule up to the last, an excluded
+                    // one included: its EXDATE is sent like any other.
+                    let last = p
+                        .occurrences
+                        .last()
+                        .copied()
+                        .unwrap_or(p.first_start)
+                        .max(p.last_slot);
                     (
                         p.first_start,
                         p.first_end,
