@@ -188,6 +188,7 @@ pub fn build_engine(
         http,
         shutdown,
         progress: crate::sync::Progress::default(),
+        clock: Arc::new(crate::sync::SystemClock),
     })
 }
 

@@ -14,7 +14,7 @@ use crate::sync::Engine;
 use crate::sync::plan::{self, Action, CancelReason, Desired, ListedContinuation};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
-    RecurringRule,
+    RecurringRule, SubMeeting,
 };
 use crate::tencent::{ApiError, FailureClass, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
@@ -477,7 +477,7 @@ where
     /// # Errors
     /// A message for the log and the pass report.
     pub async fn apply(&self, action: &Action) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         match action {
             Action::Create {
                 key,
@@ -753,7 +753,7 @@ where
         reconcile: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let what = match slot {
             Slot::Event => "create meeting",
@@ -936,7 +936,7 @@ where
                 self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
-                let failed_at = Utc::now().timestamp();
+                let failed_at = self.engine.now().timestamp();
                 row.attempts += 1;
                 let m = &self.engine.config.meeting;
                 let class = e.failure_class();
@@ -1125,7 +1125,7 @@ where
         continuations: &[ListedContinuation],
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let alive = |info: &MeetingInfo| info.status.as_deref() != Some("MEETING_STATE_CANCELLED");
         // Continuations first: recorded before the event's row, so that a pass dying in
@@ -1178,7 +1178,7 @@ where
         let mut predecessor_found = false;
         if tail_lost && let Some(s) = segments.iter_mut().rev().find(|s| live(s)) {
             predecessor_found = true;
-            s.row.needs_extension = !plan::meeting_over(&s.row, Utc::now());
+            s.row.needs_extension = !plan::meeting_over(&s.row, self.engine.now());
         }
         for s in &segments {
             self.save(Slot::Segment(s.start), &s.row)?;
@@ -1227,7 +1227,7 @@ where
             row.fingerprint = None;
         }
         if tail_lost && !predecessor_found {
-            row.needs_extension = !plan::meeting_over(&row, Utc::now());
+            row.needs_extension = !plan::meeting_over(&row, self.engine.now());
         }
         // A dropped continuation must leave the block: write it again.
         row.written_back = !dropped;
@@ -1306,7 +1306,7 @@ where
         desired: &Desired,
         extension: Option<Option<&Desired>>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(mut row) = self.load(key, slot)? else {
             return Ok(());
@@ -1424,7 +1424,7 @@ where
         recurring: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         self.api()?;
         let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
@@ -1437,7 +1437,7 @@ where
         // a meeting that is over is never touched.
         let over = existing
             .as_ref()
-            .is_some_and(|r| plan::meeting_over(r, Utc::now()));
+            .is_some_and(|r| plan::meeting_over(r, self.engine.now()));
         if !already && !over {
             crate::failpoint::hit("cancel.before_api");
             match self.cancel_confirmed(meeting_id, &req).await {
@@ -1459,7 +1459,9 @@ where
                     .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
                 _ => continue,
             };
-            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
+            if let Some(mid) =
+                found.filter(|_| !plan::meeting_over(&segment.row, self.engine.now()))
+            {
                 let req = CancelMeetingRequest {
                     userid: segment
                         .row
@@ -1515,7 +1517,7 @@ where
         userid: &str,
         moved: Option<(DateTime<Utc>, DateTime<Utc>, &str)>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(rid) = key.recurrence_id else {
             return Ok(());
@@ -1530,17 +1532,53 @@ where
         // By the id recorded earlier (a moved occurrence no longer starts at its
         // RECURRENCE-ID), else by original start time.
         let known = row.sub_meeting_id.clone();
-        let sub = info
+        let find = |subs: &[SubMeeting]| {
+            subs.iter()
+                .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
+                .or_else(|| {
+                    subs.iter()
+                        .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+                })
+                .map(|s| s.sub_meeting_id.clone())
+        };
+        let mut sub = find(&info.sub_meetings);
+        // GET may list only some sub-meetings (reference §2.3, §3.3): a partial answer says
+        // so, or lists fewer live ones than remain. Then the list endpoint is asked for all of
+        // them (`is_show_all_sub_meetings=1`), and failing that the occurrence is addressed by
+        // the documented id form, its original start.
+        let listed_live = info
             .sub_meetings
             .iter()
-            .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
-            .or_else(|| {
-                info.sub_meetings
-                    .iter()
-                    .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
-            })
-            .map(|s| s.sub_meeting_id.clone());
+            .filter(|s| s.status.unwrap_or(0) == 0)
+            .count();
+        let partial = info.has_more_sub_meeting == Some(1)
+            || info
+                .remain_sub_meetings
+                .is_some_and(|r| usize::try_from(r).is_ok_and(|r| r > listed_live));
+        if sub.is_none() && partial {
+            let all = api
+                .list_meetings_with_all_sub_meetings(userid, self.instanceid(), now)
+                .await
+                .map_err(|e| format!("{key}: list the occurrences of meeting {meeting_id}: {e}"))?;
+            sub = all
+                .iter()
+                .find(|m| m.meeting_id == meeting_id)
+                .and_then(|m| find(&m.sub_meetings))
+                .or_else(|| Some(rid.to_string()));
+        }
         let Some(sub) = sub else {
+            if moved.is_none() {
+                // Every sub-meeting was listed and none is at that time: the meeting holds
+                // nothing there, which is what the cancellation wants.
+                tracing::debug!(
+                    "{key}: meeting {meeting_id} holds no occurrence then; nothing to cancel"
+                );
+                row.meeting_id = Some(meeting_id.to_owned());
+                row.userid = Some(userid.to_owned());
+                row.state = RowState::Cancelled;
+                row.updated_at = now;
+                return self.put_row(&row);
+            }
             return Err(format!(
                 "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
             ));
@@ -1645,7 +1683,7 @@ where
         }
         tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled continuation meeting: the series no longer reaches it");
         row.state = RowState::Cancelled;
-        row.updated_at = Utc::now().timestamp();
+        row.updated_at = self.engine.now().timestamp();
         self.save(Slot::Segment(start), &row)?;
         self.links_after(key, Slot::Segment(start), &row, href)
             .await

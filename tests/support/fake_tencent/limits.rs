@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use super::handlers::{Answer, answer, api_error, info_json, not_exist};
+use super::submeetings::Shown;
 use super::{FakeMeeting, State};
 
 /// How the fake treats invitees that are not registered users.
@@ -173,7 +174,7 @@ pub(super) fn created(st: &mut State, left_out: &[String]) -> Answer {
 pub(super) fn get_with_nulls(st: &State, id: &str) -> Answer {
     match st.meetings.iter().find(|m| m.meeting_id == id) {
         Some(m) => {
-            let mut info = info_json(m);
+            let mut info = info_json(m, &st.sub_model, Shown::Get);
             nullify(&mut info);
             answer(
                 200,
