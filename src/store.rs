@@ -396,6 +396,16 @@ impl Store {
                 message: e.to_string(),
             })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Read-only cannot migrate: say so instead of failing on a missing column.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if usize::try_from(version).unwrap_or(0) < MIGRATIONS.len() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                message: "written by an older calmeet; run `calmeet sync` (or start the \
+                          daemon) once to upgrade it"
+                    .into(),
+            });
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })

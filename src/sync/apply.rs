@@ -952,6 +952,16 @@ where
                         ));
                     }
                     FailureClass::Refused => None,
+                    // Credentials are the operator's to fix, not the event's: try again on the
+                    // next pass (one call per event and pass), so a fixed key works at once.
+                    FailureClass::Later
+                        if matches!(
+                            e,
+                            ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. }
+                        ) =>
+                    {
+                        Some(failed_at)
+                    }
                     FailureClass::Later => Some(
                         failed_at + retry_delay(m.retry_first_secs, m.retry_max_secs, row.attempts),
                     ),
