@@ -254,6 +254,12 @@ async fn the_51st_recurring_meeting_waits_and_says_why() {
             .await
             .contains("has 50 live recurring meetings")
     );
+    let check = calmeet_env(&world.config, &world.fake.secret_key, &["check"], &[]).await;
+    assert!(
+        text(&check).contains("WARNING: userid 'zhangsan' has 50 live recurring meetings"),
+        "{}",
+        text(&check)
+    );
     let again = world.sync().await;
     assert_eq!(again.status.code(), Some(1));
     assert_eq!(world.fake.request_count(Route::Create), 50);
@@ -334,5 +340,23 @@ async fn already_cancelled_is_recognised_by_reading_the_meeting_back() {
     assert!(out.status.success(), "{}", text(&out));
     assert!(world.fake.request_count(Route::Get) >= 2, "read back");
     world.check().await;
+    assert_quiet(&world).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_event_that_loses_its_tag_is_no_longer_reported() {
+    let world = world(1, "").await;
+    let uid = "ev-000@calmeet.test";
+    world
+        .fake
+        .inject(Route::Create, Fault::ErrorCode(400, 190_004));
+    assert_reports(&world.sync().await, uid, "190004");
+    world
+        .edit(uid, |t| t.replace("CATEGORIES:腾讯会议\r\n", ""))
+        .await;
+    let out = world.sync().await;
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(!status(&world).await.contains("NEEDS ATTENTION"));
+    assert_eq!(world.fake.meetings().len(), 0);
     assert_quiet(&world).await;
 }

@@ -455,12 +455,23 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     CancelReason::Untagged
                 };
                 actions.push(cancel_action(r, reason, se.href.clone()));
+            } else if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
+                // A failed create for an event that no longer wants a meeting: nothing is
+                // failing any more (issue #11: it must not stay reported).
+                actions.push(Action::Forget { key });
             }
             continue;
         }
         let desired = match desired_meeting(ev, input) {
             Ok(Some(d)) => d,
-            Ok(None) => continue, // not within the horizon yet, or already over
+            Ok(None) => {
+                // Not within the horizon yet, or already over: a failed create of it is no
+                // longer failing (it is created when the event comes within reach).
+                if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
+                    actions.push(Action::Forget { key });
+                }
+                continue;
+            }
             Err(reason) => {
                 let known = row.is_some_and(|r| {
                     r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
