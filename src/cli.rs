@@ -230,7 +230,7 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         }
     }
     let failing = report.failing_count();
-    if failing > 0 && !dry_run {
+    if failing > 0 {
         eprintln!(
             "needs attention: {failing} tagged events have no (correct) meeting because of an error:"
         );
@@ -246,7 +246,7 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         "{} calendars, {actions} actions {verb}, {} errors{}{}",
         report.calendars.len(),
         report.error_count(),
-        if failing > 0 && !dry_run {
+        if failing > 0 {
             format!(", {failing} events need attention")
         } else {
             String::new()
@@ -321,6 +321,9 @@ fn status(config: &Config, json: bool) -> ExitCode {
         let now_ts = now.timestamp();
         let v = serde_json::json!({
             "next_run": next_run.map(|t| t.to_rfc3339()),
+            "warnings": crate::sync::recurring_limit_warnings(
+                &crate::sync::count_live_recurring(rows.iter().map(|(r, _)| *r), now_ts),
+            ),
             "needs_attention": rows.iter().filter_map(|(r, segment)| {
                 crate::sync::needs_attention(r, now_ts).map(|cause| serde_json::json!({
                     "calendar": r.key.calendar, "uid": r.key.uid,

@@ -121,6 +121,22 @@ async fn create_refused_as_invalid_fails_every_pass_until_the_event_or_config_ch
     }
     let shown = status(&world).await;
     assert!(shown.starts_with("NEEDS ATTENTION: 1"), "{shown}");
+    let json = calmeet_env(
+        &world.config,
+        &world.fake.secret_key,
+        &["status", "--json"],
+        &[],
+    )
+    .await;
+    let json: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(json["needs_attention"][0]["uid"], uid, "{json}");
+    assert!(
+        json["needs_attention"][0]["cause"]
+            .as_str()
+            .unwrap()
+            .contains("190004"),
+        "{json}"
+    );
     assert!(shown.lines().nth(1).unwrap().contains(uid), "{shown}");
 
     // A change of the config that shapes the request retries it by itself.
