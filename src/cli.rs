@@ -232,7 +232,8 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
     let failing = report.failing_count();
     if failing > 0 {
         eprintln!(
-            "needs attention: {failing} tagged events have no (correct) meeting because of an error:"
+            "needs attention: {} with no (correct) meeting because of an error:",
+            crate::sync::count_events(failing)
         );
         for cal in &report.calendars {
             for line in &cal.failing {
@@ -247,7 +248,7 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
         report.calendars.len(),
         report.error_count(),
         if failing > 0 {
-            format!(", {failing} events need attention")
+            format!(", {} attention", crate::sync::count_events_need(failing))
         } else {
             String::new()
         },
@@ -359,8 +360,8 @@ fn status(config: &Config, json: bool) -> ExitCode {
     let warnings = crate::sync::recurring_limit_warnings(&counts);
     if !attention.is_empty() {
         println!(
-            "NEEDS ATTENTION: {} tagged events have no (correct) meeting because of an error",
-            attention.len()
+            "NEEDS ATTENTION: {} with no (correct) meeting because of an error",
+            crate::sync::count_events(attention.len())
         );
         for line in &attention {
             println!("  {line}");

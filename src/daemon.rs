@@ -604,9 +604,8 @@ pub fn status_line(
     );
     if summary.failing > 0 {
         line.push_str(&format!(
-            ", {} {} need attention",
-            summary.failing,
-            plural(summary.failing, "event", "events")
+            ", {} attention",
+            crate::sync::count_events_need(summary.failing)
         ));
     }
     match next {

@@ -109,7 +109,7 @@ async fn create_refused_as_invalid_fails_every_pass_until_the_event_or_config_ch
         let again = world.sync().await;
         assert_reports(&again, uid, "190004");
         assert!(
-            text(&again).contains("1 events need attention"),
+            text(&again).contains("1 event needs attention"),
             "{}",
             text(&again)
         );
@@ -261,7 +261,7 @@ async fn the_51st_recurring_meeting_waits_and_says_why() {
     let t = text(&out);
     assert_eq!(out.status.code(), Some(1), "{t}");
     assert!(t.contains("already has 50 live recurring meetings"), "{t}");
-    assert!(t.contains("1 events need attention"), "{t}");
+    assert!(t.contains("1 event needs attention"), "{t}");
     // calmeet never sent the 51st: it counted the creator's meetings itself.
     assert_eq!(world.fake.request_count(Route::Create), 50);
     assert_eq!(world.fake.live_meeting_count(), 50);
@@ -375,4 +375,102 @@ async fn a_failing_event_that_loses_its_tag_is_no_longer_reported() {
     assert!(!status(&world).await.contains("NEEDS ATTENTION"));
     assert_eq!(world.fake.meetings().len(), 0);
     assert_quiet(&world).await;
+}
+
+/// Waits until at least `n` STATUS lines contain `what`; returns them all.
+async fn wait_status(
+    statuses: &std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    n: usize,
+    what: &str,
+) -> Vec<String> {
+    let start = std::time::Instant::now();
+    loop {
+        let seen = statuses.lock().unwrap().clone();
+        if seen.iter().filter(|s| s.contains(what)).count() >= n {
+            return seen;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: {seen:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn kill(child: &std::process::Child, signal: &str) {
+    let pid = child.id().to_string();
+    let ok = std::process::Command::new("kill")
+        .args([signal, pid.as_str()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+/// The daemon's STATUS line counts the failing event on every pass, also on passes that try
+/// nothing (the refused create is not sent again), until the config changes and it is made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_daemon_status_counts_failing_events_on_every_pass() {
+    use std::os::unix::net::UnixDatagram;
+    use std::sync::{Arc, Mutex};
+
+    let world = world(1, "").await;
+    world
+        .fake
+        .inject(Route::Create, Fault::ErrorCode(400, 190_004));
+    let plain = std::fs::read_to_string(&world.config).unwrap();
+    let scheduled = format!("schedule = \"* * * * * *\"\n{plain}");
+    std::fs::write(&world.config, &scheduled).unwrap();
+    let sock_path = world.dir.path().join("notify.sock");
+    let sock = UnixDatagram::bind(&sock_path).unwrap();
+    sock.set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let statuses = Arc::new(Mutex::new(Vec::<String>::new()));
+    let reader = {
+        let statuses = Arc::clone(&statuses);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            let start = std::time::Instant::now();
+            while start.elapsed() < Duration::from_secs(90) {
+                if let Ok(n) = sock.recv(&mut buf) {
+                    let m = String::from_utf8_lossy(&buf[..n]).into_owned();
+                    let mut seen = statuses.lock().unwrap();
+                    seen.extend(
+                        m.lines()
+                            .filter(|l| l.starts_with("STATUS=last pass"))
+                            .map(str::to_owned),
+                    );
+                    if m.contains("STOPPING=1") {
+                        return;
+                    }
+                }
+            }
+        })
+    };
+    let mut child = support::cli::command(&world.config, &world.fake.secret_key, &["run"], &[])
+        .env("NOTIFY_SOCKET", &sock_path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_status(&statuses, 1, "1 error, 1 event needs attention").await;
+    let seen = wait_status(&statuses, 3, "0 errors, 1 event needs attention").await;
+    assert_eq!(
+        world.fake.request_count(Route::Create),
+        1,
+        "refused create resent: {seen:#?}"
+    );
+    // The operator changes the config that shapes the request; the daemon reloads on SIGHUP.
+    std::fs::write(
+        &world.config,
+        scheduled.replace("[meeting]\n", "[meeting]\npassword = \"4321\"\n"),
+    )
+    .unwrap();
+    kill(&child, "-HUP");
+    wait_status(&statuses, 1, "0 errors; next").await;
+    assert_eq!(world.fake.live_meeting_count(), 1);
+    kill(&child, "-TERM");
+    assert!(child.wait().unwrap().success());
+    reader.join().unwrap();
+    let last = statuses.lock().unwrap().last().cloned().unwrap();
+    assert!(!last.contains("attention"), "{last}");
 }

@@ -141,6 +141,26 @@ pub fn recurring_limit_warnings(counts: &std::collections::BTreeMap<String, usiz
         .collect()
 }
 
+/// "1 tagged event" / "2 tagged events".
+#[must_use]
+pub fn count_events(n: usize) -> String {
+    if n == 1 {
+        "1 tagged event".to_owned()
+    } else {
+        format!("{n} tagged events")
+    }
+}
+
+/// "1 event needs" / "2 events need" (followed by "attention").
+#[must_use]
+pub fn count_events_need(n: usize) -> String {
+    if n == 1 {
+        "1 event needs".to_owned()
+    } else {
+        format!("{n} events need")
+    }
+}
+
 /// One `needs attention` line for a row: calendar, event UID, subject and cause.
 #[must_use]
 pub fn attention_line(r: &crate::store::EventRow, cause: &str) -> String {
