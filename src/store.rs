@@ -112,6 +112,12 @@ ALTER TABLE calendars ADD COLUMN sync_collection INTEGER;
 ALTER TABLE calendars ADD COLUMN marker_read_at INTEGER;
 ALTER TABLE calendars ADD COLUMN wrote_at INTEGER;
 ",
+    // The meeting's recurring_rule as sent (JSON), so `status` can say the rule in words and
+    // `status --json` show it as the API took it. Empty for rows from before.
+    r"
+ALTER TABLE events ADD COLUMN rule TEXT;
+ALTER TABLE segments ADD COLUMN rule TEXT;
+",
     // Failing creates: when a create that may pass is tried again (persisted backoff), and a
     // hash of the request last sent (a refused one is tried again once it changes). `api_state`
     // holds facts about the meeting API that outlive a pass: a quota hold on creates, the
@@ -245,6 +251,9 @@ pub struct EventRow {
     /// Starts of the occurrences the meeting holds (unix seconds, ascending; EXDATEs left
     /// out), as of the last create, update or extension. Empty for rows from before.
     pub occurrences: Vec<i64>,
+    /// The meeting's `recurring_rule` as sent (JSON), for `status`; `None` for a single
+    /// meeting or a row from before it was kept.
+    pub rule: Option<String>,
     /// Href of the calendar object (CalDAV).
     pub href: Option<String>,
     /// ETag of the object after calmeet's last write or read.
@@ -288,6 +297,7 @@ impl EventRow {
             recurring: false,
             needs_extension: false,
             occurrences: Vec::new(),
+            rule: None,
             href: None,
             etag: None,
             written_back: false,
@@ -395,7 +405,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences, next_attempt_at, request_hash";
+    created_at, updated_at, occurrences, rule, next_attempt_at, request_hash";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -532,12 +542,12 @@ impl Store {
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)"
         );
         self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?27`, `?3` being `third` (the recurrence
+    /// Runs `sql` with the columns of `row` as `?1`…`?28`, `?3` being `third` (the recurrence
     /// id in `events`, the segment start in `segments`).
     fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -568,6 +578,7 @@ impl Store {
             row.created_at,
             row.updated_at,
             join_occurrences(&row.occurrences),
+            row.rule,
             row.next_attempt_at,
             row.request_hash,
         ])?;
@@ -649,7 +660,7 @@ impl Store {
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?3)"
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?3)"
         );
         self.write_row(&sql, &segment.row, segment.start)
     }
@@ -980,14 +991,15 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
-        next_attempt_at: r.get(25)?,
-        request_hash: r.get(26)?,
+        rule: r.get(25)?,
+        next_attempt_at: r.get(26)?,
+        request_hash: r.get(27)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(27)?,
+        start: r.get(28)?,
         row: row_from_sql(r)?,
     })
 }
