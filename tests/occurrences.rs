@@ -85,7 +85,7 @@ async fn run(ics: &str, now: DateTime<Utc>, how: Fake) -> Run {
         &fake,
         &feed.url("/cal.ics"),
         &format!("horizon_days = {HORIZON_DAYS}"),
-        "[calendar.match]\nkeywords = [\"\"]",
+        "[calendar.match]\nall = true",
         Arc::clone(&clock),
     );
     let first = engine.run_pass(SyncOptions::default()).await;
