@@ -150,6 +150,7 @@ pub fn api_client(config: &Config) -> Result<TencentClient, ConfigError> {
     cc.sdk_id.clone_from(&m.sdk_id);
     cc.timeout = Duration::from_secs(m.timeout_secs);
     cc.requests_per_minute = m.max_calls_per_minute;
+    cc.creates_per_minute = m.max_creates_per_minute;
     TencentClient::new(cc).map_err(|e| ConfigError::Secret(format!("meeting API client: {e}")))
 }
 
@@ -187,6 +188,7 @@ pub fn build_engine(
         http,
         shutdown,
         progress: crate::sync::Progress::default(),
+        clock: Arc::new(crate::sync::SystemClock),
     })
 }
 
@@ -227,12 +229,29 @@ pub fn print_report(report: &PassReport, dry_run: bool) {
             eprintln!("error: {e}");
         }
     }
+    let failing = report.failing_count();
+    if failing > 0 {
+        eprintln!(
+            "needs attention: {} with no (correct) meeting because of an error:",
+            crate::sync::count_events(failing)
+        );
+        for cal in &report.calendars {
+            for line in &cal.failing {
+                eprintln!("  {line}");
+            }
+        }
+    }
     let actions: usize = report.calendars.iter().map(|c| c.plan.len()).sum();
     let verb = if dry_run { "planned" } else { "done" };
     println!(
-        "{} calendars, {actions} actions {verb}, {} errors{}",
+        "{} calendars, {actions} actions {verb}, {} errors{}{}",
         report.calendars.len(),
         report.error_count(),
+        if failing > 0 {
+            format!(", {} attention", crate::sync::count_events_need(failing))
+        } else {
+            String::new()
+        },
         if dry_run {
             " (dry run: nothing was changed)"
         } else {
@@ -300,8 +319,19 @@ fn status(config: &Config, json: bool) -> ExitCode {
         .flatten()
     };
     if json {
+        let now_ts = now.timestamp();
         let v = serde_json::json!({
             "next_run": next_run.map(|t| t.to_rfc3339()),
+            "warnings": crate::sync::recurring_limit_warnings(
+                &crate::sync::count_live_recurring(rows.iter().map(|(r, _)| *r), now_ts),
+            ),
+            "needs_attention": rows.iter().filter_map(|(r, segment)| {
+                crate::sync::needs_attention(r, now_ts).map(|cause| serde_json::json!({
+                    "calendar": r.key.calendar, "uid": r.key.uid,
+                    "recurrence_id": r.key.recurrence_id, "segment_start": segment,
+                    "subject": r.subject, "cause": cause, "next_attempt_at": r.next_attempt_at,
+                }))
+            }).collect::<Vec<_>>(),
             "calendars": cals.iter().map(|c| serde_json::json!({
                 "name": c.name, "last_pass_at": c.last_pass_at, "last_ok_at": c.last_ok_at,
                 "ok": c.last_error.is_none(), "last_error": c.last_error,
@@ -314,11 +344,34 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "rule": r.rule.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
                 "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
-                "live_url": r.live_url, "last_error": r.last_error,
+                "live_url": r.live_url, "last_error": r.last_error, "next_attempt_at": r.next_attempt_at,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         return ExitCode::SUCCESS;
+    }
+    // Failures first: an event without its meeting is what the operator must see.
+    let now_ts = now.timestamp();
+    let attention: Vec<String> = rows
+        .iter()
+        .filter_map(|(r, _)| {
+            crate::sync::needs_attention(r, now_ts).map(|c| crate::sync::attention_line(r, &c))
+        })
+        .collect();
+    let counts = crate::sync::count_live_recurring(rows.iter().map(|(r, _)| *r), now_ts);
+    let warnings = crate::sync::recurring_limit_warnings(&counts);
+    if !attention.is_empty() {
+        println!(
+            "NEEDS ATTENTION: {} with no (correct) meeting because of an error",
+            crate::sync::count_events(attention.len())
+        );
+        for line in &attention {
+            println!("  {line}");
+        }
+        println!();
+    }
+    for w in &warnings {
+        println!("WARNING: {w}");
     }
     println!(
         "{:<16} {:<17} {:<17} OUTCOME",
@@ -438,6 +491,15 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
                 failed = true;
                 println!("discover {url}: FAILED: {e}");
             }
+        }
+    }
+    let state = config.state_path();
+    if state.exists()
+        && let Ok(store) = Store::open_read_only(&state)
+    {
+        let counts = crate::sync::live_recurring_by_creator(&store, chrono::Utc::now().timestamp());
+        for w in crate::sync::recurring_limit_warnings(&counts) {
+            println!("meeting API: WARNING: {w}");
         }
     }
     match api_client(&config) {

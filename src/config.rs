@@ -530,6 +530,17 @@ pub struct MeetingConfig {
     /// limit is 300 per minute per app, answered with error 190310 beyond it.
     #[serde(default = "default_max_calls_per_minute")]
     pub max_calls_per_minute: u32,
+    /// Seconds before the first retry of a create that failed for a reason that may pass (a
+    /// server failure, an unknown error code, a rate limit); each further failure doubles the
+    /// wait up to `retry_max_secs`, with jitter. 0–3600, default 300.
+    #[serde(default = "default_retry_first")]
+    pub retry_first_secs: u64,
+    /// Longest wait between two retries of a failing create, in seconds. Default 21600 (6 h).
+    #[serde(default = "default_retry_max")]
+    pub retry_max_secs: u64,
+    /// Most creates calmeet starts in any minute (1–300). Unset: creates get no pace of their
+    /// own until the API answers 9008 ("at most 9 a minute"); from then on 9.
+    pub max_creates_per_minute: Option<u32>,
     /// Command (argv, no shell) whose first line of output is the secret key (issue #15).
     pub secret_key_command: Option<Vec<String>>,
 }
@@ -552,6 +563,9 @@ impl Default for MeetingConfig {
             timeout_secs: default_api_timeout(),
             reconcile_grace_secs: default_reconcile_grace(),
             max_calls_per_minute: default_max_calls_per_minute(),
+            retry_first_secs: default_retry_first(),
+            retry_max_secs: default_retry_max(),
+            max_creates_per_minute: None,
             secret_key_command: None,
         }
     }
@@ -656,6 +670,12 @@ fn default_api_timeout() -> u64 {
 }
 fn default_reconcile_grace() -> u64 {
     120
+}
+fn default_retry_first() -> u64 {
+    300
+}
+fn default_retry_max() -> u64 {
+    6 * 3600
 }
 
 fn default_timeout_secs() -> u64 {
@@ -906,8 +926,36 @@ impl Config {
         if let Some(p) = &self.meeting.password {
             check_password(p).map_err(|m| self.invalid("meeting.password", m))?;
         }
-        if !(10..=500).contains(&self.meeting.subject_max_chars) {
-            return Err(self.invalid("meeting.subject_max_chars", "must be between 10 and 500"));
+        if !(10..=crate::sync::plan::SUBJECT_MAX_BYTES).contains(&self.meeting.subject_max_chars) {
+            return Err(self.invalid(
+                "meeting.subject_max_chars",
+                "must be between 10 and 384: the API takes at most 512 bytes of Base64, \
+                 384 bytes of UTF-8, so a longer subject can never be sent",
+            ));
+        }
+        if self
+            .meeting
+            .max_creates_per_minute
+            .is_some_and(|n| !(1..=300).contains(&n))
+        {
+            return Err(self.invalid(
+                "meeting.max_creates_per_minute",
+                "must be between 1 and 300",
+            ));
+        }
+        if self.meeting.retry_first_secs > 3600 {
+            return Err(self.invalid(
+                "meeting.retry_first_secs",
+                "must be between 0 and 3600 seconds",
+            ));
+        }
+        if self.meeting.retry_max_secs < self.meeting.retry_first_secs
+            || self.meeting.retry_max_secs > 7 * 86_400
+        {
+            return Err(self.invalid(
+                "meeting.retry_max_secs",
+                "must be at least retry_first_secs and at most 604800 (7 days)",
+            ));
         }
         if !(1..=300).contains(&self.meeting.timeout_secs) {
             return Err(self.invalid("meeting.timeout_secs", "must be between 1 and 300 seconds"));

@@ -192,6 +192,9 @@ pub struct PassSummary {
     pub calendars: usize,
     /// Calendars or events that failed (the rest still ran).
     pub errors: usize,
+    /// Tagged events lacking their (correct) meeting because of an error, tried this pass or
+    /// not (issue #11: a failure stays visible until resolved).
+    pub failing: usize,
     /// When the pass began.
     pub started: DateTime<Utc>,
     /// When the pass ended.
@@ -568,6 +571,7 @@ where
         tracing::info!(
             calendars = summary.calendars,
             errors = summary.errors,
+            failing = summary.failing,
             took_secs = (summary.finished - summary.started).num_seconds(),
             next = next.map(|t| schedule.format_time(t)),
             "pass finished"
@@ -598,6 +602,12 @@ pub fn status_line(
         summary.errors,
         plural(summary.errors, "error", "errors"),
     );
+    if summary.failing > 0 {
+        line.push_str(&format!(
+            ", {} attention",
+            crate::sync::count_events_need(summary.failing)
+        ));
+    }
     match next {
         Some(next) => {
             line.push_str("; next ");
@@ -644,12 +654,22 @@ mod tests {
         let summary = PassSummary {
             calendars: 3,
             errors: 1,
+            failing: 0,
             started: utc("2026-01-01T12:04:58Z"),
             finished: utc("2026-01-01T12:05:02Z"),
         };
         assert_eq!(
             status_line(&s, &summary, Some(utc("2026-01-01T12:10:00Z"))),
             "last pass 12:05 UTC, 3 calendars, 1 error; next 12:10 UTC"
+        );
+        let failing = PassSummary {
+            errors: 0,
+            failing: 2,
+            ..summary
+        };
+        assert_eq!(
+            status_line(&s, &failing, Some(utc("2026-01-01T12:10:00Z"))),
+            "last pass 12:05 UTC, 3 calendars, 0 errors, 2 events need attention; next 12:10 UTC"
         );
     }
 }

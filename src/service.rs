@@ -121,6 +121,7 @@ impl PassRunner for SyncRunner {
                 let ctx = ctx.clone();
                 crate::sync::Progress::new(move || ctx.progress())
             },
+            clock: Arc::new(crate::sync::SystemClock),
         };
         ctx.progress();
         let report = engine.run_pass(SyncOptions::default()).await;
@@ -135,6 +136,7 @@ impl PassRunner for SyncRunner {
         PassSummary {
             calendars: report.calendars.len(),
             errors: report.error_count(),
+            failing: report.failing_count(),
             started: report.started,
             finished: report.finished,
         }

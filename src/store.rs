@@ -126,6 +126,20 @@ ALTER TABLE events ADD COLUMN live_url TEXT;
 ALTER TABLE segments ADD COLUMN live_url TEXT;
 ALTER TABLE calendars ADD COLUMN options_digest TEXT;
 ",
+    // Failing creates: when a create that may pass is tried again (persisted backoff), and a
+    // hash of the request last sent (a refused one is tried again once it changes). `api_state`
+    // holds facts about the meeting API that outlive a pass: a quota hold on creates, the
+    // occurrence limit a create is allowed.
+    r"
+ALTER TABLE events ADD COLUMN next_attempt_at INTEGER;
+ALTER TABLE events ADD COLUMN request_hash TEXT;
+ALTER TABLE segments ADD COLUMN next_attempt_at INTEGER;
+ALTER TABLE segments ADD COLUMN request_hash TEXT;
+CREATE TABLE api_state (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+",
 ];
 
 /// A state database failure.
@@ -264,6 +278,12 @@ pub struct EventRow {
     pub updated_at: i64,
     /// Live-stream watch address (`live_config.live_addr`), when the meeting is streamed.
     pub live_url: Option<String>,
+    /// A failed create that may pass later: not tried again before this time (unix seconds).
+    /// `None` on a `failed` row means the API refused the request itself.
+    pub next_attempt_at: Option<i64>,
+    /// Hash of the create request last sent ([`crate::sync::apply::request_hash`]); a refused
+    /// create is sent again as soon as the request the event and config shape differs.
+    pub request_hash: Option<String>,
 }
 
 impl EventRow {
@@ -296,6 +316,8 @@ impl EventRow {
             created_at: now,
             updated_at: now,
             live_url: None,
+            next_attempt_at: None,
+            request_hash: None,
         }
     }
 }
@@ -397,7 +419,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences, rule, live_url";
+    created_at, updated_at, occurrences, rule, live_url, next_attempt_at, request_hash";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -438,6 +460,16 @@ impl Store {
                 message: e.to_string(),
             })?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
+        // Read-only cannot migrate: say so instead of failing on a missing column.
+        let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+        if usize::try_from(version).unwrap_or(0) < MIGRATIONS.len() {
+            return Err(StoreError::Open {
+                path: path.display().to_string(),
+                message: "written by an older calmeet; run `calmeet sync` (or start the \
+                          daemon) once to upgrade it"
+                    .into(),
+            });
+        }
         Ok(Self {
             conn: Mutex::new(conn),
         })
@@ -524,12 +556,12 @@ impl Store {
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)"
         );
         self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?27`, `?3` being `third` (the recurrence
+    /// Runs `sql` with the columns of `row` as `?1`…`?29`, `?3` being `third` (the recurrence
     /// id in `events`, the segment start in `segments`).
     fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -562,6 +594,8 @@ impl Store {
             join_occurrences(&row.occurrences),
             row.rule,
             row.live_url,
+            row.next_attempt_at,
+            row.request_hash,
         ])?;
         Ok(())
     }
@@ -641,7 +675,7 @@ impl Store {
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?3)"
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?3)"
         );
         self.write_row(&sql, &segment.row, segment.start)
     }
@@ -655,6 +689,32 @@ impl Store {
             "DELETE FROM segments WHERE calendar = ?1 AND uid = ?2",
             params![key.calendar, key.uid],
         )?;
+        Ok(())
+    }
+
+    /// A fact about the meeting API kept across passes (`api_state`), e.g. a quota hold.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn api_state(&self, key: &str) -> Result<Option<String>, StoreError> {
+        let conn = self.conn();
+        let mut stmt = conn.prepare_cached("SELECT value FROM api_state WHERE key = ?1")?;
+        Ok(stmt.query_row(params![key], |r| r.get(0)).optional()?)
+    }
+
+    /// Sets (or with `None` removes) a fact about the meeting API.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn set_api_state(&self, key: &str, value: Option<&str>) -> Result<(), StoreError> {
+        let conn = self.conn();
+        match value {
+            Some(v) => conn.execute(
+                "INSERT OR REPLACE INTO api_state (key, value) VALUES (?1, ?2)",
+                params![key, v],
+            )?,
+            None => conn.execute("DELETE FROM api_state WHERE key = ?1", params![key])?,
+        };
         Ok(())
     }
 
@@ -951,12 +1011,14 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
         rule: r.get(25)?,
         live_url: r.get(26)?,
+        next_attempt_at: r.get(27)?,
+        request_hash: r.get(28)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(27)?,
+        start: r.get(29)?,
         row: row_from_sql(r)?,
     })
 }

@@ -121,6 +121,7 @@ impl PassRunner for FakeRunner {
             PassSummary {
                 calendars: 2,
                 errors: 0,
+                failing: 0,
                 started,
                 finished,
             }

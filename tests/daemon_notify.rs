@@ -42,6 +42,7 @@ impl PassRunner for Runner {
             PassSummary {
                 calendars: 3,
                 errors: 0,
+                failing: 0,
                 started,
                 finished: clock.now(),
             }

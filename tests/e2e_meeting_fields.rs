@@ -151,7 +151,7 @@ async fn radicale_meeting_fields_reach_tencent_and_follow_changes() {
     let fake = FakeTencent::start().await;
     // Some create answers leave the live address out: calmeet must GET it once.
     fake.omit_live_addr_on_create(true);
-    fake.set_unregistered(&["carol"], true);
+    fake.set_listed_unregistered(&["carol"], true);
     let work = CalDavClient::new(
         server.url_for("work"),
         server.auth(),

@@ -68,7 +68,7 @@ fn rejected(r: Result<impl std::fmt::Debug, ApiError>, what: &str) {
 #[tokio::test]
 async fn live_addr_and_unregistered_invitees_come_back_as_the_api_answers() {
     let fake = FakeTencent::start().await;
-    fake.set_unregistered(&["ghost"], false);
+    fake.set_listed_unregistered(&["ghost"], false);
     let client = fake.client();
     let req = CreateMeetingRequest {
         enable_live: Some(true),
@@ -87,10 +87,10 @@ async fn live_addr_and_unregistered_invitees_come_back_as_the_api_answers() {
         .collect();
     assert_eq!(unregistered, ["ghost"]);
     // The other shape the docs allow reads the same.
-    fake.set_unregistered(&["ghost"], true);
+    fake.set_listed_unregistered(&["ghost"], true);
     let objects = client.create_meeting(&req).await.unwrap();
     assert_eq!(objects.user_non_registered[0].userid(), "ghost");
-    fake.set_unregistered(&[], false);
+    fake.set_listed_unregistered(&[], false);
     // GET reports the stream, without its password.
     let got = client
         .get_meeting(&info.meeting_id, "zhangsan", 1)

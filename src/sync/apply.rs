@@ -14,7 +14,7 @@ use crate::sync::Engine;
 use crate::sync::plan::{self, Action, CancelReason, Desired, ListedContinuation};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
-    RecurringRule,
+    RecurringRule, SubMeeting,
 };
 
 /// `hosts` as the API takes them: the creator first, then the designated hosts (the modify
@@ -27,8 +27,13 @@ fn hosts_of(desired: &Desired, creator: &str) -> Option<Vec<MeetingUser>> {
         .collect();
     Some(meeting_users(&all))
 }
-use crate::tencent::{ApiError, MeetingApi};
+use crate::tencent::{ApiError, FailureClass, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
+
+/// Most recurring meetings one account may hold live at the same time (reference §3.2).
+pub const RECURRING_LIMIT: usize = 50;
+/// `check` and `status` warn from this many live recurring meetings per creator.
+pub const RECURRING_WARN: usize = 45;
 
 /// Most occurrences a modify may carry: the API documents `until_count` 1–50 for PUT (the 200
 /// of create-time rules is not confirmed for modify; reference §3.2).
@@ -69,7 +74,9 @@ pub fn limit_for_modify(desired: &Desired) -> Desired {
 /// ambiguous failures are not refusals: a continuation would fail (or be wrong) the same way.
 #[must_use]
 pub fn refuses_in_place(e: &ApiError) -> bool {
-    matches!(e, ApiError::InvalidRequest { .. } | ApiError::Api { .. })
+    // An unknown code with HTTP 5xx is a server failure, not a refusal (reference §4.2).
+    matches!(e, ApiError::InvalidRequest { .. })
+        || matches!(e, ApiError::Api { status, .. } if *status < 500)
 }
 
 /// Where a meeting's state lives: the event's own row, or one of its continuation segments.
@@ -87,6 +94,9 @@ pub struct Context<'a, A> {
     engine: &'a Engine<A>,
     cal: &'a CalendarConfig,
     dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
+    /// Live recurring meetings per creator, counted from the state on the first recurring
+    /// create of the pass and kept up to date by this context's creates.
+    recurring: std::sync::Mutex<Option<std::collections::BTreeMap<String, usize>>>,
     /// The calendar must be evaluated again on the next pass even if nothing in it changes:
     /// a write-back met (and cached) a version of an event newer than the one planned from,
     /// or a meeting was recorded that the next pass is to update or extend.
@@ -140,6 +150,93 @@ pub fn create_request_for(desired: &Desired) -> CreateMeetingRequest {
             .filter(|i| !i.is_empty())
             .map(meeting_users),
     }
+}
+
+/// Hash (SHA-256, hex) of a create request's JSON body, without the start and end: a refused
+/// create is sent again once this differs (the event or the config that shapes the request
+/// changed), and not before. The times are left out because a series that began in the past
+/// is created from its next occurrence, which moves on by itself without anyone fixing
+/// anything; the event's own times are in its fingerprint.
+#[must_use]
+pub fn request_hash(req: &CreateMeetingRequest) -> String {
+    use sha2::Digest;
+    let mut req = req.clone();
+    req.start_time.clear();
+    req.end_time.clear();
+    let body = serde_json::to_vec(&req).unwrap_or_default();
+    crate::fingerprint::hex(&sha2::Sha256::digest(&body))
+}
+
+/// Capped, jittered exponential backoff across passes for a create that may pass later:
+/// `first` after the first failure, doubling per failure up to `max`, each wait drawn between
+/// 3/4 and the full value so that many failing events do not all return in the same pass.
+#[must_use]
+pub fn retry_delay(first: u64, max: u64, attempts: i64) -> i64 {
+    let doublings = u32::try_from(attempts.saturating_sub(1).clamp(0, 30)).unwrap_or(30);
+    let full = first.saturating_mul(1u64 << doublings).min(max);
+    let low = full - full / 4;
+    let wait = if full > low {
+        rand::random_range(low..=full)
+    } else {
+        full
+    };
+    i64::try_from(wait).unwrap_or(i64::MAX)
+}
+
+/// Until when (unix seconds) a quota answer holds every create (reference §4.3/§4.4): 9008
+/// ("9 a minute / 100 a day") a minute past the next minute, 500029 (per user and hour) an
+/// hour, 190311 (calls per day) the next midnight in Beijing, 500168 (creates per month) the
+/// first of the next month in Beijing.
+#[must_use]
+pub fn quota_reset(code: i64, now: i64) -> i64 {
+    use chrono::{Datelike, TimeZone};
+    let Some(beijing) = chrono::FixedOffset::east_opt(8 * 3600) else {
+        return now + 86_400;
+    };
+    let local = DateTime::from_timestamp(now, 0)
+        .unwrap_or_default()
+        .with_timezone(&beijing);
+    let midnight = |y: i32, m: u32, d: u32| {
+        beijing
+            .with_ymd_and_hms(y, m, d, 0, 0, 0)
+            .single()
+            .map_or(now + 86_400, |t| t.timestamp())
+    };
+    match code {
+        500_029 => now + 3600,
+        190_311 => {
+            let next = local.date_naive() + chrono::Days::new(1);
+            midnight(next.year(), next.month(), next.day())
+        }
+        500_168 => {
+            let (y, m) = if local.month() == 12 {
+                (local.year() + 1, 1)
+            } else {
+                (local.year(), local.month() + 1)
+            };
+            midnight(y, m, 1)
+        }
+        _ => now - now.rem_euclid(60) + 120,
+    }
+}
+
+/// Whether a meeting read back is cancelled: the whole meeting (`MEETING_STATE_CANCELLED`),
+/// or, for `sub_meeting_id`, that occurrence (`status` 1).
+#[must_use]
+pub fn is_cancelled(info: &MeetingInfo, sub_meeting_id: Option<&str>) -> bool {
+    if info.status.as_deref() == Some("MEETING_STATE_CANCELLED") {
+        return true;
+    }
+    sub_meeting_id.is_some_and(|id| {
+        info.sub_meetings
+            .iter()
+            .any(|s| s.sub_meeting_id == id && s.status == Some(1))
+    })
+}
+
+/// The `api_state` key of the create hold of one app.
+fn hold_key(app_id: &str) -> String {
+    format!("create_hold_until:{app_id}")
 }
 
 /// One line describing an action, for `--dry-run` and logs. Never contains a secret.
@@ -335,6 +432,7 @@ where
             engine,
             cal,
             dav: std::sync::OnceLock::new(),
+            recurring: std::sync::Mutex::new(None),
             again: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -456,7 +554,7 @@ where
     /// # Errors
     /// A message for the log and the pass report.
     pub async fn apply(&self, action: &Action) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         match action {
             Action::Create {
                 key,
@@ -659,6 +757,10 @@ where
         }
     }
 
+    fn create_request(&self, desired: &Desired) -> CreateMeetingRequest {
+        create_request_for(desired)
+    }
+
     fn record_meeting(
         row: &mut EventRow,
         info: &MeetingInfo,
@@ -688,6 +790,7 @@ where
         }
         row.attempts = 0;
         row.last_error = None;
+        row.next_attempt_at = None;
         row.updated_at = now;
     }
 
@@ -787,7 +890,7 @@ where
         reconcile: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let what = match slot {
             Slot::Event => "create meeting",
@@ -843,16 +946,108 @@ where
                 }
             }
         }
+        let request = self.create_request(desired);
+        let hash = request_hash(&request);
+        let blocked = self
+            .create_hold(now)
+            .map(|until| (until, None))
+            .or_else(|| {
+                self.recurring_limit_reached(desired, now)
+                    .map(|(until, msg)| (until, Some(msg)))
+            });
+        if let Some((until, why)) = blocked {
+            // A quota answer holds every create until the quota can have reset.
+            row.state = RowState::Failed;
+            row.userid = Some(desired.userid.clone());
+            row.fingerprint = Some(desired.fingerprint.clone());
+            Self::record_desired(&mut row, desired);
+            row.href = href.map(str::to_owned).or(row.href.take());
+            row.next_attempt_at = Some(until);
+            row.request_hash = Some(hash);
+            let msg = why.unwrap_or_else(|| format!(
+                "meeting-creation quota used up: creates are held until {} (when the quota can have reset); \
+                 nothing to do unless it keeps happening, then ask the Tencent Meeting admin for more quota",
+                fmt_time(
+                    DateTime::from_timestamp(until, 0).unwrap_or_default(),
+                    &self.engine.config
+                )
+            ));
+            row.last_error = Some(msg.clone());
+            row.updated_at = now;
+            self.save(slot, &row)?;
+            return Err(format!("{key}: {what}: {msg}"));
+        }
         // Commit the intent first: a crash after the call is then detected and reconciled.
         row.state = RowState::Pending;
         row.userid = Some(desired.userid.clone());
         row.fingerprint = Some(desired.fingerprint.clone());
         Self::record_desired(&mut row, desired);
         row.href = href.map(str::to_owned).or(row.href.take());
+        row.request_hash = Some(hash);
         row.updated_at = now;
         self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api");
-        match api.create_meeting(&create_request_for(desired)).await {
+        // The create limit of 200 occurrences is newer than the 50 of modify and get
+        // (reference §3.2): once an app was refused more than 50, its creates hold 50 and are
+        // extended later like any truncated series.
+        let limited = limit_for_modify(desired);
+        let fifty = self.create_occurrence_limit() == Some(MAX_OCCURRENCES_ON_MODIFY);
+        let (mut desired, mut request) =
+            if fifty && limited.occurrences.len() < desired.occurrences.len() {
+                (limited.clone(), self.create_request(&limited))
+            } else {
+                (desired.clone(), request)
+            };
+        let mut result = api.create_meeting(&request).await;
+        if let Err(ApiError::InvalidRequest { .. }) = &result
+            && desired.occurrences.len() > MAX_OCCURRENCES_ON_MODIFY
+            && desired.rule.is_some()
+        {
+            tracing::info!(calendar = %key.calendar, uid = %key.uid, "Tencent refused a series of {} occurrences; trying once with {MAX_OCCURRENCES_ON_MODIFY} (extended later)", desired.occurrences.len());
+            desired = limited;
+            request = self.create_request(&desired);
+            result = api.create_meeting(&request).await;
+            if result.is_ok() {
+                self.set_create_occurrence_limit(MAX_OCCURRENCES_ON_MODIFY);
+            }
+        }
+        let desired = &desired;
+        if let Err(ApiError::UnregisteredUser { message, .. }) = &result
+            && request.invitees.is_some()
+        {
+            // An unregistered invitee must not cost the meeting: create it without the
+            // refused invitees (all of them when the answer does not name them).
+            let mut without = request.clone();
+            let refused: Vec<String> = request
+                .invitees
+                .iter()
+                .flatten()
+                .map(|u| u.userid.clone())
+                .filter(|u| message.contains(u.as_str()))
+                .collect();
+            without.invitees = if refused.is_empty() {
+                None
+            } else {
+                Some(
+                    request
+                        .invitees
+                        .iter()
+                        .flatten()
+                        .filter(|u| !refused.contains(&u.userid))
+                        .cloned()
+                        .collect(),
+                )
+                .filter(|v: &Vec<MeetingUser>| !v.is_empty())
+            };
+            let named = if refused.is_empty() {
+                "all invitees (the answer named none)".to_owned()
+            } else {
+                refused.join(", ")
+            };
+            tracing::warn!(calendar = %key.calendar, uid = %key.uid, "not registered with Tencent Meeting, left out of the invitees: {named}; register them or remove them from [meeting.users]");
+            result = api.create_meeting(&without).await;
+        }
+        match result {
             Ok(info) => {
                 crate::failpoint::hit("create.after_api");
                 Self::record_meeting(&mut row, &info, desired, href, now);
@@ -865,6 +1060,15 @@ where
                         .await;
                     self.save(slot, &row)?;
                 }
+                if desired.rule.is_some()
+                    && let Some(counts) = self
+                        .recurring
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner)
+                        .as_mut()
+                {
+                    *counts.entry(desired.userid.clone()).or_insert(0) += 1;
+                }
                 if slot == Slot::Event {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
                 } else {
@@ -874,30 +1078,172 @@ where
                 self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
+                let failed_at = self.engine.now().timestamp();
                 row.attempts += 1;
-                row.last_error = Some(e.to_string());
-                if e.is_ambiguous() {
-                    // The meeting may exist: keep `pending`; the next pass looks for it first.
-                    // The time of the failure starts the reconcile grace period.
-                    row.updated_at = Utc::now().timestamp();
-                    self.save(slot, &row)?;
-                    return Err(format!(
-                        "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
-                    ));
-                }
+                let m = &self.engine.config.meeting;
+                let class = e.failure_class();
+                let next = match class {
+                    FailureClass::InDoubt => {
+                        // The meeting may exist: keep `pending`; the next pass looks for it
+                        // first. The time of the failure starts the reconcile grace period.
+                        row.last_error = Some(e.to_string());
+                        row.updated_at = failed_at;
+                        self.save(slot, &row)?;
+                        return Err(format!(
+                            "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
+                        ));
+                    }
+                    FailureClass::Refused => None,
+                    // Credentials are the operator's to fix, not the event's: try again on the
+                    // next pass (one call per event and pass), so a fixed key works at once.
+                    FailureClass::Later
+                        if matches!(
+                            e,
+                            ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. }
+                        ) =>
+                    {
+                        Some(failed_at)
+                    }
+                    FailureClass::Later => Some(
+                        failed_at + retry_delay(m.retry_first_secs, m.retry_max_secs, row.attempts),
+                    ),
+                    FailureClass::Quota { code } => {
+                        let until = quota_reset(code, failed_at);
+                        self.set_create_hold(until);
+                        Some(until.max(
+                            failed_at
+                                + retry_delay(m.retry_first_secs, m.retry_max_secs, row.attempts),
+                        ))
+                    }
+                };
+                let then = match next {
+                    Some(t) => format!(
+                        "; retried automatically from {} (attempt {})",
+                        fmt_time(DateTime::from_timestamp(t, 0).unwrap_or_default(), &self.engine.config),
+                        row.attempts + 1
+                    ),
+                    None => "; fix the event or the [meeting] config: it is tried again as soon as either changes".to_owned(),
+                };
                 row.state = RowState::Failed;
-                // Credentials are not the event's fault: retry once the operator fixed them.
-                let global = matches!(
-                    e,
-                    ApiError::SignatureRejected { .. } | ApiError::AuthFailed { .. }
-                );
-                if !e.is_permanent() || global {
-                    // Retry next pass (attempts 0 marks "retry regardless of fingerprint").
-                    row.attempts = 0;
-                }
+                row.next_attempt_at = next;
+                row.last_error = Some(format!("{e}{then}"));
+                row.updated_at = failed_at;
                 self.save(slot, &row)?;
-                Err(format!("{key}: {what}: {e}"))
+                Err(format!("{key}: {what}: {e}{then}"))
             }
+        }
+    }
+
+    /// Cancels a meeting or one occurrence, and makes sure of the outcome: "not found" is
+    /// done (a repeat after a lost answer sees it), and any other refusal is checked by reading
+    /// the meeting back — a meeting in `MEETING_STATE_CANCELLED`, or the occurrence with
+    /// `status` 1, is cancelled whatever code the API answered (reference §2.3, §6: the code
+    /// for "already cancelled" is not documented).
+    async fn cancel_confirmed(
+        &self,
+        meeting_id: &str,
+        req: &CancelMeetingRequest,
+    ) -> Result<(), ApiError> {
+        let api = self.api().map_err(ApiError::Invalid)?;
+        let refused = match api.cancel_meeting(meeting_id, req).await {
+            Ok(()) | Err(ApiError::NotFound { .. }) => return Ok(()),
+            Err(e) => e,
+        };
+        let info = match api
+            .get_meeting(meeting_id, &req.userid, self.instanceid())
+            .await
+        {
+            Ok(info) => info,
+            Err(ApiError::NotFound { .. }) => return Ok(()),
+            Err(_) => return Err(refused),
+        };
+        if is_cancelled(&info, req.sub_meeting_id.as_deref()) {
+            tracing::info!(meeting = %meeting_id, "the cancel was answered with an error ({refused}), but the meeting reads back as cancelled");
+            Ok(())
+        } else {
+            Err(refused)
+        }
+    }
+
+    /// The occurrence limit learned for this app's creates, if one was (`api_state`).
+    fn create_occurrence_limit(&self) -> Option<usize> {
+        let key = format!(
+            "create_occurrence_limit:{}",
+            self.engine.config.meeting.app_id
+        );
+        self.engine
+            .store
+            .api_state(&key)
+            .ok()
+            .flatten()
+            .and_then(|v| v.parse().ok())
+    }
+
+    fn set_create_occurrence_limit(&self, limit: usize) {
+        let key = format!(
+            "create_occurrence_limit:{}",
+            self.engine.config.meeting.app_id
+        );
+        if let Err(e) = self
+            .engine
+            .store
+            .set_api_state(&key, Some(&limit.to_string()))
+        {
+            tracing::warn!("cannot record the create occurrence limit: {e}");
+        }
+    }
+
+    /// For a recurring create whose creator already has [`RECURRING_LIMIT`] live recurring
+    /// meetings in the state: when to look again, and why not now (in words).
+    fn recurring_limit_reached(&self, desired: &Desired, now: i64) -> Option<(i64, String)> {
+        desired.rule.as_ref()?;
+        let live = {
+            let mut counts = self
+                .recurring
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            counts
+                .get_or_insert_with(|| {
+                    crate::sync::live_recurring_by_creator(&self.engine.store, now)
+                })
+                .get(&desired.userid)
+                .copied()
+                .unwrap_or(0)
+        };
+        if live < RECURRING_LIMIT {
+            return None;
+        }
+        let m = &self.engine.config.meeting;
+        let until = now + retry_delay(m.retry_first_secs, m.retry_max_secs, 1);
+        Some((
+            until,
+            format!(
+                "userid '{}' already has {live} live recurring meetings, the most Tencent Meeting \
+                 allows per account ({RECURRING_LIMIT}); cancel or end one (or let another organizer \
+                 own this series), then it is created automatically",
+                desired.userid
+            ),
+        ))
+    }
+
+    /// Until when creates are held by a quota answer, if they still are.
+    fn create_hold(&self, now: i64) -> Option<i64> {
+        let key = hold_key(&self.engine.config.meeting.app_id);
+        match self.engine.store.api_state(&key) {
+            Ok(Some(v)) => v.parse::<i64>().ok().filter(|&t| t > now),
+            Ok(None) => None,
+            Err(e) => {
+                tracing::warn!("cannot read the create hold: {e}");
+                None
+            }
+        }
+    }
+
+    fn set_create_hold(&self, until: i64) {
+        let key = hold_key(&self.engine.config.meeting.app_id);
+        let value = until.to_string();
+        if let Err(e) = self.engine.store.set_api_state(&key, Some(&value)) {
+            tracing::warn!("cannot record the create hold: {e}");
         }
     }
 
@@ -931,7 +1277,7 @@ where
         continuations: &[ListedContinuation],
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let alive = |info: &MeetingInfo| info.status.as_deref() != Some("MEETING_STATE_CANCELLED");
         // Continuations first: recorded before the event's row, so that a pass dying in
@@ -984,7 +1330,7 @@ where
         let mut predecessor_found = false;
         if tail_lost && let Some(s) = segments.iter_mut().rev().find(|s| live(s)) {
             predecessor_found = true;
-            s.row.needs_extension = !plan::meeting_over(&s.row, Utc::now());
+            s.row.needs_extension = !plan::meeting_over(&s.row, self.engine.now());
         }
         for s in &segments {
             self.save(Slot::Segment(s.start), &s.row)?;
@@ -1040,7 +1386,7 @@ where
             row.fingerprint = None;
         }
         if tail_lost && !predecessor_found {
-            row.needs_extension = !plan::meeting_over(&row, Utc::now());
+            row.needs_extension = !plan::meeting_over(&row, self.engine.now());
             if row.needs_extension {
                 self.evaluate_again();
             }
@@ -1122,7 +1468,7 @@ where
         desired: &Desired,
         extension: Option<Option<&Desired>>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(mut row) = self.load(key, slot)? else {
             return Ok(());
@@ -1278,8 +1624,8 @@ where
         recurring: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
-        let api = self.api()?;
+        let now = self.engine.now().timestamp();
+        self.api()?;
         let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
         // A row already cancelled for this meeting means an earlier pass cancelled it and
@@ -1291,11 +1637,11 @@ where
         // a meeting that is over is never touched.
         let over = existing
             .as_ref()
-            .is_some_and(|r| plan::meeting_over(r, Utc::now()));
+            .is_some_and(|r| plan::meeting_over(r, self.engine.now()));
         if !already && !over {
             crate::failpoint::hit("cancel.before_api");
-            match api.cancel_meeting(meeting_id, &req).await {
-                Ok(()) | Err(ApiError::NotFound { .. }) => {}
+            match self.cancel_confirmed(meeting_id, &req).await {
+                Ok(()) => {}
                 Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
             }
             crate::failpoint::hit("cancel.after_api");
@@ -1313,7 +1659,9 @@ where
                     .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
                 _ => continue,
             };
-            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
+            if let Some(mid) =
+                found.filter(|_| !plan::meeting_over(&segment.row, self.engine.now()))
+            {
                 let req = CancelMeetingRequest {
                     userid: segment
                         .row
@@ -1323,8 +1671,8 @@ where
                     meeting_type: Some(1),
                     ..req.clone()
                 };
-                match api.cancel_meeting(&mid, &req).await {
-                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                match self.cancel_confirmed(&mid, &req).await {
+                    Ok(()) => {}
                     Err(e) => {
                         return Err(format!("{key}: cancel continuation meeting {mid}: {e}"));
                     }
@@ -1369,7 +1717,7 @@ where
         userid: &str,
         moved: Option<(DateTime<Utc>, DateTime<Utc>, &str)>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(rid) = key.recurrence_id else {
             return Ok(());
@@ -1384,17 +1732,53 @@ where
         // By the id recorded earlier (a moved occurrence no longer starts at its
         // RECURRENCE-ID), else by original start time.
         let known = row.sub_meeting_id.clone();
-        let sub = info
+        let find = |subs: &[SubMeeting]| {
+            subs.iter()
+                .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
+                .or_else(|| {
+                    subs.iter()
+                        .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+                })
+                .map(|s| s.sub_meeting_id.clone())
+        };
+        let mut sub = find(&info.sub_meetings);
+        // GET may list only some sub-meetings (reference §2.3, §3.3): a partial answer says
+        // so, or lists fewer live ones than remain. Then the list endpoint is asked for all of
+        // them (`is_show_all_sub_meetings=1`), and failing that the occurrence is addressed by
+        // the documented id form, its original start.
+        let listed_live = info
             .sub_meetings
             .iter()
-            .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
-            .or_else(|| {
-                info.sub_meetings
-                    .iter()
-                    .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
-            })
-            .map(|s| s.sub_meeting_id.clone());
+            .filter(|s| s.status.unwrap_or(0) == 0)
+            .count();
+        let partial = info.has_more_sub_meeting == Some(1)
+            || info
+                .remain_sub_meetings
+                .is_some_and(|r| usize::try_from(r).is_ok_and(|r| r > listed_live));
+        if sub.is_none() && partial {
+            let all = api
+                .list_meetings_with_all_sub_meetings(userid, self.instanceid(), now)
+                .await
+                .map_err(|e| format!("{key}: list the occurrences of meeting {meeting_id}: {e}"))?;
+            sub = all
+                .iter()
+                .find(|m| m.meeting_id == meeting_id)
+                .and_then(|m| find(&m.sub_meetings))
+                .or_else(|| Some(rid.to_string()));
+        }
         let Some(sub) = sub else {
+            if moved.is_none() {
+                // Every sub-meeting was listed and none is at that time: the meeting holds
+                // nothing there, which is what the cancellation wants.
+                tracing::debug!(
+                    "{key}: meeting {meeting_id} holds no occurrence then; nothing to cancel"
+                );
+                row.meeting_id = Some(meeting_id.to_owned());
+                row.userid = Some(userid.to_owned());
+                row.state = RowState::Cancelled;
+                row.updated_at = now;
+                return self.put_row(&row);
+            }
             return Err(format!(
                 "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
             ));
@@ -1412,8 +1796,8 @@ where
                     meeting_type: Some(1),
                     sub_meeting_id: Some(sub),
                 };
-                match api.cancel_meeting(meeting_id, &req).await {
-                    Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                match self.cancel_confirmed(meeting_id, &req).await {
+                    Ok(()) => {}
                     Err(e) => return Err(format!("{key}: cancel occurrence: {e}")),
                 }
                 row.state = RowState::Cancelled;
@@ -1483,7 +1867,7 @@ where
         userid: &str,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let api = self.api()?;
+        self.api()?;
         let Some(mut row) = self.load(key, Slot::Segment(start))? else {
             return Ok(());
         };
@@ -1492,8 +1876,8 @@ where
             "calendar series no longer reaches these dates",
             true,
         );
-        match api.cancel_meeting(meeting_id, &req).await {
-            Ok(()) | Err(ApiError::NotFound { .. }) => {}
+        match self.cancel_confirmed(meeting_id, &req).await {
+            Ok(()) => {}
             Err(e) => {
                 return Err(format!(
                     "{key}: cancel continuation meeting {meeting_id}: {e}"
@@ -1502,7 +1886,7 @@ where
         }
         tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled continuation meeting: the series no longer reaches it");
         row.state = RowState::Cancelled;
-        row.updated_at = Utc::now().timestamp();
+        row.updated_at = self.engine.now().timestamp();
         self.save(Slot::Segment(start), &row)?;
         self.links_after(key, Slot::Segment(start), &row, href)
             .await

@@ -18,6 +18,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::{CalendarConfig, CalendarKind, Config};
+pub use crate::daemon::{Clock, SystemClock};
 use crate::event::{self, TagMatcher};
 use crate::source::{self, Snapshot};
 use crate::store::{CalendarState, RowState, Store};
@@ -53,14 +54,118 @@ pub struct CalendarOutcome {
     pub plan: Vec<String>,
     /// Nothing changed since the last pass and nothing was evaluated.
     pub unchanged: bool,
+    /// Tagged events that lack their (correct) meeting because of an error, read from the
+    /// state after the pass: one line each with the event, the cause and what happens next.
+    /// Listed on every pass until resolved, also when nothing was tried this pass.
+    pub failing: Vec<String>,
 }
 
 impl CalendarOutcome {
     /// Whether anything failed.
     #[must_use]
     pub fn failed(&self) -> bool {
-        self.error.is_some() || !self.event_errors.is_empty()
+        self.error.is_some() || !self.event_errors.is_empty() || !self.failing.is_empty()
     }
+}
+
+/// Why a state row's event lacks its (correct) meeting because of an error, if it does and
+/// the meeting would not be over yet: a failed create (refused, or waiting to be retried), a
+/// create in doubt, or a meeting whose last update failed. `None` for everything else.
+#[must_use]
+pub fn needs_attention(r: &crate::store::EventRow, now: i64) -> Option<String> {
+    let over = r.series_end_at.or(r.end_at).is_some_and(|end| end <= now);
+    if over {
+        return None;
+    }
+    let error = r.last_error.as_deref();
+    match r.state {
+        RowState::Failed => Some(error.unwrap_or("create failed").to_owned()),
+        RowState::Pending if r.attempts > 0 => Some(format!(
+            "{}; no meeting yet: the next pass looks for it before creating one",
+            error.unwrap_or("the create's outcome is unknown")
+        )),
+        RowState::Created => error.map(|e| {
+            format!("{e}; the meeting does not match the event yet, retried on the next pass")
+        }),
+        _ => None,
+    }
+}
+
+/// Live recurring meetings per creator userid, counted from the state (event rows and
+/// continuation segments that are `created`, recurring and not over): the API allows 50 per
+/// account (reference §3.2). An unreadable state counts as none.
+#[must_use]
+pub fn live_recurring_by_creator(
+    store: &Store,
+    now: i64,
+) -> std::collections::BTreeMap<String, usize> {
+    let rows = store.all_rows().unwrap_or_default();
+    let segments = store.all_segments().unwrap_or_default();
+    count_live_recurring(rows.iter().chain(segments.iter().map(|s| &s.row)), now)
+}
+
+/// [`live_recurring_by_creator`] over given rows.
+#[must_use]
+pub fn count_live_recurring<'r>(
+    rows: impl Iterator<Item = &'r crate::store::EventRow>,
+    now: i64,
+) -> std::collections::BTreeMap<String, usize> {
+    let mut counts = std::collections::BTreeMap::new();
+    for r in rows {
+        let over = r.series_end_at.or(r.end_at).is_some_and(|end| end <= now);
+        if r.state == RowState::Created
+            && r.recurring
+            && r.key.recurrence_id.is_none()
+            && !over
+            && let Some(u) = &r.userid
+        {
+            *counts.entry(u.clone()).or_insert(0) += 1;
+        }
+    }
+    counts
+}
+
+/// Warnings for creators at or near the API's 50 live recurring meetings per account.
+#[must_use]
+pub fn recurring_limit_warnings(counts: &std::collections::BTreeMap<String, usize>) -> Vec<String> {
+    counts
+        .iter()
+        .filter(|&(_, &n)| n >= apply::RECURRING_WARN)
+        .map(|(u, n)| {
+            format!(
+                "userid '{u}' has {n} live recurring meetings; Tencent Meeting allows {} per \
+                 account, and further recurring events of this organizer wait until one ends or \
+                 is cancelled",
+                apply::RECURRING_LIMIT
+            )
+        })
+        .collect()
+}
+
+/// "1 tagged event" / "2 tagged events".
+#[must_use]
+pub fn count_events(n: usize) -> String {
+    if n == 1 {
+        "1 tagged event".to_owned()
+    } else {
+        format!("{n} tagged events")
+    }
+}
+
+/// "1 event needs" / "2 events need" (followed by "attention").
+#[must_use]
+pub fn count_events_need(n: usize) -> String {
+    if n == 1 {
+        "1 event needs".to_owned()
+    } else {
+        format!("{n} events need")
+    }
+}
+
+/// One `needs attention` line for a row: calendar, event UID, subject and cause.
+#[must_use]
+pub fn attention_line(r: &crate::store::EventRow, cause: &str) -> String {
+    format!("{} ('{}'): {cause}", r.key, r.subject)
 }
 
 /// What a whole pass did.
@@ -83,13 +188,20 @@ impl PassReport {
         self.calendars.iter().any(CalendarOutcome::failed)
     }
 
-    /// Number of calendars or events with errors.
+    /// Number of calendars or events with errors in this pass.
     #[must_use]
     pub fn error_count(&self) -> usize {
         self.calendars
             .iter()
             .map(|c| usize::from(c.error.is_some()) + c.event_errors.len())
             .sum()
+    }
+
+    /// Number of tagged events lacking their (correct) meeting because of an error, whether
+    /// or not anything was tried for them in this pass.
+    #[must_use]
+    pub fn failing_count(&self) -> usize {
+        self.calendars.iter().map(|c| c.failing.len()).sum()
     }
 }
 
@@ -155,6 +267,10 @@ pub struct Engine<A> {
     /// Told after every calendar and every action, so that a long pass (thousands of creates
     /// paced by the API's rate limit) proves it is alive to the daemon's systemd watchdog.
     pub progress: Progress,
+    /// Wall-clock time of a pass: what "now" is for the plan (which occurrences are ahead,
+    /// the horizon) and for the timestamps in the state. [`SystemClock`] in the binary;
+    /// tests inject a fixed instant to run a calendar as of a given day.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A hook called whenever a pass got something done; does nothing by default.
@@ -185,6 +301,14 @@ impl std::fmt::Debug for Progress {
     }
 }
 
+impl<A> Engine<A> {
+    /// The engine's wall-clock time (see [`Engine::clock`]).
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
 impl<A> Clone for Engine<A>
 where
     A: Clone,
@@ -197,6 +321,7 @@ where
             http: self.http.clone(),
             shutdown: self.shutdown.clone(),
             progress: self.progress.clone(),
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -250,7 +375,7 @@ where
 {
     /// Runs one pass over every calendar, at most `max_concurrency` at a time.
     pub async fn run_pass(&self, opts: SyncOptions) -> PassReport {
-        let started = Utc::now();
+        let started = self.now();
         let limit = Arc::new(Semaphore::new(self.config.max_concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, cal) in self.config.calendars.iter().enumerate() {
@@ -304,14 +429,32 @@ where
         PassReport {
             calendars,
             started,
-            finished: Utc::now(),
+            finished: self.now(),
             interrupted: *self.shutdown.borrow(),
         }
     }
 
-    /// Syncs one calendar. Never panics on bad input; errors are in the outcome.
+    /// Syncs one calendar. Never panics on bad input; errors are in the outcome, and so is
+    /// every event still failing from an earlier pass (read from the state afterwards).
     pub async fn sync_calendar(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
-        let now = Utc::now();
+        let mut outcome = self.sync_calendar_once(cal, opts).await;
+        outcome.failing = self.failing(&cal.name);
+        outcome
+    }
+
+    /// The events of `calendar` that need attention, from the state.
+    fn failing(&self, calendar: &str) -> Vec<String> {
+        let now = self.now().timestamp();
+        let rows = self.store.rows(calendar).unwrap_or_default();
+        let segments = self.store.segments(calendar).unwrap_or_default();
+        rows.iter()
+            .chain(segments.iter().map(|s| &s.row))
+            .filter_map(|r| needs_attention(r, now).map(|cause| attention_line(r, &cause)))
+            .collect()
+    }
+
+    async fn sync_calendar_once(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
+        let now = self.now();
         let mut outcome = CalendarOutcome {
             name: cal.name.clone(),
             ..Default::default()
@@ -385,9 +528,13 @@ where
         let pending_work = rows.iter().any(|r| {
             matches!(r.state, RowState::Pending)
                 || (r.state == RowState::Created && cal.writes_back() && !r.written_back)
-                || (r.state == RowState::Failed && r.attempts == 0)
+                // A failed create is evaluated on every pass: it is due when its backoff ran
+                // out, or when the config that shapes its request changed (a refused one).
+                || (r.state == RowState::Failed && needs_attention(r, now.timestamp()).is_some())
         }) || segments.iter().any(|s| {
             s.row.state == RowState::Pending
+                || (s.row.state == RowState::Failed
+                    && s.row.next_attempt_at.is_some_and(|t| t <= now.timestamp()))
                 || (s.row.state == RowState::Created && cal.writes_back() && !s.row.written_back)
         }) || state.held_cancels.is_some();
         let digest = options_digest(&self.config, cal);
@@ -470,6 +617,11 @@ where
             }
             self.progress.tick();
         }
+        if !*self.shutdown.borrow() {
+            incomplete |= self
+                .apply_exceptions_of_new_series(cal, &input, &actions, &mut outcome)
+                .await;
+        }
         state.held_cancels = held;
         // A write-back that met a newer version of an event (412) cached that version without
         // planning from it, or a recorded meeting awaits an update: evaluate again next pass.
@@ -483,6 +635,62 @@ where
         state.last_error = outcome.event_errors.first().cloned();
         self.save_calendar_state(&snapshot.apply_validators(state));
         outcome
+    }
+
+    /// The pass that creates (or continues, or adopts) a series also sends its EXDATEs and
+    /// moved occurrences: the plan places them only on meetings the state knew when it ran,
+    /// so it runs again on the state after the creates, and its occurrence actions for those
+    /// events are applied now rather than at the next re-evaluation (up to 15 minutes later,
+    /// or, on a feed, only when the calendar changes). Returns whether any of them failed.
+    async fn apply_exceptions_of_new_series(
+        &self,
+        cal: &CalendarConfig,
+        first: &PlanInput<'_>,
+        actions: &[Action],
+        outcome: &mut CalendarOutcome,
+    ) -> bool {
+        let created: HashSet<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { key, .. }
+                | Action::Continue { key, .. }
+                | Action::Adopt { key, .. }
+                | Action::Extend { key, .. } => Some(key.uid.as_str()),
+                _ => None,
+            })
+            .collect();
+        if created.is_empty() {
+            return false;
+        }
+        let (Ok(rows), Ok(segments)) = (self.store.rows(&cal.name), self.store.segments(&cal.name))
+        else {
+            return true;
+        };
+        let input = PlanInput {
+            rows: &rows,
+            segments: &segments,
+            ..*first
+        };
+        let ctx = apply::Context::new(self, cal);
+        let mut failed = false;
+        for action in plan(&input).iter().filter(|a| match a {
+            Action::CancelOccurrence { key, .. } | Action::MoveOccurrence { key, .. } => {
+                created.contains(key.uid.as_str())
+            }
+            _ => false,
+        }) {
+            if *self.shutdown.borrow() {
+                return true;
+            }
+            outcome.plan.push(apply::describe(action, &self.config));
+            if let Err(e) = ctx.apply(action).await {
+                tracing::error!(calendar = %cal.name, "{e}");
+                outcome.event_errors.push(e);
+                failed = true;
+            }
+            self.progress.tick();
+        }
+        failed
     }
 
     fn save_calendar_state(&self, state: &CalendarState) {

@@ -468,12 +468,37 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     {
         masters.insert(se.event.uid.as_str(), se);
     }
-    for (uid, se) in &masters {
-        let key = EventKey {
-            calendar: cal.clone(),
-            uid: (*uid).to_owned(),
-            recurrence_id: None,
-        };
+    // An override whose master is not in the calendar (an invitation to one occurrence) is a
+    // single event of its own, keyed by UID + RECURRENCE-ID.
+    let mut units: Vec<(EventKey, &SourcedEvent)> = masters
+        .iter()
+        .map(|(uid, se)| {
+            let key = EventKey {
+                calendar: cal.clone(),
+                uid: (*uid).to_owned(),
+                recurrence_id: None,
+            };
+            (key, *se)
+        })
+        .collect();
+    units.extend(
+        input
+            .events
+            .iter()
+            .filter(|se| {
+                (se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+                    || moved_out_of_the_past(se, &masters, input.now)
+            })
+            .map(|se| {
+                let key = EventKey {
+                    calendar: cal.clone(),
+                    uid: se.event.uid.clone(),
+                    recurrence_id: se.event.recurrence_id,
+                };
+                (key, se)
+            }),
+    );
+    for (key, se) in units {
         seen.insert(key.clone());
         let row = rows.get(&key).copied();
         let ev = &se.event;
@@ -516,12 +541,23 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     CancelReason::Untagged
                 };
                 actions.push(cancel_action(r, reason, se.href.clone()));
+            } else if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
+                // A failed create for an event that no longer wants a meeting: nothing is
+                // failing any more (issue #11: it must not stay reported).
+                actions.push(Action::Forget { key });
             }
             continue;
         }
         let desired = match desired_meeting(ev, input) {
             Ok(Some(d)) => d,
-            Ok(None) => continue, // not within the horizon yet, or already over
+            Ok(None) => {
+                // Not within the horizon yet, or already over: a failed create of it is no
+                // longer failing (it is created when the event comes within reach).
+                if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
+                    actions.push(Action::Forget { key });
+                }
+                continue;
+            }
             Err(reason) => {
                 let known = row.is_some_and(|r| {
                     r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
@@ -629,7 +665,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         }
                     } else if desired.rule.is_some()
                         && needs_extension_now(r, input.now)
-                        && !continuation_failed(&segments, r, &desired)
+                        && !continuation_failed(&segments, r, &desired, input.now)
                     {
                         // Only what the meeting holds now is sure to be there after this pass:
                         // the extension may be refused (and a continuation made instead).
@@ -657,11 +693,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     }
                 }
                 RowState::Failed => {
-                    // A permanent failure is retried only once the event changed.
-                    if (!fingerprint::same_meeting(r.fingerprint.as_deref(), &desired.fingerprint)
-                        || r.attempts == 0)
-                        && desired.start > input.now
-                    {
+                    if desired.start > input.now && retry_due(r, &desired, input) {
                         actions.push(create(key, desired, false, se));
                     }
                 }
@@ -699,7 +731,14 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if seen.contains(&r.key) || input.failed_uids.contains(&r.key.uid) {
             continue;
         }
-        if r.key.recurrence_id.is_some() {
+        // A standalone override's row holds a meeting of its own (no sub-meeting id): when its
+        // event vanishes, the meeting is cancelled like any single event's.
+        let standalone_row = r.key.recurrence_id.is_some()
+            && r.sub_meeting_id.is_none()
+            && !r.recurring
+            && r.meeting_id.is_some()
+            && !masters.contains_key(r.key.uid.as_str());
+        if r.key.recurrence_id.is_some() && !standalone_row {
             // An occurrence row whose override vanished: the series decides (see above).
             if !masters.contains_key(r.key.uid.as_str()) {
                 actions.push(Action::Forget { key: r.key.clone() });
@@ -734,6 +773,22 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     guard_mass_cancellation(input, disappearing, &mut actions);
     actions.sort_by_key(Action::sort_key);
     actions
+}
+
+/// Whether a failed create is sent again now (issue #11). Any change of the request the event
+/// and the config shape (subject, rule, creator, invitees, settings, password, …) retries it
+/// at once; otherwise a create that may pass later waits for its `next_attempt_at` (a backoff
+/// that grows across passes, persisted in the row), and one the API refused as it is waits
+/// for such a change. Rows from before the backoff (`attempts` 0) are retried.
+#[must_use]
+pub fn retry_due(r: &EventRow, desired: &Desired, input: &PlanInput<'_>) -> bool {
+    let request = crate::sync::apply::create_request_for(desired);
+    let changed = !fingerprint::same_meeting(r.fingerprint.as_deref(), &desired.fingerprint)
+        || r.request_hash.as_deref() != Some(crate::sync::apply::request_hash(&request).as_str());
+    changed
+        || r.attempts == 0
+        || r.next_attempt_at
+            .is_some_and(|t| t <= input.now.timestamp())
 }
 
 fn create(key: EventKey, desired: Desired, reconcile: bool, se: &SourcedEvent) -> Action {
@@ -893,7 +948,8 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let Some(m) = meeting_for(t) else {
+            // An EXDATE that matches no occurrence changes nothing (RFC 5545 §3.8.5.1).
+            let Some(m) = meeting_for(t).filter(|_| is_slot(&master.event, *x)) else {
                 continue;
             };
             let done = !m.resend
@@ -923,7 +979,8 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
-            let Some(m) = meeting_for(rid) else {
+            let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
+            let Some(m) = meeting_for(rid).filter(|_| slot) else {
                 continue;
             };
             if se.event.cancelled {
@@ -945,6 +1002,18 @@ fn plan_occurrences(
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
             let recorded =
                 !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            if !unchanged_times && *start <= input.now {
+                // Moved from ahead into the past: from now on the calendar holds nothing in
+                // that slot, so the sub-meeting goes.
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                    actions.push(Action::CancelOccurrence {
+                        key,
+                        meeting_id: m.mid.clone(),
+                        userid: m.userid.clone(),
+                    });
+                }
+                continue;
+            }
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
@@ -957,6 +1026,61 @@ fn plan_occurrences(
             }
         }
     }
+}
+
+/// Whether `t` is the start of one of the series' occurrences, EXDATEs not applied (a single
+/// event: its start). An EXDATE or RECURRENCE-ID elsewhere names no occurrence and changes
+/// nothing. A rule that cannot be read or expanded counts every instant as a slot (the caller
+/// then does what it did before).
+fn is_slot(ev: &Event, t: DateTime<Utc>) -> bool {
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &ev.timing
+    else {
+        return true;
+    };
+    let Some(text) = &ev.rrule else {
+        return *start == t;
+    };
+    let Ok(rule) = recurrence::Rrule::parse(text) else {
+        return true;
+    };
+    let series = recurrence::Series {
+        rule: &rule,
+        dtstart: *local_start,
+        zone,
+        duration: *end - *start,
+        exdates: &[],
+    };
+    recurrence::occurrences(&series, t, 1).map_or(true, |o| o.first() == Some(&t))
+}
+
+/// An override of a series that moves an occurrence whose slot is already past (so no meeting
+/// of the series holds it from now on) to a time still ahead: held as a single meeting of its
+/// own, keyed by UID + RECURRENCE-ID, like an override without its master.
+fn moved_out_of_the_past(
+    se: &SourcedEvent,
+    masters: &BTreeMap<&str, &SourcedEvent>,
+    now: DateTime<Utc>,
+) -> bool {
+    let ev = &se.event;
+    let (Some(rid), Timing::Timed { start, .. }) = (ev.recurrence_id, &ev.timing) else {
+        return false;
+    };
+    let Some(master) = masters.get(ev.uid.as_str()) else {
+        return false;
+    };
+    master.event.tagged
+        && !master.event.cancelled
+        && master.event.rrule.is_some()
+        && ev.tagged
+        && !ev.cancelled
+        && rid <= now.timestamp()
+        && *start > now
+        && DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t))
 }
 
 /// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
@@ -973,14 +1097,18 @@ fn desired_at(
     from: DateTime<Utc>,
     within_horizon: bool,
 ) -> Result<Option<Desired>, String> {
-    let Timing::Timed {
-        start,
-        end,
-        local_start,
-        zone,
-    } = &ev.timing
-    else {
-        return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+    let (start, end, local_start, zone) = match &ev.timing {
+        Timing::Timed {
+            start,
+            end,
+            local_start,
+            zone,
+        } => (start, end, local_start, zone),
+        Timing::AllDay => {
+            return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+        }
+        // The recurrence set (or the event's identity) cannot be held exactly.
+        Timing::Refused { property, reason } => return Err(format!("{property}: {reason}")),
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
     let people = People::of(ev, input);
@@ -1003,7 +1131,6 @@ fn desired_at(
                 .unwrap_or_else(|| input.meeting.userid.clone())
         });
     let horizon_end = input.now + input.horizon;
-    let time_zone = zone.iana_name();
     let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
             if *end <= from {
@@ -1023,7 +1150,14 @@ fn desired_at(
             };
             match recurrence::map_series(&series, from) {
                 Ok(p) => {
-                    let last = p.occurrences.last().copied().unwrap_or(p.first_start);
+                    // The meeting holds every slot of its rule up to the last, an excluded
+                    // one included: its EXDATE is sent like any other.
+                    let last = p
+                        .occurrences
+                        .last()
+                        .copied()
+                        .unwrap_or(p.first_start)
+                        .max(p.last_slot);
                     (
                         p.first_start,
                         p.first_end,
@@ -1045,6 +1179,30 @@ fn desired_at(
     if within_horizon && start > horizon_end {
         return Ok(None);
     }
+    let time_zone = if rule.is_some() {
+        // Tencent repeats a series in the wall time of `time_zone` (Asia/Shanghai without
+        // one): it needs a named zone that agrees with the event's at every slot it holds.
+        let mut slots = occurrences.clone();
+        slots.extend(
+            ev.exdates
+                .iter()
+                .filter(|x| **x >= start && **x <= series_end),
+        );
+        Some(zone.iana_equivalent(&slots).ok_or_else(|| {
+            format!(
+                "TZID: the zone '{}' is defined only by the calendar's VTIMEZONE, and no IANA \
+                 zone has its UTC offsets on every occurrence from {} to {}; Tencent repeats a \
+                 meeting in a named zone, so it would move occurrences by the offset change: \
+                 use an IANA TZID (e.g. America/New_York) for this event",
+                zone.name(),
+                start.format("%Y-%m-%d"),
+                series_end.format("%Y-%m-%d"),
+            )
+        })?)
+    } else {
+        // A single meeting is an instant pair: no zone needed.
+        zone.iana_name()
+    };
     Ok(Some(Desired {
         subject,
         start,
@@ -1133,15 +1291,21 @@ fn continuation_after(ev: &Event, input: &PlanInput<'_>, before: &EventRow) -> O
         .filter(|d| d.start.timestamp() > last && d.rule.is_some())
 }
 
-/// A continuation create after `r` failed for good and the event has not changed since: do
-/// not try (and fail) again every pass.
-fn continuation_failed(segments: &[&Segment], r: &EventRow, desired: &Desired) -> bool {
+/// A continuation create after `r` failed and is not due again: refused with the event
+/// unchanged since, or waiting for its backoff (`next_attempt_at`).
+fn continuation_failed(
+    segments: &[&Segment],
+    r: &EventRow,
+    desired: &Desired,
+    now: DateTime<Utc>,
+) -> bool {
     let after = last_held(r).unwrap_or(i64::MIN);
     segments.iter().any(|s| {
         s.start > after
             && s.row.state == RowState::Failed
             && s.row.attempts > 0
             && fingerprint::same_meeting(s.row.fingerprint.as_deref(), &desired.fingerprint)
+            && s.row.next_attempt_at.is_none_or(|t| t > now.timestamp())
     })
 }
 
@@ -1286,7 +1450,12 @@ fn plan_segmented(
     if !any_changed
         && let Some(tail) = live.last()
         && needs_extension_now(&tail.row, now)
-        && !continuation_failed(&segments_of(input.segments, key), &tail.row, desired)
+        && !continuation_failed(
+            &segments_of(input.segments, key),
+            &tail.row,
+            desired,
+            input.now,
+        )
         && let Some(d) = desired_at(
             ev,
             input,
@@ -1452,12 +1621,40 @@ impl People {
     }
 }
 
-/// SUMMARY cut to `max` characters (never inside a UTF-8 sequence); a placeholder when empty.
+/// Longest subject the API takes, in bytes of UTF-8: it allows 512 bytes of Base64, and
+/// Base64 turns every 3 bytes into 4 (reference §5; issue #11).
+pub const SUBJECT_MAX_BYTES: usize = 384;
+
+/// SUMMARY cut to `max` characters and [`SUBJECT_MAX_BYTES`] bytes, whichever is shorter,
+/// at a grapheme-cluster boundary (UAX #29: never inside an emoji sequence, a flag or a
+/// letter with combining marks); a placeholder when empty.
 #[must_use]
 pub fn subject_of(summary: &str, max: usize) -> String {
+    use unicode_segmentation::UnicodeSegmentation;
     let s = summary.trim();
     if s.is_empty() {
         return "(no title)".to_owned();
     }
-    s.chars().take(max).collect()
+    let mut out = String::new();
+    let mut chars = 0;
+    for g in s.graphemes(true) {
+        let n = g.chars().count();
+        if chars + n > max || out.len() + g.len() > SUBJECT_MAX_BYTES {
+            break;
+        }
+        chars += n;
+        out.push_str(g);
+    }
+    if out.is_empty() {
+        // A single cluster longer than the limit (absurd, but input is input): cut by char.
+        out = s
+            .chars()
+            .scan(0, |bytes, c| {
+                *bytes += c.len_utf8();
+                (*bytes <= SUBJECT_MAX_BYTES).then_some(c)
+            })
+            .take(max)
+            .collect();
+    }
+    out
 }

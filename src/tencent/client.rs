@@ -17,7 +17,10 @@ use reqwest::Method;
 use url::{Position, Url, form_urlencoded};
 
 pub use super::retry::DEFAULT_CALLS_PER_MINUTE;
-use super::retry::{Backoff, CallWindow, Retry, classify, network_failure, wait_for_call};
+use super::retry::{
+    Backoff, CREATES_PER_MINUTE_AFTER_9008, CallWindow, Retry, classify, network_failure,
+    slow_creates, wait_for_call, wait_for_create,
+};
 use super::types::{
     CancelMeetingRequest, CreateMeetingRequest, ListMeetingsResponse, MeetingInfo, MeetingInfoList,
     ModifyMeetingRequest,
@@ -52,6 +55,9 @@ pub struct ClientConfig {
     /// Client-side ceiling: at most this many calls (retries included) start in any minute.
     /// Tencent's documented limit is 300/minute/app ([`DEFAULT_CALLS_PER_MINUTE`]).
     pub requests_per_minute: u32,
+    /// At most this many creates start in any minute; `None`: no pace of their own until the
+    /// API answers 9008 ("at most 9 a minute"), after which the app's creates keep to 9.
+    pub creates_per_minute: Option<u32>,
 }
 
 impl ClientConfig {
@@ -72,6 +78,7 @@ impl ClientConfig {
             timeout: Duration::from_secs(30),
             max_attempts: 4,
             requests_per_minute: DEFAULT_CALLS_PER_MINUTE,
+            creates_per_minute: None,
         }
     }
 }
@@ -87,6 +94,7 @@ impl fmt::Debug for ClientConfig {
             .field("timeout", &self.timeout)
             .field("max_attempts", &self.max_attempts)
             .field("requests_per_minute", &self.requests_per_minute)
+            .field("creates_per_minute", &self.creates_per_minute)
             .finish()
     }
 }
@@ -104,6 +112,8 @@ struct Inner {
     http: reqwest::Client,
     config: ClientConfig,
     limiter: Arc<Mutex<CallWindow>>,
+    /// The app's create pace, shared like `limiter`.
+    creates: Arc<Mutex<Option<CallWindow>>>,
 }
 
 /// The call window of one app, shared by every client this process builds for it: the API
@@ -123,6 +133,28 @@ fn shared_window(api_base: &str, app_id: &str, calls_per_minute: u32) -> Arc<Mut
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .set_limit(calls_per_minute);
+    Arc::clone(window)
+}
+
+/// The create window of one app, shared by every client this process builds for it; a
+/// configured pace replaces a learned one only when it is slower.
+fn shared_create_window(
+    api_base: &str,
+    app_id: &str,
+    per_minute: Option<u32>,
+) -> Arc<Mutex<Option<CallWindow>>> {
+    type Windows = HashMap<(String, String), Arc<Mutex<Option<CallWindow>>>>;
+    static WINDOWS: OnceLock<Mutex<Windows>> = OnceLock::new();
+    let mut windows = WINDOWS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    let window = windows
+        .entry((api_base.to_owned(), app_id.to_owned()))
+        .or_insert_with(|| Arc::new(Mutex::new(None)));
+    if let Some(n) = per_minute {
+        slow_creates(window, n);
+    }
     Arc::clone(window)
 }
 
@@ -157,11 +189,14 @@ impl TencentClient {
             .build()
             .map_err(|e| ApiError::Invalid(format!("cannot build the HTTP client: {e}")))?;
         let limiter = shared_window(&config.api_base, &config.app_id, config.requests_per_minute);
+        let creates =
+            shared_create_window(&config.api_base, &config.app_id, config.creates_per_minute);
         Ok(TencentClient {
             inner: Arc::new(Inner {
                 http,
                 config,
                 limiter,
+                creates,
             }),
             backoff: Backoff::default(),
         })
@@ -184,10 +219,16 @@ impl TencentClient {
     ) -> Result<MeetingInfo, ApiError> {
         const OP: &str = "create meeting";
         let body = encode(req)?;
+        wait_for_create(&self.inner.creates).await;
         let bytes = self
             .call(Method::POST, "/v1/meetings", Some(body), false)
             .await
-            .map_err(|e| e.into_api_error(OP))?;
+            .map_err(|e| e.into_api_error(OP))
+            .inspect_err(|e| {
+                if matches!(e, ApiError::QuotaExceeded { code: 9008, .. }) {
+                    slow_creates(&self.inner.creates, CREATES_PER_MINUTE_AFTER_9008);
+                }
+            })?;
         // The server said yes, so a meeting probably exists; without its id the caller must
         // reconcile rather than create again.
         let list: MeetingInfoList = decode(&bytes).map_err(|e| ApiError::Ambiguous {
@@ -279,11 +320,35 @@ impl TencentClient {
         instanceid: i64,
         pos: i64,
     ) -> Result<Vec<MeetingInfo>, ApiError> {
+        self.list_pages(userid, instanceid, pos, false).await
+    }
+
+    /// [`TencentClient::list_meetings`] with `is_show_all_sub_meetings=1`: each recurring
+    /// meeting with every sub-meeting, not only its first (reference §2.6, §3.3).
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::InvalidResponse`] when paging does not end.
+    pub async fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
+        self.list_pages(userid, instanceid, pos, true).await
+    }
+
+    async fn list_pages(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+        all_sub_meetings: bool,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut cursor = (pos, None::<i64>);
         for _ in 0..MAX_LIST_PAGES {
-            let path = list_path(userid, instanceid, cursor);
+            let path = list_path(userid, instanceid, cursor, all_sub_meetings);
             let bytes = self
                 .call(Method::GET, &path, None, true)
                 .await
@@ -461,6 +526,15 @@ impl MeetingApi for TencentClient {
     ) -> Result<Vec<MeetingInfo>, ApiError> {
         TencentClient::list_meetings(self, userid, instanceid, pos).await
     }
+
+    async fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
+        TencentClient::list_meetings_with_all_sub_meetings(self, userid, instanceid, pos).await
+    }
 }
 
 /// A failed call, remembering whether the server may have acted.
@@ -482,7 +556,12 @@ impl CallError {
 }
 
 /// The list URL for one page; built apart because the serializer is not `Send`.
-fn list_path(userid: &str, instanceid: i64, (pos, cursory): (i64, Option<i64>)) -> String {
+fn list_path(
+    userid: &str,
+    instanceid: i64,
+    (pos, cursory): (i64, Option<i64>),
+    all_sub_meetings: bool,
+) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query
         .append_pair("userid", userid)
@@ -490,6 +569,9 @@ fn list_path(userid: &str, instanceid: i64, (pos, cursory): (i64, Option<i64>)) 
         .append_pair("pos", &pos.to_string());
     if let Some(cursory) = cursory {
         query.append_pair("cursory", &cursory.to_string());
+    }
+    if all_sub_meetings {
+        query.append_pair("is_show_all_sub_meetings", "1");
     }
     format!("/v1/meetings?{}", query.finish())
 }

@@ -60,6 +60,35 @@ pub trait MeetingApi {
         instanceid: i64,
         pos: i64,
     ) -> impl Future<Output = Result<Vec<MeetingInfo>, ApiError>> + Send;
+
+    /// [`MeetingApi::list_meetings`] with every sub-meeting of each recurring meeting
+    /// (`is_show_all_sub_meetings=1`, reference §2.6): how occurrences a GET does not list are
+    /// found.
+    fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> impl Future<Output = Result<Vec<MeetingInfo>, ApiError>> + Send;
+}
+
+/// What a failed call means for the event it was made for; see [`ApiError::failure_class`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureClass {
+    /// The request itself was refused (invalid, not permitted): sending it again unchanged
+    /// cannot succeed. Retried when the request the event and config shape changes.
+    Refused,
+    /// A create may or may not have happened: reconcile before sending it again.
+    InDoubt,
+    /// May succeed later (server failure, unknown code, rate limit, credentials): retried
+    /// with a backoff that grows across passes.
+    Later,
+    /// A creation quota is used up (Tencent `code`): every create waits until it can have
+    /// reset.
+    Quota {
+        /// Tencent error code (9008, 190311, 500029, 500168).
+        code: i64,
+    },
 }
 
 /// Why a meeting API call failed, in the terms a caller acts on.
@@ -111,6 +140,17 @@ pub enum ApiError {
         /// Tencent message.
         message: String,
     },
+    /// An invitee or host is not a registered user of the enterprise (190001); the names are
+    /// in the message or the answer's `user_non_registered`.
+    #[error(
+        "an invited user is not registered (Tencent error {code}: {message}): map only registered enterprise users in [meeting.users]"
+    )]
+    UnregisteredUser {
+        /// Tencent error code.
+        code: i64,
+        /// Tencent message.
+        message: String,
+    },
     /// The meeting does not exist or is already cancelled (9003, 202001).
     #[error("meeting not found or already cancelled (Tencent error {code}: {message})")]
     NotFound {
@@ -137,8 +177,11 @@ pub enum ApiError {
         /// Tencent message.
         message: String,
     },
-    /// Any other definitive API error.
-    #[error("Tencent Meeting error {code} (HTTP {status}): {message}")]
+    /// An error code calmeet does not know: a server-side failure until proven otherwise, so
+    /// it is retried later, never taken as a refusal of the request.
+    #[error(
+        "Tencent Meeting error {code} (HTTP {status}): {message}; calmeet does not know this code and retries later"
+    )]
     Api {
         /// HTTP status.
         status: u16,
@@ -190,10 +233,29 @@ impl ApiError {
                 | ApiError::AuthFailed { .. }
                 | ApiError::PermissionDenied { .. }
                 | ApiError::InvalidRequest { .. }
+                | ApiError::UnregisteredUser { .. }
                 | ApiError::NotFound { .. }
-                | ApiError::Api { .. }
                 | ApiError::Http { .. }
         )
+    }
+
+    /// What a failed call means for the event it was made for (reference §4, §6): the answer
+    /// refused this very request, the outcome is unknown, or it may work later.
+    #[must_use]
+    pub fn failure_class(&self) -> FailureClass {
+        match self {
+            ApiError::Ambiguous { .. } => FailureClass::InDoubt,
+            ApiError::Invalid(_)
+            | ApiError::PermissionDenied { .. }
+            | ApiError::InvalidRequest { .. }
+            | ApiError::UnregisteredUser { .. }
+            | ApiError::NotFound { .. } => FailureClass::Refused,
+            ApiError::Http { status } if *status < 500 => FailureClass::Refused,
+            ApiError::QuotaExceeded { code, .. } => FailureClass::Quota { code: *code },
+            // Credentials are not the event's fault, and an unknown code, a rate limit, a
+            // server or network failure or an unreadable answer may all pass.
+            _ => FailureClass::Later,
+        }
     }
 
     /// True when the call's effect is unknown and the caller must reconcile before retrying.

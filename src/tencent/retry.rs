@@ -54,8 +54,14 @@ pub(super) fn classify(status: StatusCode, body: &[u8]) -> Result<(), (ApiError,
     ))
 }
 
-/// Error codes from reference §4.3/§4.4. Unknown codes are definitive API errors: the server
-/// looked at the request and said no, so it did not act and repeating will not change that.
+/// Error codes from reference §4.3/§4.4.
+///
+/// Only answers that say "this request can never succeed as it is" are definitive refusals
+/// (invalid parameter, permission, not found, credentials). Rate limits are safe to repeat
+/// (the server did not act); quota answers are not repeated within a call (the quota resets
+/// in minutes to a month, the sync engine holds creates until then). An unknown code is a
+/// server-side failure, never a refusal: with HTTP 5xx the server may have acted (a create is
+/// then in doubt, a repeatable call goes again), otherwise it is retried on a later pass.
 fn classify_code(status: StatusCode, info: ErrorInfo) -> (ApiError, Retry) {
     let ErrorInfo {
         error_code: code,
@@ -63,27 +69,35 @@ fn classify_code(status: StatusCode, info: ErrorInfo) -> (ApiError, Retry) {
         ..
     } = info;
     match code {
-        190_310 | 190_311 | 190_313 | 9061 => {
-            (ApiError::RateLimited { code, message }, Retry::Safe)
+        190_310 | 190_313 | 9061 | 9098 => (ApiError::RateLimited { code, message }, Retry::Safe),
+        // 9008: "at most 100 creates a day / 9 a minute"; 190311: the day's calls; 500029: the
+        // user's creates this hour; 500168: the account's creates this month.
+        9008 | 190_311 | 500_029 | 500_168 => {
+            (ApiError::QuotaExceeded { code, message }, Retry::Never)
         }
-        500_029 | 500_168 => (ApiError::QuotaExceeded { code, message }, Retry::Never),
         200_003 => (ApiError::SignatureRejected { code, message }, Retry::Never),
         190_303 | 50_000 | 50_001 => (ApiError::AuthFailed { code, message }, Retry::Never),
         9003 | 202_001 => (ApiError::NotFound { code, message }, Retry::Never),
         9042 | 403 | 9100 | 9102 | 190_315 | 500_014 => {
             (ApiError::PermissionDenied { code, message }, Retry::Never)
         }
-        190_004 | 190_001 | 9093 | 20_001 | 20_003 => {
+        190_004 | 9093 | 20_001 | 20_003 => {
             (ApiError::InvalidRequest { code, message }, Retry::Never)
         }
-        _ => (
-            ApiError::Api {
+        190_001 => (ApiError::UnregisteredUser { code, message }, Retry::Never),
+        _ => {
+            let retry = if status.is_server_error() {
+                Retry::IfRepeatable
+            } else {
+                Retry::Never
+            };
+            let error = ApiError::Api {
                 status: status.as_u16(),
                 code,
                 message,
-            },
-            Retry::Never,
-        ),
+            };
+            (error, retry)
+        }
     }
 }
 
@@ -202,6 +216,39 @@ impl CallWindow {
     }
 }
 
+/// The create pace calmeet falls back to after a 9008 answer: the older error page's "at most
+/// 9 creates a minute" (reference §4.3).
+pub const CREATES_PER_MINUTE_AFTER_9008: u32 = 9;
+
+/// Waits until the create window (when one is set) lets one more create start, and records
+/// it. `None` inside: creates are paced by the call window only.
+pub(super) async fn wait_for_create(limiter: &Mutex<Option<CallWindow>>) {
+    loop {
+        let next = {
+            let mut window = limiter.lock().unwrap_or_else(PoisonError::into_inner);
+            let Some(window) = window.as_mut() else {
+                return;
+            };
+            match window.try_take(Instant::now()) {
+                Ok(()) => return,
+                Err(next) => next,
+            }
+        };
+        tokio::time::sleep_until(next).await;
+    }
+}
+
+/// Lowers the create pace to `per_minute` (never raises it): a 9008 answer says the account
+/// has a per-minute create limit.
+pub(super) fn slow_creates(limiter: &Mutex<Option<CallWindow>>, per_minute: u32) {
+    let mut window = limiter.lock().unwrap_or_else(PoisonError::into_inner);
+    match window.as_mut() {
+        Some(w) if w.limit <= usize::try_from(per_minute).unwrap_or(usize::MAX) => {}
+        Some(w) => w.set_limit(per_minute),
+        None => *window = Some(CallWindow::new(per_minute)),
+    }
+}
+
 /// Waits until `limiter` lets one more call start, and records it. Waiters that wake together
 /// race for the slot under the lock; the losers wait again.
 pub(super) async fn wait_for_call(limiter: &Mutex<CallWindow>) {
@@ -277,6 +324,32 @@ mod tests {
         assert!(starts[limit - 1].duration_since(start) < Duration::from_secs(2));
     }
 
+    /// After a 9008 the creates of an app start at most 9 in any window; calls in general
+    /// are not slowed.
+    #[tokio::test(start_paused = true)]
+    async fn creates_are_paced_after_9008() {
+        let limiter = Mutex::new(None);
+        let start = Instant::now();
+        for _ in 0..20 {
+            wait_for_create(&limiter).await;
+        }
+        assert_eq!(Instant::now(), start, "no pace before a 9008");
+        slow_creates(&limiter, CREATES_PER_MINUTE_AFTER_9008);
+        slow_creates(&limiter, 300); // never raised again
+        let mut starts = Vec::new();
+        for _ in 0..19 {
+            wait_for_create(&limiter).await;
+            starts.push(Instant::now());
+        }
+        for (i, t) in starts.iter().enumerate().skip(9) {
+            assert!(
+                t.duration_since(starts[i - 9]) >= Duration::from_secs(60),
+                "{i}"
+            );
+        }
+        assert!(starts[18].duration_since(start) < CALL_WINDOW * 2 + Duration::from_secs(1));
+    }
+
     #[test]
     fn backoff_is_capped_and_jittered() {
         let b = Backoff {
@@ -308,6 +381,21 @@ mod tests {
         assert!(matches!(e, ApiError::RateLimited { .. }) && matches!(r, Retry::Safe));
         let (e, _) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(9003));
         assert!(e.is_not_found() && e.is_permanent());
+        let (e, r) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(500_000));
+        assert!(!e.is_permanent() && matches!(r, Retry::IfRepeatable), "{e}");
+        let (e, r) = classify_code(StatusCode::BAD_REQUEST, info(123_456));
+        assert!(!e.is_permanent() && matches!(r, Retry::Never), "{e}");
+        for code in [9008, 190_311, 500_029, 500_168] {
+            let (e, r) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(code));
+            assert!(matches!(e, ApiError::QuotaExceeded { .. }) && matches!(r, Retry::Never));
+            assert!(!e.is_permanent());
+        }
+        for code in [190_310, 190_313, 9061, 9098] {
+            let (e, r) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(code));
+            assert!(matches!(e, ApiError::RateLimited { .. }) && matches!(r, Retry::Safe));
+        }
+        let (e, _) = classify_code(StatusCode::INTERNAL_SERVER_ERROR, info(190_001));
+        assert!(matches!(e, ApiError::UnregisteredUser { .. }) && e.is_permanent());
         let body = b"<html>bad gateway</html>";
         let (e, r) = classify(StatusCode::BAD_GATEWAY, body).unwrap_err();
         assert!(matches!(e, ApiError::Transient { .. }) && matches!(r, Retry::IfRepeatable));

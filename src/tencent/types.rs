@@ -287,7 +287,7 @@ pub struct MeetingInfo {
     #[serde(deserialize_with = "flex_string", default)]
     pub meeting_code: String,
     /// Join link.
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub join_url: String,
     /// Meeting password, when one is set and visible to the caller.
     #[serde(default)]
@@ -308,7 +308,7 @@ pub struct MeetingInfo {
     #[serde(deserialize_with = "flex_opt_int", default)]
     pub meeting_type: Option<i64>,
     /// Occurrences (GET and list only; create does not report them).
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub sub_meetings: Vec<SubMeeting>,
     /// The ongoing or next occurrence.
     #[serde(deserialize_with = "flex_opt_string", default)]
@@ -331,7 +331,7 @@ pub struct MeetingInfo {
     #[serde(default)]
     pub live_config: Option<LiveConfig>,
     /// Create only: invitees that are not registered users (commercial/enterprise editions).
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub user_non_registered: Vec<NonRegistered>,
 }
 
@@ -351,7 +351,7 @@ impl MeetingInfo {
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct MeetingInfoList {
     /// The meetings.
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub meeting_info_list: Vec<MeetingInfo>,
 }
 
@@ -359,16 +359,16 @@ pub struct MeetingInfoList {
 #[derive(Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct ListMeetingsResponse {
     /// At most 20 meetings.
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub meeting_info_list: Vec<MeetingInfo>,
     /// Non-zero when more pages follow.
-    #[serde(deserialize_with = "flex_int", default)]
+    #[serde(deserialize_with = "flex_int_or_null", default)]
     pub remaining: i64,
     /// `pos` for the next page.
-    #[serde(deserialize_with = "flex_int", default)]
+    #[serde(deserialize_with = "flex_int_or_null", default)]
     pub next_pos: i64,
     /// `cursory` for the next page.
-    #[serde(deserialize_with = "flex_int", default)]
+    #[serde(deserialize_with = "flex_int_or_null", default)]
     pub next_cursory: i64,
 }
 
@@ -389,7 +389,7 @@ pub struct ErrorInfo {
     #[serde(deserialize_with = "flex_opt_int", default)]
     pub new_error_code: Option<i64>,
     /// Human-readable text (Chinese or English).
-    #[serde(default)]
+    #[serde(deserialize_with = "null_default", default)]
     pub message: String,
 }
 
@@ -418,10 +418,25 @@ fn flex_opt_int<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error
     }
 }
 
+/// `null` (how the API says "not set" in optional fields) as the type's default.
+fn null_default<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}
+
+fn flex_int_or_null<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    Ok(flex_opt_int(d)?.unwrap_or_default())
+}
+
+/// A string or a number as a string; `null` as the empty string.
 fn flex_string<'de, D: Deserializer<'de>>(d: D) -> Result<String, D::Error> {
-    Ok(match IntOrString::deserialize(d)? {
-        IntOrString::Int(n) => n.to_string(),
-        IntOrString::Str(s) => s,
+    Ok(match Option::<IntOrString>::deserialize(d)? {
+        None => String::new(),
+        Some(IntOrString::Int(n)) => n.to_string(),
+        Some(IntOrString::Str(s)) => s,
     })
 }
 
@@ -450,6 +465,40 @@ mod tests {
         assert_eq!(m.sub_meetings[1].status, Some(1));
         assert_eq!(m.has_more_sub_meeting, Some(0));
         assert_eq!(m.remain_sub_meetings, Some(5));
+    }
+
+    /// Regression (issue #11): optional fields answered as `null` and numbers as strings
+    /// broke parsing of otherwise good answers.
+    #[test]
+    fn null_optional_fields_and_string_numbers_parse() {
+        let doc = r#"{"meeting_number":"1","meeting_info_list":[{"meeting_id":"42",
+            "meeting_code":null,"join_url":null,"password":null,"subject":null,
+            "start_time":"1700000000","end_time":null,"status":null,"meeting_type":"1",
+            "sub_meetings":null,"current_sub_meeting_id":null,"remain_sub_meetings":null,
+            "has_more_sub_meeting":null,"user_non_registered":null}]}"#;
+        let list: MeetingInfoList = serde_json::from_str(doc).unwrap();
+        let m = &list.meeting_info_list[0];
+        assert_eq!(m.meeting_id, "42");
+        assert_eq!(m.meeting_code, "");
+        assert_eq!(m.join_url, "");
+        assert_eq!(m.start_time, Some(1_700_000_000));
+        assert_eq!(m.meeting_type, Some(1));
+        assert!(m.sub_meetings.is_empty() && m.user_non_registered.is_empty());
+        let page: ListMeetingsResponse = serde_json::from_str(
+            r#"{"meeting_info_list":null,"remaining":null,"next_pos":"5","next_cursory":null}"#,
+        )
+        .unwrap();
+        assert_eq!((page.remaining, page.next_pos), (0, 5));
+        let err: ErrorBody =
+            serde_json::from_str(r#"{"error_info":{"error_code":"500000","message":null}}"#)
+                .unwrap();
+        assert_eq!(err.error_info.error_code, 500_000);
+        let created: MeetingInfo =
+            serde_json::from_str(r#"{"meeting_id":"1","user_non_registered":["lisi"]}"#).unwrap();
+        assert_eq!(
+            created.user_non_registered,
+            vec![NonRegistered::Id("lisi".to_owned())]
+        );
     }
 
     #[test]

@@ -13,7 +13,11 @@
 
 mod fields;
 mod handlers;
+pub mod limits;
 mod rules;
+mod submeetings;
+
+pub use submeetings::{SeriesModify, SubMeetingWindow};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -54,6 +58,9 @@ pub enum Fault {
     Delay(Duration),
     /// Handle the request, then close the connection without answering.
     DropResponseAfterApply,
+    /// Handle the request, then answer this status and error code anyway (a server that
+    /// failed after acting: the caller cannot know whether it did).
+    ErrorCodeAfterApply(u16, i64),
 }
 
 /// One request as the fake saw it.
@@ -126,6 +133,10 @@ struct State {
     peak_in_window: usize,
     /// How create answers report live addresses and unregistered invitees.
     fields: fields::FieldAnswers,
+    /// Limits and answer shapes switched on by a test (issue #11).
+    limits: limits::Limits,
+    /// The sub-meeting model's switches (issue #10).
+    sub_model: submeetings::SubMeetingModel,
 }
 
 /// A running fake server; stops when dropped.
@@ -292,8 +303,57 @@ impl FakeTencent {
         self.state.lock().unwrap().peak_in_window
     }
 
-    /// Forgets the recorded requests (keeps meetings), so a long benchmark does not hold
-    /// every request body.
+    /// Creates beyond `creates` in any `window` are answered 9008 (the older documented
+    /// "9 a minute"), without acting.
+    pub fn set_create_pace(&self, creates: usize, window: Duration) {
+        self.state.lock().unwrap().limits.create_pace = Some((creates, window));
+    }
+
+    /// After `creates` accepted creates, every create is answered `code` (500168 monthly,
+    /// 500029 hourly, 190311 daily, 9008), without acting; `None` lifts it.
+    pub fn set_create_quota(&self, quota: Option<(usize, i64)>) {
+        self.state.lock().unwrap().limits.create_quota = quota;
+    }
+
+    /// At most `limit` live recurring meetings per userid (the API: 50 per account); beyond,
+    /// 190004 naming the limit.
+    pub fn set_recurring_limit(&self, limit: Option<usize>) {
+        self.state.lock().unwrap().limits.recurring_limit = limit;
+    }
+
+    /// Recurring creates ending by count may hold at most `limit` occurrences (the 50 of the
+    /// modify/get models instead of the 200 of SDK 1.0.10), else 190004.
+    pub fn set_create_occurrence_limit(&self, limit: Option<usize>) {
+        self.state.lock().unwrap().limits.create_occurrence_limit = limit;
+    }
+
+    /// These userids are not registered: a create inviting them is refused with 190001 or
+    /// made without them (`user_non_registered`), per `mode`.
+    pub fn set_unregistered(&self, userids: &[&str], mode: limits::Unregistered) {
+        let mut st = self.state.lock().unwrap();
+        st.limits.unregistered = userids.iter().map(|u| (*u).to_owned()).collect();
+        st.limits.unregistered_mode = mode;
+    }
+
+    /// Answer optional fields as `null` and numbers as strings (create and get).
+    pub fn set_null_fields(&self, on: bool) {
+        self.state.lock().unwrap().limits.null_fields = on;
+    }
+
+    /// A cancel of a meeting or occurrence that is already cancelled is answered with this
+    /// status and code instead of 9003.
+    pub fn set_cancel_again_answer(&self, answer: Option<(u16, i64)>) {
+        self.state.lock().unwrap().limits.cancel_again = answer;
+    }
+
+    /// Cancels a meeting behind calmeet's back (as a user in the Tencent Meeting app would).
+    pub fn cancel_outside(&self, meeting_id: &str) {
+        let mut st = self.state.lock().unwrap();
+        if let Some(m) = st.meetings.iter_mut().find(|m| m.meeting_id == meeting_id) {
+            m.cancelled = true;
+        }
+    }
+
     /// Leave `live_config.live_addr` out of create answers (as some answers do), so that a
     /// client has to GET the meeting for it.
     pub fn omit_live_addr_on_create(&self, omit: bool) {
@@ -307,14 +367,37 @@ impl FakeTencent {
 
     /// Invitee userids the create answer lists in `user_non_registered`, as bare strings or
     /// (`as_objects`) as `{"userid": …}` objects.
-    pub fn set_unregistered(&self, userids: &[&str], as_objects: bool) {
+    pub fn set_listed_unregistered(&self, userids: &[&str], as_objects: bool) {
         let mut st = self.state.lock().unwrap();
         st.fields.unregistered = userids.iter().map(|u| (*u).to_owned()).collect();
         st.fields.unregistered_as_objects = as_objects;
     }
 
+    /// Forgets the recorded requests (keeps meetings), so a long benchmark does not hold
+    /// every request body.
     pub fn clear_requests(&self) {
         self.state.lock().unwrap().requests.clear();
+    }
+}
+
+/// The sub-meeting model (issue #10): switches and the accessor tests compare calendars with.
+impl FakeTencent {
+    /// What a series modify does to cancelled and moved occurrences (default: reset them).
+    pub fn set_series_modify(&self, mode: SeriesModify) {
+        self.state.lock().unwrap().sub_model.on_series_modify = mode;
+    }
+
+    /// Show only some sub-meetings: GET lists `window` (with `has_more_sub_meeting` 1 when more
+    /// exist), list shows the first live one unless asked `is_show_all_sub_meetings=1`.
+    /// `None` (the default) shows them all everywhere.
+    pub fn set_sub_meeting_window(&self, window: Option<SubMeetingWindow>) {
+        self.state.lock().unwrap().sub_model.window = window;
+    }
+
+    /// Live occurrence intervals `[start, end)` (unix seconds) of every live meeting, by
+    /// meeting id, in order of start: what the meeting holds as a user would see it.
+    pub fn live_occurrences(&self) -> BTreeMap<String, Vec<(i64, i64)>> {
+        submeetings::live_occurrences(&self.state.lock().unwrap().meetings)
     }
 }
 
@@ -461,11 +544,25 @@ async fn handle(
         let id = meeting_id.as_deref().unwrap_or("");
         match (route, body.as_ref()) {
             (Route::List, _) => list(&st, &query),
+            (Route::Get, _) if st.limits.null_fields => limits::get_with_nulls(&st, id),
             (Route::Get, _) => get(&st, id, &query),
             (_, None) => invalid(&"body is not JSON".to_owned()),
-            (Route::Create, Some(body)) => create(&mut st, body),
+            (Route::Create, Some(body)) => match limits::admit_create(&mut st, body) {
+                Err(refusal) => refusal,
+                Ok((body, left_out)) => {
+                    let before = st.meetings.len();
+                    let plain = create(&mut st, &body);
+                    if st.meetings.len() > before {
+                        limits::created(&mut st, &left_out)
+                    } else {
+                        plain
+                    }
+                }
+            },
             (Route::Modify, Some(body)) => modify(&mut st, id, body),
-            (Route::Cancel, Some(body)) => cancel(&mut st, id, body),
+            (Route::Cancel, Some(body)) => {
+                limits::cancel_again(&st, id, body).unwrap_or_else(|| cancel(&mut st, id, body))
+            }
         }
     };
     match fault {
@@ -477,6 +574,10 @@ async fn handle(
                 work()
             });
             Ok(task.await.unwrap())
+        }
+        Some(Fault::ErrorCodeAfterApply(status, code)) => {
+            drop(work());
+            Ok(api_error(status, code, "internal error"))
         }
         Some(Fault::DropResponseAfterApply) => {
             drop(work());

@@ -75,6 +75,10 @@ pub fn check_subject(subject: &str) -> Result<(), Reject> {
     if subject.trim().is_empty() {
         return Err("subject must not be empty".into());
     }
+    // At most 512 bytes of Base64, i.e. 384 bytes of UTF-8 (issue #11).
+    if subject.len() > 384 {
+        return Err(format!("subject is {} bytes, more than 384", subject.len()));
+    }
     Ok(())
 }
 
