@@ -484,6 +484,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     });
                 } else if desired.start > input.now {
                     actions.push(create(key, desired, false, se));
+                } else if desired.rule.is_some()
+                    && let Some(next) = next_series_ahead(ev, input, &desired)
+                {
+                    // An occurrence is under way: a meeting cannot start in the past, so the
+                    // series gets its meeting from the next occurrence now rather than only
+                    // once this one has ended.
+                    actions.push(create(key, next, false, se));
                 }
             }
             Some(r) => match r.state {
@@ -908,6 +915,16 @@ fn plan_occurrences(
             }
         }
     }
+}
+
+/// The series from its first occurrence that starts after now (skipping one under way), when
+/// that is within the horizon.
+fn next_series_ahead(ev: &Event, input: &PlanInput<'_>, under_way: &Desired) -> Option<Desired> {
+    let from = under_way.end.max(input.now + Duration::seconds(1));
+    desired_at(ev, input, from, true)
+        .ok()
+        .flatten()
+        .filter(|d| d.start > input.now)
 }
 
 /// Whether `t` is the start of one of the series' occurrences, EXDATEs not applied (a single
