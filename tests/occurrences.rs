@@ -70,95 +70,128 @@ struct Run {
     calls_again: Vec<String>,
 }
 
-async fn run(ics: &str, now: DateTime<Utc>, how: Fake) -> Run {
-    let fake = FakeTencent::start().await;
-    fake.set_series_modify(how.series_modify);
-    if how.partial {
-        fake.set_sub_meeting_window(Some(SubMeetingWindow {
-            shown: 2,
-            from: Some(now.timestamp()),
-        }));
+/// A feed, the fake and an engine with a fixed clock, every event tagged.
+struct World {
+    fake: FakeTencent,
+    feed: FeedServer,
+    clock: Arc<FixedClock>,
+    engine: calmeet::sync::Engine<calmeet::tencent::TencentClient>,
+    _dir: tempfile::TempDir,
+}
+
+impl World {
+    async fn start(ics: &str, now: DateTime<Utc>, how: Fake) -> World {
+        let fake = FakeTencent::start().await;
+        fake.set_series_modify(how.series_modify);
+        if how.partial {
+            fake.set_sub_meeting_window(Some(SubMeetingWindow {
+                shown: 2,
+                from: Some(now.timestamp()),
+            }));
+        }
+        let feed = FeedServer::start().await;
+        feed.set("/cal.ics", ics.as_bytes().to_vec());
+        let dir = tempfile::tempdir().unwrap();
+        let clock = FixedClock::at(now);
+        let engine = feed_engine(
+            dir.path(),
+            &fake,
+            &feed.url("/cal.ics"),
+            &format!("horizon_days = {HORIZON_DAYS}"),
+            "[calendar.match]\nkeywords = [\"\"]",
+            Arc::clone(&clock),
+        );
+        World {
+            fake,
+            feed,
+            clock,
+            engine,
+            _dir: dir,
+        }
     }
-    let feed = FeedServer::start().await;
-    feed.set("/cal.ics", ics.as_bytes().to_vec());
-    let dir = tempfile::tempdir().unwrap();
-    let clock = FixedClock::at(now);
-    let engine = feed_engine(
-        dir.path(),
-        &fake,
-        &feed.url("/cal.ics"),
-        &format!("horizon_days = {HORIZON_DAYS}"),
-        "[calendar.match]\nkeywords = [\"\"]",
-        Arc::clone(&clock),
-    );
-    let first = engine.run_pass(SyncOptions::default()).await;
-    if std::env::var_os("CALMEET_OCCURRENCE_DEBUG").is_some() {
-        eprintln!("pass 1 at {now}: {:#?}", first.calendars);
-    }
-    let mut out = Run {
-        errors: first
+
+    /// One pass at `now`; its errors.
+    async fn pass(&self, now: DateTime<Utc>) -> Vec<String> {
+        self.clock.set(now);
+        let report = self.engine.run_pass(SyncOptions::default()).await;
+        if std::env::var_os("CALMEET_OCCURRENCE_DEBUG").is_some() {
+            eprintln!("pass at {now}: {:#?}", report.calendars);
+        }
+        report
             .calendars
             .iter()
             .flat_map(|c| c.error.iter().chain(&c.event_errors).cloned())
-            .collect(),
-        ..Run::default()
-    };
-    let rows = engine.store.rows("feed").unwrap();
-    let segments = engine.store.segments("feed").unwrap();
-    let live = fake.live_occurrences();
-    let mut accounted = std::collections::HashSet::new();
-    for r in rows.iter().chain(segments.iter().map(|s| &s.row)) {
-        if r.state == RowState::Skipped {
-            let reason = r.last_error.clone().unwrap_or_default();
-            out.refused.entry(r.key.uid.clone()).or_insert(reason);
-        }
-        let Some(mid) = r
-            .meeting_id
-            .as_ref()
-            .filter(|_| r.state == RowState::Created)
-        else {
-            continue;
+            .collect()
+    }
+
+    /// What the fake holds per UID (ending after `now`), the refusals and the orphans.
+    fn collect(&self, now: DateTime<Utc>, errors: Vec<String>) -> Run {
+        let mut out = Run {
+            errors,
+            ..Run::default()
         };
-        if !accounted.insert(mid.clone()) {
-            continue;
+        let rows = self.engine.store.rows("feed").unwrap();
+        let segments = self.engine.store.segments("feed").unwrap();
+        let live = self.fake.live_occurrences();
+        let mut accounted = std::collections::HashSet::new();
+        for r in rows.iter().chain(segments.iter().map(|s| &s.row)) {
+            if r.state == RowState::Skipped {
+                let reason = r.last_error.clone().unwrap_or_default();
+                out.refused.entry(r.key.uid.clone()).or_insert(reason);
+            }
+            let Some(mid) = r
+                .meeting_id
+                .as_ref()
+                .filter(|_| r.state == RowState::Created)
+            else {
+                continue;
+            };
+            if !accounted.insert(mid.clone()) {
+                continue;
+            }
+            let spans = live.get(mid).cloned().unwrap_or_default();
+            let held = out.held.entry(r.key.uid.clone()).or_default();
+            held.extend(spans.into_iter().filter(|s| s.1 > now.timestamp()));
+            held.sort_unstable();
         }
-        let spans = live.get(mid).cloned().unwrap_or_default();
-        let held = out.held.entry(r.key.uid.clone()).or_default();
-        held.extend(spans.into_iter().filter(|s| s.1 > now.timestamp()));
-        held.sort_unstable();
-    }
-    out.orphans = live
-        .keys()
-        .filter(|id| !accounted.contains(*id))
-        .cloned()
-        .collect();
-    for e in &out.errors {
-        if let Some(uid) = e
-            .strip_prefix("calendar 'feed' event ")
-            .and_then(|r| r.split(": ").next())
-        {
-            // Components without a UID are grouped under "" by the oracle.
-            let uid = if uid == "(no UID)" { "" } else { uid };
-            out.refused
-                .entry(uid.to_owned())
-                .or_insert_with(|| e.clone());
+        out.orphans = live
+            .keys()
+            .filter(|id| !accounted.contains(*id))
+            .cloned()
+            .collect();
+        for e in &out.errors {
+            if let Some(uid) = e
+                .strip_prefix("calendar 'feed' event ")
+                .and_then(|r| r.split(": ").next())
+            {
+                // Components without a UID are grouped under "" by the oracle.
+                let uid = if uid == "(no UID)" { "" } else { uid };
+                out.refused
+                    .entry(uid.to_owned())
+                    .or_insert_with(|| e.clone());
+            }
         }
+        out
     }
-    let before = fake.requests().len();
-    clock.set(now + Duration::minutes(16));
-    let second = engine.run_pass(SyncOptions::default()).await;
-    if std::env::var_os("CALMEET_OCCURRENCE_DEBUG").is_some() {
-        eprintln!("pass 2: {:#?}", second.calendars);
+
+    /// A pass 16 minutes after `now` (past the re-evaluation interval): its errors and the
+    /// API calls it made.
+    async fn next_pass(&self, now: DateTime<Utc>) -> (Vec<String>, Vec<String>) {
+        let before = self.fake.requests().len();
+        let errors = self.pass(now + Duration::minutes(16)).await;
+        let calls = self.fake.requests()[before..]
+            .iter()
+            .map(|r| format!("{} {}", r.method, r.uri))
+            .collect();
+        (errors, calls)
     }
-    out.errors_again = second
-        .calendars
-        .iter()
-        .flat_map(|c| c.error.iter().chain(&c.event_errors).cloned())
-        .collect();
-    out.calls_again = fake.requests()[before..]
-        .iter()
-        .map(|r| format!("{} {}", r.method, r.uri))
-        .collect();
+}
+
+async fn run(ics: &str, now: DateTime<Utc>, how: Fake) -> Run {
+    let world = World::start(ics, now, how).await;
+    let errors = world.pass(now).await;
+    let mut out = world.collect(now, errors);
+    (out.errors_again, out.calls_again) = world.next_pass(now).await;
     out
 }
 
@@ -769,4 +802,97 @@ fn generated_series_are_held_exactly_or_refused() {
         println!("  {n:4} × {reason}");
     }
     assert!(same > 0, "the generator must produce series calmeet holds");
+}
+
+const EDITED_SERIES: &str = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//calmeet test//EN\r\n\
+BEGIN:VEVENT\r\nUID:edited@example.invalid\r\nDTSTAMP:20300101T000000Z\r\n\
+DTSTART;TZID=Asia/Shanghai:20310106T100000\r\nDTEND;TZID=Asia/Shanghai:20310106T110000\r\n\
+RRULE:FREQ=WEEKLY;COUNT=10\r\nEXDATE;TZID=Asia/Shanghai:20310127T100000\r\nSUMMARY:SUBJECT\r\n\
+END:VEVENT\r\n\
+BEGIN:VEVENT\r\nUID:edited@example.invalid\r\nDTSTAMP:20300101T000000Z\r\n\
+RECURRENCE-ID;TZID=Asia/Shanghai:20310210T100000\r\n\
+DTSTART;TZID=Asia/Shanghai:20310210T140000\r\nDTEND;TZID=Asia/Shanghai:20310210T150000\r\n\
+SUMMARY:SUBJECT\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+
+/// A renamed series is a series modify: whether the API then resets its cancelled and moved
+/// occurrences or keeps them, they hold after the pass that renames it, and the next pass is
+/// quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_renamed_series_keeps_its_exceptions_whichever_way_the_api_treats_them() {
+    let now: DateTime<Utc> = "2031-01-01T00:00:00Z".parse().unwrap();
+    for how in [FULL, PARTIAL] {
+        let before = EDITED_SERIES.replace("SUBJECT", "standup");
+        let after = EDITED_SERIES.replace("SUBJECT", "renamed standup");
+        let world = World::start(&before, now, how).await;
+        assert!(world.pass(now).await.is_empty());
+        world.feed.set("/cal.ics", after.as_bytes().to_vec());
+        let later = now + Duration::hours(1);
+        let modifies = world
+            .fake
+            .request_count(support::fake_tencent::Route::Modify);
+        assert!(world.pass(later).await.is_empty(), "{how:?}");
+        assert!(
+            world
+                .fake
+                .request_count(support::fake_tencent::Route::Modify)
+                > modifies,
+            "the rename reached the API"
+        );
+        let run = world.collect(later, Vec::new());
+        let truth = oracle::truth(&after, CONFIG_ZONE, later + EXPAND_AHEAD);
+        let verdict = judge(
+            "edited@example.invalid",
+            &truth["edited@example.invalid"],
+            &run,
+            later,
+        );
+        assert!(
+            verdict.as_deref().is_ok_and(|v| v.starts_with("same (9")),
+            "{how:?}: {verdict:?}"
+        );
+        let (errors, calls) = world.next_pass(later).await;
+        assert!(
+            errors.is_empty() && calls.is_empty(),
+            "{how:?}: {errors:?} {calls:?}"
+        );
+    }
+}
+
+/// An EXDATE far beyond the sub-meetings a GET lists (the fake shows 2) is found through
+/// `is_show_all_sub_meetings=1`, in the pass that creates the series.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_occurrence_the_get_does_not_list_is_found_by_listing_all_sub_meetings() {
+    let now: DateTime<Utc> = "2031-01-01T00:00:00Z".parse().unwrap();
+    let ics = EDITED_SERIES
+        .replace("SUBJECT", "standup")
+        .replace("COUNT=10", "COUNT=40")
+        .replace("20310127T100000", "20310804T100000");
+    let world = World::start(&ics, now, PARTIAL).await;
+    assert!(world.pass(now).await.is_empty());
+    let asked_all = world
+        .fake
+        .requests()
+        .iter()
+        .any(|r| r.query.get("is_show_all_sub_meetings").map(String::as_str) == Some("1"));
+    assert!(
+        asked_all,
+        "the partial GET answer was followed by a full listing"
+    );
+    let run = world.collect(now, Vec::new());
+    let truth = oracle::truth(&ics, CONFIG_ZONE, now + EXPAND_AHEAD);
+    let verdict = judge(
+        "edited@example.invalid",
+        &truth["edited@example.invalid"],
+        &run,
+        now,
+    );
+    assert!(
+        verdict.as_deref().is_ok_and(|v| v.starts_with("same (39")),
+        "{verdict:?}"
+    );
+    let (errors, calls) = world.next_pass(now).await;
+    assert!(
+        errors.is_empty() && calls.is_empty(),
+        "{errors:?} {calls:?}"
+    );
 }
