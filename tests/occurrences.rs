@@ -16,6 +16,12 @@ mod support;
 #[path = "occurrences/oracle.rs"]
 mod oracle;
 
+#[path = "support/dav_server.rs"]
+mod dav_server;
+
+#[path = "support/dav_fault.rs"]
+mod dav_fault;
+
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
@@ -894,5 +900,85 @@ async fn an_occurrence_the_get_does_not_list_is_found_by_listing_all_sub_meeting
     assert!(
         errors.is_empty() && calls.is_empty(),
         "{errors:?} {calls:?}"
+    );
+}
+
+/// On CalDAV with write-back, the pass that creates a series also sends its EXDATE and moved
+/// occurrence and writes the link once; the next pass (past the re-evaluation interval) makes
+/// no API call and writes nothing (Radicale).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_new_series_on_caldav_is_exact_after_one_pass_and_the_next_is_quiet() {
+    let now: DateTime<Utc> = "2031-01-01T00:00:00Z".parse().unwrap();
+    let server = dav_server::DavServer::radicale().await;
+    let fake = FakeTencent::start().await;
+    let proxy = dav_fault::CountingProxy::start(server.base.as_str()).await;
+    let direct = server.url_for("work");
+    let client = calmeet::source::caldav::CalDavClient::new(
+        direct.clone(),
+        server.auth(),
+        std::time::Duration::from_secs(10),
+    )
+    .unwrap();
+    let ics = EDITED_SERIES.replace("SUBJECT", "standup").replace(
+        "SUMMARY:standup\r\n",
+        "SUMMARY:standup\r\nCATEGORIES:Tencent Meeting\r\n",
+    );
+    let href = format!("{}edited.ics", direct.path());
+    client.create(&href, ics.as_bytes()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let via_proxy = url::Url::parse(&proxy.base_url)
+        .unwrap()
+        .join(direct.path())
+        .unwrap();
+    let mut engine = support::engine::caldav_engine(
+        dir.path(),
+        &fake,
+        via_proxy.as_str(),
+        &server.username,
+        &server.password,
+    );
+    let clock = FixedClock::at(now);
+    engine.clock = clock.clone();
+
+    let report = engine.run_pass(SyncOptions::default()).await;
+    assert!(!report.failed(), "{:?}", report.calendars);
+    let live = fake.live_occurrences();
+    assert_eq!(live.len(), 1, "one meeting: {live:?}");
+    let truth = oracle::truth(&ics, CONFIG_ZONE, now + EXPAND_AHEAD);
+    let want: Vec<(i64, i64)> = truth["edited@example.invalid"].clone().unwrap();
+    assert_eq!(
+        live.values().next().unwrap(),
+        &want,
+        "exact after the first pass"
+    );
+    let text = String::from_utf8(calmeet::event::unfold_bytes(
+        &client.get(&href).await.unwrap().data,
+    ))
+    .unwrap();
+    let meeting = fake.meetings().pop().unwrap();
+    let id_line = format!("X-CALMEET-MEETING-ID:{}", meeting.meeting_id);
+    assert_eq!(
+        (
+            text.matches(&id_line).count(),
+            text.matches("BEGIN:VEVENT").count()
+        ),
+        (2, 2),
+        "the link once in each component: {text}"
+    );
+
+    proxy.reset();
+    let calls = fake.requests().len();
+    clock.set(now + Duration::minutes(16));
+    let report = engine.run_pass(SyncOptions::default()).await;
+    assert!(!report.failed(), "{:?}", report.calendars);
+    assert_eq!(fake.requests().len(), calls, "no API call on the next pass");
+    let writes: Vec<(String, String)> = proxy
+        .log()
+        .into_iter()
+        .filter(|(m, _)| m != "PROPFIND" && m != "REPORT" && m != "GET")
+        .collect();
+    assert!(
+        writes.is_empty(),
+        "no calendar write on the next pass: {writes:?}"
     );
 }
