@@ -982,3 +982,42 @@ async fn a_new_series_on_caldav_is_exact_after_one_pass_and_the_next_is_quiet() 
         "no calendar write on the next pass: {writes:?}"
     );
 }
+
+/// An occurrence moved out of the past gets a meeting of its own; when the user removes that
+/// override again (the occurrence is back in its past slot), the meeting is cancelled in the
+/// next pass, and the pass after is quiet.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_occurrence_moved_out_of_the_past_and_back_loses_its_own_meeting() {
+    let dir =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/cases/recurrence");
+    let ics = std::fs::read_to_string(dir.join("occurrence-moved-across-now.ics")).unwrap();
+    let now: DateTime<Utc> = "2026-01-08T00:00:00Z".parse().unwrap();
+    let world = World::start(&ics, now, FULL).await;
+    assert!(world.pass(now).await.is_empty());
+    assert_eq!(
+        world.fake.live_meeting_count(),
+        2,
+        "the series and the moved occurrence"
+    );
+    // Drop the override of the 6th (the last VEVENT of the file).
+    let cut = ics.rfind("BEGIN:VEVENT").unwrap();
+    let edited = format!("{}END:VCALENDAR\r\n", &ics[..cut]);
+    world.feed.set("/cal.ics", edited.as_bytes().to_vec());
+    let later = now + Duration::hours(1);
+    assert!(world.pass(later).await.is_empty());
+    assert_eq!(world.fake.live_meeting_count(), 1);
+    let run = world.collect(later, Vec::new());
+    let uid = "oracle-case-override-past@example.invalid";
+    let truth = oracle::truth(&edited, CONFIG_ZONE, later + EXPAND_AHEAD);
+    let verdict = judge(uid, &truth[uid], &run, later);
+    assert!(
+        verdict.as_deref().is_ok_and(|v| v.starts_with("same (6")),
+        "{verdict:?}"
+    );
+    assert!(run.orphans.is_empty(), "{:?}", run.orphans);
+    let (errors, calls) = world.next_pass(later).await;
+    assert!(
+        errors.is_empty() && calls.is_empty(),
+        "{errors:?} {calls:?}"
+    );
+}

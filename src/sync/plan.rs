@@ -637,12 +637,15 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             continue;
         }
         // A standalone override's row holds a meeting of its own (no sub-meeting id): when its
-        // event vanishes, the meeting is cancelled like any single event's.
+        // event vanishes, the meeting is cancelled like any single event's. That is also so
+        // for an occurrence moved out of the past while its master stays (a live row; the
+        // rows of cancelled occurrences are `cancelled`, those of moved ones name their
+        // sub-meeting).
         let standalone_row = r.key.recurrence_id.is_some()
             && r.sub_meeting_id.is_none()
             && !r.recurring
             && r.meeting_id.is_some()
-            && !masters.contains_key(r.key.uid.as_str());
+            && (!masters.contains_key(r.key.uid.as_str()) || r.state == RowState::Created);
         if r.key.recurrence_id.is_some() && !standalone_row {
             // An occurrence row whose override vanished: the series decides (see above).
             if !masters.contains_key(r.key.uid.as_str()) {
@@ -665,7 +668,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     if let Action::Cancel { href, .. } = &mut cancel {
                         *href = None;
                     }
-                    disappearing.push(cancel);
+                    if masters.contains_key(r.key.uid.as_str()) {
+                        // One override gone from an event that is still there: no sign of an
+                        // emptied calendar, so not held by the mass-cancellation guard.
+                        actions.push(cancel);
+                    } else {
+                        disappearing.push(cancel);
+                    }
                 }
             }
             // A pending create whose event vanished: its outcome is unknown, so keep the row
