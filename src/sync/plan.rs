@@ -395,14 +395,27 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             (key, *se)
         })
         .collect();
+    // An occurrence moved out of the past has a meeting of its own, but the object's link
+    // block is the series': its meeting is never written into the object (it would replace the
+    // series' link in every component) and the series' link it carries is not its own.
+    let detached: Vec<SourcedEvent> = input
+        .events
+        .iter()
+        .filter(|se| moved_out_of_the_past(se, &masters, input.now))
+        .map(|se| {
+            let mut own = se.clone();
+            own.href = None;
+            own.event.meeting_id = None;
+            own.event.continuations.clear();
+            own
+        })
+        .collect();
     units.extend(
         input
             .events
             .iter()
-            .filter(|se| {
-                (se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
-                    || moved_out_of_the_past(se, &masters, input.now)
-            })
+            .filter(|se| se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+            .chain(&detached)
             .map(|se| {
                 let key = EventKey {
                     calendar: cal.clone(),
@@ -877,6 +890,26 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
+            if let Some(r) = row.filter(|r| holds_own_meeting(r))
+                && !moved_out_of_the_past(se, masters, input.now)
+            {
+                // It had a meeting of its own (moved out of the past) and is no longer so
+                // moved (cancelled, or back in the past): that meeting goes.
+                if !meeting_over(r, input.now) {
+                    let reason = if se.event.cancelled {
+                        CancelReason::EventCancelled
+                    } else {
+                        CancelReason::Replaced
+                    };
+                    let mut cancel = cancel_action(r, reason, None);
+                    // The object's block is the series': nothing of this meeting is in it.
+                    if let Action::Cancel { href, .. } = &mut cancel {
+                        *href = None;
+                    }
+                    actions.push(cancel);
+                }
+                continue;
+            }
             let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
             let Some(m) = meeting_for(rid).filter(|_| slot) else {
                 continue;
@@ -964,6 +997,15 @@ fn is_slot(ev: &Event, t: DateTime<Utc>) -> bool {
         exdates: &[],
     };
     recurrence::occurrences(&series, t, 1).map_or(true, |o| o.first() == Some(&t))
+}
+
+/// Whether an occurrence row holds a live meeting of its own (not a sub-meeting of the series).
+fn holds_own_meeting(r: &EventRow) -> bool {
+    r.key.recurrence_id.is_some()
+        && r.state == RowState::Created
+        && r.sub_meeting_id.is_none()
+        && !r.recurring
+        && r.meeting_id.is_some()
 }
 
 /// An override of a series that moves an occurrence whose slot is already past (so no meeting
