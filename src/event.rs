@@ -945,8 +945,94 @@ impl<'c> RawEvent<'c> {
         if let Some((property, reason)) = recurrence_refusal(c, &event, resolver) {
             event.refuse(property, reason);
         }
+        match exrule_exclusions(c, &event) {
+            Ok(excluded) if !excluded.is_empty() => {
+                event.exdates.extend(excluded);
+                event.exdates.sort();
+                event.exdates.dedup();
+            }
+            Ok(_) => {}
+            Err(reason) => event.refuse("EXRULE", reason),
+        }
         Ok(event)
     }
+}
+
+/// Most instants expanded from an RRULE or an EXRULE to apply the EXRULE (more than 50 years
+/// of daily meetings).
+const MAX_EXRULE_INSTANTS: usize = 20_000;
+
+/// The series' occurrences its EXRULEs exclude (RFC 2445 §4.8.5.2; deprecated by RFC 5545
+/// but still written): each one is then cancelled like an EXDATE. Exact only when the series
+/// or the EXRULE ends; both open-ended is refused, as is an EXRULE calmeet cannot expand.
+///
+/// # Errors
+/// Why the EXRULE cannot be held exactly (the caller refuses naming `EXRULE`).
+fn exrule_exclusions(c: &Component<'_>, event: &Event) -> Result<Vec<DateTime<Utc>>, String> {
+    use crate::recurrence::{Rrule, Series, rule_instants};
+    let exrules: Vec<&str> = props(c, "EXRULE").map(|p| p.val.as_str().trim()).collect();
+    if exrules.is_empty() || event.recurrence_id.is_some() {
+        return Ok(Vec::new());
+    }
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &event.timing
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(rrule_text) = &event.rrule else {
+        return Err(format!(
+            "EXRULE:{} on an event without RRULE: use STATUS:CANCELLED or delete the event",
+            exrules[0]
+        ));
+    };
+    let Ok(rrule) = Rrule::parse(rrule_text) else {
+        // The RRULE itself is refused by the planner, naming it.
+        return Ok(Vec::new());
+    };
+    let master = Series {
+        rule: &rrule,
+        dtstart: *local_start,
+        zone,
+        duration: *end - *start,
+        exdates: &[],
+    };
+    let Ok((occurrences, series_complete)) = rule_instants(&master, false, MAX_EXRULE_INSTANTS)
+    else {
+        // An RRULE the expander cannot evaluate is refused by the planner, naming it.
+        return Ok(Vec::new());
+    };
+    let series_last = occurrences.last().copied();
+    let mut excluded = Vec::new();
+    for text in exrules {
+        let exrule = Rrule::parse(text).map_err(|e| format!("EXRULE:{text} is invalid: {e}"))?;
+        let exclusion = Series {
+            rule: &exrule,
+            ..master.clone()
+        };
+        let (instants, complete) = rule_instants(&exclusion, true, MAX_EXRULE_INSTANTS)
+            .map_err(|e| format!("EXRULE:{text} cannot be evaluated: {e}"))?;
+        let covers_series = complete || series_complete && instants.last() >= series_last.as_ref();
+        if !covers_series {
+            return Err(format!(
+                "EXRULE:{text} and the RRULE both go on without end; calmeet holds an EXRULE \
+                 only on a series with COUNT or UNTIL, or with an EXRULE that ends: list the \
+                 excluded dates as EXDATE instead"
+            ));
+        }
+        if !series_complete && instants.last() > series_last.as_ref() {
+            return Err(format!(
+                "EXRULE:{text} reaches beyond the {MAX_EXRULE_INSTANTS} occurrences calmeet \
+                 expands: list the excluded dates as EXDATE instead"
+            ));
+        }
+        let set: std::collections::HashSet<DateTime<Utc>> = instants.into_iter().collect();
+        excluded.extend(occurrences.iter().filter(|o| set.contains(o)).copied());
+    }
+    Ok(excluded)
 }
 
 /// The properties of a component with this name, in order.
@@ -999,16 +1085,6 @@ fn recurrence_refusal(
             format!(
                 "the event has {rrules} RRULE properties; a Tencent meeting repeats by one rule: \
                  split it into one event per rule"
-            ),
-        ));
-    }
-    if let Some(p) = props(c, "EXRULE").next() {
-        return Some((
-            "EXRULE",
-            format!(
-                "EXRULE:{} (deprecated by RFC 5545) is not held: list the excluded dates as \
-                 EXDATE instead",
-                p.val.as_str().trim()
             ),
         ));
     }

@@ -281,8 +281,13 @@ fn rdate_added_dates_are_refused_naming_rdate() {
 }
 
 #[test]
-fn exrule_is_refused_naming_exrule() {
-    check_case("exrule.ics");
+fn exrule_excludes_its_occurrences_like_exdates() {
+    let got = check_case("exrule.ics");
+    // Held exactly, not refused (both are acceptable; exact is better).
+    assert!(
+        matches!(got.get("case03-exrule@example.com"), Some(Outcome::Held(v)) if v.len() == 6),
+        "{got:?}"
+    );
 }
 
 #[test]
