@@ -44,6 +44,12 @@ enum Outcome {
 /// configured zone instead of DTSTART's is visible) and plans it at `now` until quiet.
 /// Returns the outcome per UID and the number of passes that acted.
 fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
+    let (outcomes, parsed, _) = run_with_zones(ics, now);
+    (outcomes, parsed)
+}
+
+/// Like [`run`], also returning the `time_zone` each created meeting is sent with, by UID.
+fn run_with_zones(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed, Zones) {
     let parsed = parse_calendar(ics, chrono_tz::Asia::Shanghai, &matcher()).unwrap();
     let events: Vec<SourcedEvent> = parsed
         .events
@@ -66,6 +72,7 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
     // Per UID: the slots of its meetings, original start → (start, end) or cancelled.
     let mut held: BTreeMap<String, BTreeMap<i64, Option<(i64, i64)>>> = BTreeMap::new();
     let mut refused: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut zones = Zones::new();
     let mut quiet = false;
     for _pass in 0..4 {
         let actions = plan(&PlanInput {
@@ -92,6 +99,7 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
         for a in actions {
             match a {
                 Action::Create { key, desired, .. } => {
+                    zones.insert(key.uid.clone(), desired.time_zone.clone());
                     let len = (desired.end - desired.start).num_seconds();
                     let slots = held.entry(key.uid.clone()).or_default();
                     for s in &desired.occurrences {
@@ -164,8 +172,11 @@ fn run(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>, Parsed) {
         v.sort_unstable();
         out.insert(uid, Outcome::Held(v));
     }
-    (out, parsed)
+    (out, parsed, zones)
 }
+
+/// The `time_zone` of each created meeting, by UID.
+type Zones = BTreeMap<String, Option<String>>;
 
 /// Where Tencent puts the occurrence calmeet means by `occurrence`: on its date, at the first
 /// start's wall time, both read in `time_zone` (Asia/Shanghai when none is sent; API
@@ -308,4 +319,313 @@ fn vtimezone_only_zone_across_dst_is_sent_with_an_agreeing_iana_zone() {
 #[test]
 fn tzone_microsoft_utc_is_resolved() {
     check_case("tzone-microsoft-utc.ics");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Kind tables.
+
+/// A calendar of VEVENTs (`\r\n` line ends).
+fn calendar(body: &str) -> Vec<u8> {
+    format!("BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\n{body}END:VCALENDAR\r\n")
+        .into_bytes()
+}
+
+/// 2030-06-01T00:00Z: a Saturday, two days before the table's series starts.
+fn table_now() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 6, 1, 0, 0, 0).unwrap()
+}
+
+/// A VEVENT with UID `t`, DTSTART Monday 2030-06-03 09:00 Europe/Berlin (07:00Z), one hour,
+/// and `extra` lines.
+fn berlin(extra: &str) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:t\r\nDTSTAMP:20300101T000000Z\r\nSUMMARY:Table\r\n\
+         DTSTART;TZID=Europe/Berlin:20300603T090000\r\nDTEND;TZID=Europe/Berlin:20300603T100000\r\n\
+         {extra}END:VEVENT\r\n"
+    )
+}
+
+/// The outcome of UID `t` as text: `refused <reason>` or the held starts (`MMDDTHHMM` UTC,
+/// with `+<minutes>` when not one hour long).
+fn outcome_of(body: &str) -> String {
+    let (got, parsed) = run(&calendar(body), table_now());
+    assert!(parsed.failures.is_empty(), "{:?}", parsed.failures);
+    match got.get("t") {
+        Some(Outcome::Refused(r)) => format!("refused {}", r.join(" | ")),
+        Some(Outcome::Held(v)) => v
+            .iter()
+            .take(8)
+            .map(|(s, e)| {
+                let t = DateTime::from_timestamp(*s, 0).unwrap().format("%m%dT%H%M");
+                if e - s == 3600 {
+                    t.to_string()
+                } else {
+                    format!("{t}+{}", (e - s) / 60)
+                }
+            })
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => format!("nothing: {got:?}"),
+    }
+}
+
+const WEEKLY6: &str = "RRULE:FREQ=WEEKLY;COUNT=6\r\n";
+const ALL6: &str = "0603T0700 0610T0700 0617T0700 0624T0700 0701T0700 0708T0700";
+
+/// Every recurrence property × value form is held exactly or refused naming the property
+/// (RFC 5545 §3.8.5, RFC 2445 §4.8.5.2 for EXRULE). `held` rows list the exact starts.
+#[test]
+fn every_recurrence_property_and_value_form_is_exact_or_refused_by_name() {
+    let override_at = |rid: &str, extra: &str| {
+        format!(
+            "BEGIN:VEVENT\r\nUID:t\r\nDTSTAMP:20300101T000000Z\r\nSUMMARY:Table\r\n{rid}\r\n\
+             DTSTART;TZID=Europe/Berlin:20300610T140000\r\nDTEND;TZID=Europe/Berlin:20300610T150000\r\n\
+             {extra}END:VEVENT\r\n"
+        )
+    };
+    let moved = "0603T0700 0610T1200 0617T0700 0624T0700 0701T0700 0708T0700";
+    let table: Vec<(&str, String, &str)> = vec![
+        ("RRULE alone", berlin(WEEKLY6), ALL6),
+        (
+            "RRULE with UNTIL",
+            berlin("RRULE:FREQ=WEEKLY;UNTIL=20300708T070000Z\r\n"),
+            ALL6,
+        ),
+        ("no RRULE", berlin(""), "0603T0700"),
+        (
+            "DURATION",
+            berlin("").replace("DTEND;TZID=Europe/Berlin:20300603T100000", "DURATION:PT90M"),
+            "0603T0700+90",
+        ),
+        (
+            "no DTEND or DURATION",
+            berlin("").replace("DTEND;TZID=Europe/Berlin:20300603T100000\r\n", ""),
+            "0603T0700",
+        ),
+        (
+            "DTSTART in UTC",
+            berlin("")
+                .replace(
+                    "DTSTART;TZID=Europe/Berlin:20300603T090000",
+                    "DTSTART:20300603T070000Z",
+                )
+                .replace(
+                    "DTEND;TZID=Europe/Berlin:20300603T100000",
+                    "DTEND:20300603T080000Z",
+                ),
+            "0603T0700",
+        ),
+        (
+            "DTSTART floating (configured zone)",
+            berlin("")
+                .replace(
+                    "DTSTART;TZID=Europe/Berlin:20300603T090000",
+                    "DTSTART:20300603T150000",
+                )
+                .replace(
+                    "DTEND;TZID=Europe/Berlin:20300603T100000",
+                    "DTEND:20300603T160000",
+                ),
+            "0603T0700",
+        ),
+        (
+            "DTSTART a DATE",
+            berlin("")
+                .replace(
+                    "DTSTART;TZID=Europe/Berlin:20300603T090000",
+                    "DTSTART;VALUE=DATE:20300603",
+                )
+                .replace(
+                    "DTEND;TZID=Europe/Berlin:20300603T100000",
+                    "DTEND;VALUE=DATE:20300604",
+                ),
+            "refused all-day",
+        ),
+        (
+            "EXDATE UTC",
+            berlin(&format!("{WEEKLY6}EXDATE:20300610T070000Z\r\n")),
+            "0603T0700 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "EXDATE TZID",
+            berlin(&format!(
+                "{WEEKLY6}EXDATE;TZID=Europe/Berlin:20300610T090000\r\n"
+            )),
+            "0603T0700 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "EXDATE floating takes DTSTART's zone",
+            berlin(&format!("{WEEKLY6}EXDATE:20300610T090000\r\n")),
+            "0603T0700 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "EXDATE DATE",
+            berlin(&format!("{WEEKLY6}EXDATE;VALUE=DATE:20300610\r\n")),
+            "0603T0700 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "EXDATE list and repeated",
+            berlin(&format!(
+                "{WEEKLY6}EXDATE;TZID=Europe/Berlin:20300610T090000,20300617T090000\r\nEXDATE:20300708T070000Z\r\n"
+            )),
+            "0603T0700 0624T0700 0701T0700",
+        ),
+        (
+            "RDATE UTC",
+            berlin(&format!("{WEEKLY6}RDATE:20300605T070000Z\r\n")),
+            "refused RDATE",
+        ),
+        (
+            "RDATE TZID",
+            berlin(&format!(
+                "{WEEKLY6}RDATE;TZID=Europe/Berlin:20300605T090000\r\n"
+            )),
+            "refused RDATE",
+        ),
+        (
+            "RDATE floating",
+            berlin(&format!("{WEEKLY6}RDATE:20300605T090000\r\n")),
+            "refused RDATE",
+        ),
+        (
+            "RDATE DATE",
+            berlin(&format!("{WEEKLY6}RDATE;VALUE=DATE:20300605\r\n")),
+            "refused RDATE",
+        ),
+        (
+            "RDATE PERIOD start/end",
+            berlin(&format!(
+                "{WEEKLY6}RDATE;VALUE=PERIOD:20300605T070000Z/20300605T080000Z\r\n"
+            )),
+            "refused RDATE",
+        ),
+        (
+            "RDATE PERIOD start/duration",
+            berlin(&format!(
+                "{WEEKLY6}RDATE;VALUE=PERIOD:20300605T070000Z/PT2H\r\n"
+            )),
+            "refused RDATE",
+        ),
+        (
+            "RDATE on a single event",
+            berlin("RDATE:20300605T070000Z\r\n"),
+            "refused RDATE",
+        ),
+        (
+            "RDATE repeating DTSTART adds nothing",
+            berlin(&format!(
+                "{WEEKLY6}RDATE;TZID=Europe/Berlin:20300603T090000\r\n"
+            )),
+            ALL6,
+        ),
+        (
+            "second RRULE",
+            berlin(&format!(
+                "{WEEKLY6}RRULE:FREQ=MONTHLY;BYDAY=1FR;COUNT=2\r\n"
+            )),
+            "refused RRULE",
+        ),
+        (
+            "EXRULE on a bounded series",
+            berlin(&format!("{WEEKLY6}EXRULE:FREQ=WEEKLY;INTERVAL=2\r\n")),
+            "0610T0700 0624T0700 0708T0700",
+        ),
+        (
+            "EXRULE that skips DTSTART",
+            berlin(&format!("{WEEKLY6}EXRULE:FREQ=MONTHLY;BYDAY=1MO\r\n")),
+            "0610T0700 0617T0700 0624T0700 0708T0700",
+        ),
+        (
+            "bounded EXRULE on an open series",
+            berlin("RRULE:FREQ=WEEKLY\r\nEXRULE:FREQ=WEEKLY;COUNT=2\r\n"),
+            "0617T0700 0624T0700 0701T0700 0708T0700 0715T0700 0722T0700 0729T0700 0805T0700",
+        ),
+        (
+            "open EXRULE on an open series",
+            berlin("RRULE:FREQ=WEEKLY\r\nEXRULE:FREQ=MONTHLY;BYDAY=1MO\r\n"),
+            "refused EXRULE",
+        ),
+        (
+            "EXRULE without RRULE",
+            berlin("EXRULE:FREQ=WEEKLY;COUNT=2\r\n"),
+            "refused EXRULE",
+        ),
+        (
+            "EXRULE malformed",
+            berlin(&format!("{WEEKLY6}EXRULE:FREQ=SOMETIMES\r\n")),
+            "refused EXRULE",
+        ),
+        (
+            "override RECURRENCE-ID TZID",
+            format!(
+                "{}{}",
+                berlin(WEEKLY6),
+                override_at("RECURRENCE-ID;TZID=Europe/Berlin:20300610T090000", "")
+            ),
+            moved,
+        ),
+        (
+            "override RECURRENCE-ID UTC",
+            format!(
+                "{}{}",
+                berlin(WEEKLY6),
+                override_at("RECURRENCE-ID:20300610T070000Z", "")
+            ),
+            moved,
+        ),
+        (
+            "override RECURRENCE-ID floating takes DTSTART's zone",
+            format!(
+                "{}{}",
+                berlin(WEEKLY6),
+                override_at("RECURRENCE-ID:20300610T090000", "")
+            ),
+            moved,
+        ),
+        (
+            "override cancelled",
+            format!(
+                "{}{}",
+                berlin(WEEKLY6),
+                override_at(
+                    "RECURRENCE-ID;TZID=Europe/Berlin:20300610T090000",
+                    "STATUS:CANCELLED\r\n"
+                )
+            ),
+            "0603T0700 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "override RANGE=THISANDFUTURE",
+            format!(
+                "{}{}",
+                berlin(WEEKLY6),
+                override_at(
+                    "RECURRENCE-ID;RANGE=THISANDFUTURE;TZID=Europe/Berlin:20300610T090000",
+                    ""
+                )
+            ),
+            "refused RANGE",
+        ),
+        (
+            "override first, master after",
+            format!(
+                "{}{}",
+                override_at("RECURRENCE-ID;TZID=Europe/Berlin:20300610T090000", ""),
+                berlin(WEEKLY6)
+            ),
+            moved,
+        ),
+    ];
+    let mut wrong = Vec::new();
+    for (name, body, want) in &table {
+        let got = outcome_of(body);
+        let ok = match want.strip_prefix("refused ") {
+            Some(property) => got.starts_with("refused ") && got.contains(property),
+            None => got == *want,
+        };
+        if !ok {
+            wrong.push(format!("{name}: want {want}, got {got}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
 }
