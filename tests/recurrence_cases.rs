@@ -629,3 +629,191 @@ fn every_recurrence_property_and_value_form_is_exact_or_refused_by_name() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// Every order of `parts`.
+fn permutations(parts: &[String]) -> Vec<Vec<String>> {
+    if parts.len() <= 1 {
+        return vec![parts.to_vec()];
+    }
+    let mut out = Vec::new();
+    for i in 0..parts.len() {
+        let mut rest = parts.to_vec();
+        let head = rest.remove(i);
+        for mut p in permutations(&rest) {
+            p.insert(0, head.clone());
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A VEVENT claiming (`t`, RECURRENCE-ID 2030-06-10 09:00 Berlin) with these revision lines and
+/// start hour.
+fn claimant(revision: &str, hour: u32) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:t\r\n{revision}SUMMARY:Table\r\n\
+         RECURRENCE-ID;TZID=Europe/Berlin:20300610T090000\r\n\
+         DTSTART;TZID=Europe/Berlin:20300610T{hour:02}0000\r\n\
+         DTEND;TZID=Europe/Berlin:20300610T{:02}0000\r\nEND:VEVENT\r\n",
+        hour + 1
+    )
+}
+
+/// (UID, RECURRENCE-ID) is one component per calendar: SEQUENCE, then DTSTAMP, then
+/// LAST-MODIFIED decide (RFC 5546 §2.1.5); a tie between different components refuses the
+/// key naming UID; identical copies are one. Every order of the components gives the same
+/// outcome, and the plan is quiet on the next pass (`run` checks that).
+#[test]
+fn duplicate_components_resolve_by_revision_in_every_order() {
+    let stamp = "DTSTAMP:20300101T000000Z\r\n";
+    let later = "DTSTAMP:20300102T000000Z\r\n";
+    let table: Vec<(&str, Vec<String>, &str)> = vec![
+        (
+            "higher SEQUENCE wins over a later DTSTAMP",
+            vec![
+                claimant(&format!("SEQUENCE:2\r\n{stamp}"), 12),
+                claimant(&format!("SEQUENCE:1\r\n{later}"), 14),
+            ],
+            "0603T0700 0610T1000 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "same SEQUENCE: later DTSTAMP wins",
+            vec![
+                claimant(&format!("SEQUENCE:1\r\n{stamp}"), 12),
+                claimant(&format!("SEQUENCE:1\r\n{later}"), 14),
+            ],
+            "0603T0700 0610T1200 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "same SEQUENCE and DTSTAMP: later LAST-MODIFIED wins",
+            vec![
+                claimant(&format!("{stamp}LAST-MODIFIED:20300103T000000Z\r\n"), 12),
+                claimant(&format!("{stamp}LAST-MODIFIED:20300102T000000Z\r\n"), 14),
+            ],
+            "0603T0700 0610T1000 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "identical copies are one",
+            vec![
+                claimant(stamp, 12),
+                claimant(stamp, 12),
+                claimant(stamp, 12),
+            ],
+            "0603T0700 0610T1000 0617T0700 0624T0700 0701T0700 0708T0700",
+        ),
+        (
+            "an override tie refuses the series naming UID",
+            vec![claimant(stamp, 12), claimant(stamp, 14)],
+            "refused UID",
+        ),
+    ];
+    let master = berlin(WEEKLY6);
+    let mut wrong = Vec::new();
+    for (name, claimants, want) in &table {
+        let mut parts = claimants.clone();
+        parts.push(master.clone());
+        let mut outcomes: Vec<String> = permutations(&parts)
+            .iter()
+            .map(|p| outcome_of(&p.concat()))
+            .collect();
+        outcomes.dedup();
+        if outcomes.len() != 1 {
+            wrong.push(format!("{name}: depends on the order: {outcomes:#?}"));
+            continue;
+        }
+        let got = &outcomes[0];
+        let ok = match want.strip_prefix("refused ") {
+            Some(p) => got.starts_with("refused ") && got.contains(p),
+            None => got == want,
+        };
+        if !ok {
+            wrong.push(format!("{name}: want {want}, got {got}"));
+        }
+    }
+    // Two masters: a tie refuses the UID, a higher SEQUENCE wins, in either order.
+    let second = berlin(WEEKLY6)
+        .replace("T090000", "T110000")
+        .replace("T100000", "T120000");
+    for (a, b, want) in [
+        (berlin(WEEKLY6), second.clone(), "refused UID"),
+        (
+            berlin(&format!("{WEEKLY6}SEQUENCE:3\r\n")),
+            second.clone(),
+            ALL6,
+        ),
+    ] {
+        for body in [format!("{a}{b}"), format!("{b}{a}")] {
+            let got = outcome_of(&body);
+            let ok = match want.strip_prefix("refused ") {
+                Some(p) => got.starts_with("refused ") && got.contains(p),
+                None => got == want,
+            };
+            if !ok {
+                wrong.push(format!("two masters: want {want}, got {got}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// An override whose master is not in the calendar is a single meeting keyed by UID +
+/// RECURRENCE-ID: created once, quiet after, cancelled when the invitation goes away.
+#[test]
+fn override_without_master_is_a_single_meeting_for_its_lifetime() {
+    let ics = case_file("invitation-to-one-occurrence.ics");
+    let now = Utc.with_ymd_and_hms(2026, 1, 7, 0, 0, 0).unwrap();
+    let parsed = parse_calendar(&ics, chrono_tz::Asia::Shanghai, &matcher()).unwrap();
+    assert!(parsed.events[0].standalone);
+    let events: Vec<SourcedEvent> = parsed
+        .events
+        .into_iter()
+        .map(|event| SourcedEvent {
+            event,
+            href: None,
+            etag: None,
+        })
+        .collect();
+    let config = config();
+    let failed = HashSet::new();
+    let plan_with = |events: &[SourcedEvent], rows: &[EventRow]| {
+        plan(&PlanInput {
+            calendar: &config.calendars[0],
+            meeting: &config.meeting,
+            events,
+            failed_uids: &failed,
+            rows,
+            segments: &[],
+            now,
+            horizon: Duration::days(90),
+            max_cancel_share: 1.0,
+            confirm_deletions: true,
+            held_cancels: None,
+        })
+    };
+    let first = plan_with(&events, &[]);
+    let [Action::Create { key, desired, .. }] = first.as_slice() else {
+        panic!("{first:?}");
+    };
+    assert_eq!(
+        key.recurrence_id,
+        Some(1_768_374_000),
+        "keyed by RECURRENCE-ID (07:00Z)"
+    );
+    assert!(desired.rule.is_none());
+    let mut row = EventRow::new(key.clone(), RowState::Created, 0);
+    row.meeting_id = Some("m1".into());
+    row.userid = Some(desired.userid.clone());
+    row.fingerprint = Some(desired.fingerprint.clone());
+    row.start_at = Some(desired.start.timestamp());
+    row.end_at = Some(desired.end.timestamp());
+    row.series_end_at = Some(desired.series_end.timestamp());
+    row.written_back = true;
+    let rows = vec![row];
+    let second = plan_with(&events, &rows);
+    assert!(second.is_empty(), "{second:?}");
+    let gone = plan_with(&[], &rows);
+    assert!(
+        matches!(gone.as_slice(), [Action::Cancel { key: k, .. }] if k == key),
+        "{gone:?}"
+    );
+}
