@@ -817,3 +817,136 @@ fn override_without_master_is_a_single_meeting_for_its_lifetime() {
         "{gone:?}"
     );
 }
+
+/// A VTIMEZONE `tzid` with standard offset `std` and, when given, daylight offset `dst` from
+/// the `dst_rule` to the `std_rule` (yearly BYDAY/BYMONTH parts).
+fn vtimezone(tzid: &str, std: &str, dst: Option<(&str, &str, &str)>) -> String {
+    let mut v = format!("BEGIN:VTIMEZONE\r\nTZID:{tzid}\r\n");
+    match dst {
+        None => v.push_str(&format!(
+            "BEGIN:STANDARD\r\nDTSTART:16010101T000000\r\nTZOFFSETFROM:{std}\r\nTZOFFSETTO:{std}\r\nEND:STANDARD\r\n"
+        )),
+        Some((dst, to_dst, to_std)) => v.push_str(&format!(
+            "BEGIN:STANDARD\r\nDTSTART:16010101T020000\r\nTZOFFSETFROM:{dst}\r\nTZOFFSETTO:{std}\r\n\
+             RRULE:FREQ=YEARLY;{to_std}\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\nDTSTART:16010101T020000\r\n\
+             TZOFFSETFROM:{std}\r\nTZOFFSETTO:{dst}\r\nRRULE:FREQ=YEARLY;{to_dst}\r\nEND:DAYLIGHT\r\n"
+        )),
+    }
+    v.push_str("END:VTIMEZONE\r\n");
+    v
+}
+
+/// A series (or single event) at 10:00 in `tzid` from Monday 2027-03-01, with `rule`.
+fn in_zone(tzid: &str, rule: &str) -> String {
+    format!(
+        "BEGIN:VEVENT\r\nUID:z\r\nDTSTAMP:20270101T000000Z\r\nSUMMARY:Zone\r\n\
+         DTSTART;TZID={tzid}:20270301T100000\r\nDTEND;TZID={tzid}:20270301T110000\r\n{rule}END:VEVENT\r\n"
+    )
+}
+
+/// A zone known only as a VTIMEZONE: the series is sent with an IANA zone whose offsets agree
+/// on every occurrence (the CLDR mapping of the id first), or refused naming TZID when none
+/// does; a single meeting needs no zone. The held instants are where Tencent repeats the
+/// meeting in the zone sent (see [`as_tencent_repeats`]).
+#[test]
+fn vtimezone_only_zones_are_named_or_refused() {
+    let us = Some(("-0400", "BYDAY=2SU;BYMONTH=3", "BYDAY=1SU;BYMONTH=11"));
+    // Daylight time from the third Sunday of March: no IANA zone does that.
+    let odd = Some(("-0200", "BYDAY=3SU;BYMONTH=3", "BYDAY=1SU;BYMONTH=11"));
+    let weekly4 = "RRULE:FREQ=WEEKLY;COUNT=4\r\n";
+    let table: Vec<(&str, String, &str, Option<&str>)> = vec![
+        (
+            "US rules under an Exchange id: its CLDR zone",
+            format!(
+                "{}{}",
+                vtimezone("Eastern Standard Time 1", "-0500", us),
+                in_zone("Eastern Standard Time 1", weekly4)
+            ),
+            "0301T1500 0308T1500 0315T1400 0322T1400",
+            Some("America/New_York"),
+        ),
+        (
+            "US rules under a made-up id: an agreeing zone",
+            format!(
+                "{}{}",
+                vtimezone("Customized Time Zone", "-0500", us),
+                in_zone("Customized Time Zone", weekly4)
+            ),
+            "0301T1500 0308T1500 0315T1400 0322T1400",
+            None,
+        ),
+        (
+            "a fixed offset: an agreeing zone",
+            format!(
+                "{}{}",
+                vtimezone("Fixed", "-0300", None),
+                in_zone("Fixed", weekly4)
+            ),
+            "0301T1300 0308T1300 0315T1300 0322T1300",
+            None,
+        ),
+        (
+            "odd rules across the change: refused",
+            format!(
+                "{}{}",
+                vtimezone("Odd", "-0300", odd),
+                in_zone("Odd", weekly4)
+            ),
+            "refused TZID",
+            None,
+        ),
+        (
+            "odd rules, all before the change: held",
+            format!(
+                "{}{}",
+                vtimezone("Odd", "-0300", odd),
+                in_zone("Odd", "RRULE:FREQ=WEEKLY;COUNT=2\r\n")
+            ),
+            "0301T1300 0308T1300",
+            None,
+        ),
+        (
+            "odd rules, a single meeting: held without a zone",
+            format!("{}{}", vtimezone("Odd", "-0300", odd), in_zone("Odd", "")),
+            "0301T1300",
+            None,
+        ),
+    ];
+    let now = Utc.with_ymd_and_hms(2027, 2, 20, 0, 0, 0).unwrap();
+    let mut wrong = Vec::new();
+    for (name, body, want, want_zone) in &table {
+        let (got, parsed, zones) = run_with_zones(&calendar(body), now);
+        assert!(parsed.failures.is_empty(), "{name}: {:?}", parsed.failures);
+        let text = match got.get("z") {
+            Some(Outcome::Refused(r)) => format!("refused {}", r.join(" | ")),
+            Some(Outcome::Held(v)) => v
+                .iter()
+                .map(|(s, _)| {
+                    DateTime::from_timestamp(*s, 0)
+                        .unwrap()
+                        .format("%m%dT%H%M")
+                        .to_string()
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            None => "nothing".into(),
+        };
+        let ok = match want.strip_prefix("refused ") {
+            Some(p) => text.starts_with("refused ") && text.contains(p),
+            None => text == *want,
+        };
+        if !ok {
+            wrong.push(format!("{name}: want {want}, got {text}"));
+        }
+        let sent = zones.get("z").cloned().flatten();
+        if let Some(z) = want_zone
+            && sent.as_deref() != Some(*z)
+        {
+            wrong.push(format!("{name}: want time_zone {z}, got {sent:?}"));
+        }
+        if name.contains("single") && sent.is_some() {
+            wrong.push(format!("{name}: a single meeting was sent a zone {sent:?}"));
+        }
+    }
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
