@@ -526,10 +526,14 @@ const READ_PROPERTIES: [&str; 25] = [
     CONTINUATION_PROP,
 ];
 
-/// The name of a content line: the text before its first `;` or `:`.
+/// The name of a content line: its leading run of name characters (RFC 5545 §3.1: letters,
+/// digits, `-`). A line whose separator is broken (`RRULE FREQ=…`) still has its name, so a
+/// property calmeet reads is never dropped for being malformed: it fails its event instead.
 fn line_name(line: &str) -> &str {
-    let end = line.find([';', ':']).unwrap_or(line.len());
-    line[..end].trim()
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(line.len());
+    &line[..end]
 }
 
 /// A block's text with only BEGIN/END lines and the lines of [`READ_PROPERTIES`].
@@ -558,13 +562,13 @@ fn block_failure(block: &Block<'_>, error: &ParseError) -> EventFailure {
         let name = line_name(l);
         !(name.eq_ignore_ascii_case("BEGIN") || name.eq_ignore_ascii_case("END"))
             && READ_PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(name))
-            && Property::try_from(l).is_err()
+            && parse_block(&format!("BEGIN:VEVENT\n{l}\nEND:VEVENT\n")).is_err()
     });
     let message = match bad {
         Some((i, line)) => {
             let shown: String = line.trim_end().chars().take(120).collect();
             format!(
-                "line {} cannot be read ({shown:?}): fix that property in the calendar",
+                "line {} cannot be read ('{shown}'): fix that property in the calendar",
                 block.line + i
             )
         }

@@ -950,3 +950,80 @@ fn vtimezone_only_zones_are_named_or_refused() {
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
 }
+
+/// A property calmeet does not read never fails anything, however malformed; a malformed
+/// property it reads fails that event only, naming its UID and the line; the neighbour is held.
+#[test]
+fn malformed_lines_fail_only_what_reads_them() {
+    let neighbour = "BEGIN:VEVENT\r\nUID:n\r\nDTSTAMP:20300101T000000Z\r\nSUMMARY:Neighbour\r\n\
+                     DTSTART:20300604T070000Z\r\nDTEND:20300604T080000Z\r\nEND:VEVENT\r\n";
+    let unread = [
+        "X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-TITLE=Main Street 1\\; 1010 Town:geo:48.2,16.3",
+        "X-APPLE-STRUCTURED-LOCATION;VALUE=URI;X-TITLE=\"unclosed:geo:1,2",
+        "GEO;X-A=b;c=d=e;;:48.2;16.3",
+        "ATTACH;FMTTYPE=\"a\"b\";X=:https://example.com/x",
+        "X-WR-ALARMUID;=:1",
+        "no colon or semicolon at all",
+        ";starts with a semicolon",
+    ];
+    for line in unread {
+        let body = format!("{}{neighbour}", berlin(&format!("{WEEKLY6}{line}\r\n")));
+        let (got, parsed) = run(&calendar(&body), table_now());
+        assert!(parsed.failures.is_empty(), "{line}: {:?}", parsed.failures);
+        assert_eq!(
+            got.get("t"),
+            Some(&Outcome::Held(
+                ALL6.split(' ')
+                    .map(|t| {
+                        let s = chrono::NaiveDateTime::parse_from_str(
+                            &format!("2030{t}00"),
+                            "%Y%m%dT%H%M%S",
+                        )
+                        .unwrap()
+                        .and_utc()
+                        .timestamp();
+                        (s, s + 3600)
+                    })
+                    .collect()
+            )),
+            "{line}"
+        );
+        assert!(got.contains_key("n"), "{line}: {got:?}");
+    }
+    let read = [
+        (
+            "SUMMARY;X-TITLE=Main Street 1\\; 1010 Town:Table",
+            "SUMMARY:Table",
+        ),
+        (
+            "DTEND;TZID=Europe/Berlin;X=\"b\"c:20300603T100000",
+            "DTEND;TZID=Europe/Berlin:20300603T100000",
+        ),
+        // A broken separator on a property calmeet reads is never dropped (that would read
+        // the series as a single event): the event fails.
+        ("RRULE FREQ=WEEKLY;COUNT=6", "RRULE:FREQ=WEEKLY;COUNT=6"),
+        (
+            "rrule;X=\"b\"c:FREQ=WEEKLY;COUNT=6",
+            "RRULE:FREQ=WEEKLY;COUNT=6",
+        ),
+    ];
+    for (line, good) in read {
+        let body = format!("{}{neighbour}", berlin(WEEKLY6).replace(good, line));
+        let (got, parsed) = run(&calendar(&body), table_now());
+        let f = parsed
+            .failures
+            .iter()
+            .find(|f| f.uid.as_deref() == Some("t"));
+        let Some(f) = f else {
+            panic!("{line}: no failure for t: {got:?} {:?}", parsed.failures);
+        };
+        // Line 4 opens the VEVENT; the bad line is named by number and text.
+        assert!(f.message.starts_with("line "), "{line}: {}", f.message);
+        assert!(f.message.contains(line), "{line}: {}", f.message);
+        assert!(
+            got.contains_key("n"),
+            "{line}: the neighbour is held: {got:?}"
+        );
+        assert!(!got.contains_key("t"), "{line}: {got:?}");
+    }
+}
