@@ -1027,3 +1027,46 @@ fn malformed_lines_fail_only_what_reads_them() {
         assert!(!got.contains_key("t"), "{line}: {got:?}");
     }
 }
+
+/// Two CalDAV objects claiming one UID are resolved like two components of one calendar,
+/// whatever order the listing gives them in.
+#[test]
+fn duplicates_across_objects_resolve_in_any_order() {
+    let sourced = |body: &str, href: &str| -> Vec<SourcedEvent> {
+        parse_calendar(&calendar(body), chrono_tz::UTC, &matcher())
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|event| SourcedEvent {
+                event,
+                href: Some(href.into()),
+                etag: None,
+            })
+            .collect()
+    };
+    let newer = berlin(&format!("{WEEKLY6}SEQUENCE:2\r\n"));
+    let older = berlin(&format!("{WEEKLY6}SEQUENCE:1\r\n")).replace("T090000", "T080000");
+    let resolve = |items: Vec<SourcedEvent>| {
+        calmeet::event::resolve_duplicates(
+            items,
+            |se| &se.event,
+            |se| &mut se.event,
+            |se| se.href.clone().unwrap_or_default(),
+        )
+    };
+    let a = [sourced(&newer, "/a.ics"), sourced(&older, "/b.ics")].concat();
+    let b = [sourced(&older, "/b.ics"), sourced(&newer, "/a.ics")].concat();
+    for items in [a, b] {
+        let kept = resolve(items);
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].href.as_deref(), Some("/a.ics"));
+        assert_eq!(kept[0].event.revision.sequence, 2);
+    }
+    // Identical copies in two objects: one is kept, the same one in either order.
+    let same = |first: &str, second: &str| {
+        resolve([sourced(&newer, first), sourced(&newer, second)].concat())[0]
+            .href
+            .clone()
+    };
+    assert_eq!(same("/x.ics", "/y.ics"), same("/y.ics", "/x.ics"));
+}
