@@ -1070,3 +1070,76 @@ fn duplicates_across_objects_resolve_in_any_order() {
     };
     assert_eq!(same("/x.ics", "/y.ics"), same("/y.ics", "/x.ics"));
 }
+
+/// A held series that becomes refusable (an RDATE is added) loses its meeting, which would
+/// otherwise hold other instants than the calendar: cancelled once, then one skip line naming
+/// the property, then quiet.
+#[test]
+fn series_that_can_no_longer_be_held_is_cancelled_then_skipped() {
+    let config = config();
+    let failed = HashSet::new();
+    let sourced = |body: &str| -> Vec<SourcedEvent> {
+        parse_calendar(&calendar(body), chrono_tz::UTC, &matcher())
+            .unwrap()
+            .events
+            .into_iter()
+            .map(|event| SourcedEvent {
+                event,
+                href: None,
+                etag: None,
+            })
+            .collect()
+    };
+    let plan_with = |events: &[SourcedEvent], rows: &[EventRow]| {
+        plan(&PlanInput {
+            calendar: &config.calendars[0],
+            meeting: &config.meeting,
+            events,
+            failed_uids: &failed,
+            rows,
+            segments: &[],
+            now: table_now(),
+            horizon: Duration::days(90),
+            max_cancel_share: 1.0,
+            confirm_deletions: true,
+            held_cancels: None,
+        })
+    };
+    let held = sourced(&berlin(WEEKLY6));
+    let first = plan_with(&held, &[]);
+    let [Action::Create { key, desired, .. }] = first.as_slice() else {
+        panic!("{first:?}");
+    };
+    let mut row = EventRow::new(key.clone(), RowState::Created, 0);
+    row.meeting_id = Some("m1".into());
+    row.userid = Some(desired.userid.clone());
+    row.fingerprint = Some(desired.fingerprint.clone());
+    row.start_at = Some(desired.start.timestamp());
+    row.end_at = Some(desired.end.timestamp());
+    row.series_end_at = Some(desired.series_end.timestamp());
+    row.recurring = true;
+    row.written_back = true;
+    let mut rows = vec![row];
+    assert!(plan_with(&held, &rows).is_empty());
+    let refused = sourced(&berlin(&format!("{WEEKLY6}RDATE:20300605T070000Z\r\n")));
+    let cancel = plan_with(&refused, &rows);
+    assert!(
+        matches!(
+            cancel.as_slice(),
+            [Action::Cancel {
+                reason: calmeet::sync::CancelReason::Refused,
+                ..
+            }]
+        ),
+        "{cancel:?}"
+    );
+    rows[0].state = RowState::Cancelled;
+    let skip = plan_with(&refused, &rows);
+    let [Action::Skip { reason, .. }] = skip.as_slice() else {
+        panic!("{skip:?}");
+    };
+    assert!(reason.contains("RDATE"), "{reason}");
+    rows[0].state = RowState::Skipped;
+    rows[0].last_error = Some(reason.clone());
+    assert!(plan_with(&refused, &rows).is_empty());
+}
