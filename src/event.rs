@@ -1024,7 +1024,8 @@ fn exrule_exclusions(c: &Component<'_>, event: &Event) -> Result<Vec<DateTime<Ut
         duration: *end - *start,
         exdates: &[],
     };
-    let Ok((occurrences, series_complete)) = rule_instants(&master, false, MAX_EXRULE_INSTANTS)
+    let Ok((occurrences, series_complete)) =
+        rule_instants(&master, false, None, MAX_EXRULE_INSTANTS)
     else {
         // An RRULE the expander cannot evaluate is refused by the planner, naming it.
         return Ok(Vec::new());
@@ -1037,7 +1038,9 @@ fn exrule_exclusions(c: &Component<'_>, event: &Event) -> Result<Vec<DateTime<Ut
             rule: &exrule,
             ..master.clone()
         };
-        let (instants, complete) = rule_instants(&exclusion, true, MAX_EXRULE_INSTANTS)
+        // Only up to the series' last occurrence when the series ends.
+        let through = series_complete.then_some(series_last).flatten();
+        let (instants, complete) = rule_instants(&exclusion, true, through, MAX_EXRULE_INSTANTS)
             .map_err(|e| format!("EXRULE:{text} cannot be evaluated: {e}"))?;
         let covers_series = complete || series_complete && instants.last() >= series_last.as_ref();
         if !covers_series {

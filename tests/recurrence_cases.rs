@@ -83,7 +83,7 @@ fn run_with_zones(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>,
             rows: &rows,
             segments: &[],
             now,
-            horizon: Duration::days(400),
+            horizon: Duration::days(1000),
             max_cancel_share: 0.5,
             confirm_deletions: false,
             held_cancels: None,
@@ -1142,4 +1142,111 @@ fn series_that_can_no_longer_be_held_is_cancelled_then_skipped() {
     rows[0].state = RowState::Skipped;
     rows[0].last_error = Some(reason.clone());
     assert!(plan_with(&refused, &rows).is_empty());
+}
+
+/// Cases of the EXRULE differential proptest (`CALMEET_EXRULE_CASES`, default 300).
+fn exrule_cases() -> u32 {
+    std::env::var("CALMEET_EXRULE_CASES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300)
+}
+
+const WEEKDAY_CODES: [&str; 7] = ["MO", "TU", "WE", "TH", "FR", "SA", "SU"];
+
+/// A bounded series Tencent can hold (its DTSTART on the rule) and an EXRULE of the shapes
+/// calendar apps wrote, in zones with and without DST.
+fn exrule_event() -> impl proptest::strategy::Strategy<Value = (String, String, String, String)> {
+    use chrono::Datelike;
+    use proptest::prelude::*;
+    let zones = prop::sample::select(vec![
+        "Europe/Berlin",
+        "America/New_York",
+        "Asia/Shanghai",
+        "Australia/Sydney",
+    ]);
+    (
+        zones,
+        0u32..365,
+        8u32..20,
+        0usize..5,
+        2u32..40,
+        0usize..6,
+        0usize..7,
+        1u32..29,
+        2u32..5,
+        proptest::option::of(1u32..10),
+    )
+        .prop_map(
+            |(zone, day, hour, shape, count, ex_shape, ex_day, ex_monthday, step, ex_count)| {
+                let date = chrono::NaiveDate::from_ymd_opt(2030, 1, 1).unwrap()
+                    + chrono::Days::new(u64::from(day));
+                let wd = WEEKDAY_CODES[date.weekday().num_days_from_monday() as usize];
+                let date = if shape == 3 && date.day() > 28 {
+                    date.with_day(28).unwrap()
+                } else {
+                    date
+                };
+                let wd = if shape == 3 {
+                    WEEKDAY_CODES[date.weekday().num_days_from_monday() as usize]
+                } else {
+                    wd
+                };
+                let rrule = match shape {
+                    0 => format!("FREQ=DAILY;COUNT={count}"),
+                    1 => format!("FREQ=WEEKLY;COUNT={count}"),
+                    2 => format!("FREQ=WEEKLY;INTERVAL=2;BYDAY={wd};COUNT={count}"),
+                    3 => format!("FREQ=MONTHLY;COUNT={}", count.min(30)),
+                    _ => format!("FREQ=DAILY;INTERVAL={step};COUNT={count}"),
+                };
+                let end = ex_count.map_or(String::new(), |c| format!(";COUNT={c}"));
+                let other = WEEKDAY_CODES[ex_day];
+                let exrule = match ex_shape {
+                    0 => format!("FREQ=WEEKLY;BYDAY={other}{end}"),
+                    1 => format!("FREQ=MONTHLY;BYDAY=1{other}{end}"),
+                    2 => format!("FREQ=DAILY;INTERVAL={step}{end}"),
+                    3 => format!("FREQ=WEEKLY;INTERVAL=2;BYDAY={wd}{end}"),
+                    4 => format!("FREQ=MONTHLY;BYMONTHDAY={ex_monthday}{end}"),
+                    _ => format!("FREQ=MONTHLY;BYDAY=-1{other}{end}"),
+                };
+                let dtstart = format!("{}T{hour:02}0000", date.format("%Y%m%d"));
+                (zone.to_owned(), dtstart, rrule, exrule)
+            },
+        )
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(exrule_cases()))]
+
+    /// A series with an EXRULE is held on exactly the instants the `rrule` crate's RRuleSet
+    /// (an independent expander, EXRULE feature) gives, through calmeet's parser, expander and
+    /// planner and the model of how Tencent repeats the meeting in the zone it is sent.
+    #[test]
+    fn exrule_series_match_an_independent_expander((zone, dtstart, rrule, exrule) in exrule_event()) {
+        let body = format!(
+            "BEGIN:VEVENT\r\nUID:p\r\nDTSTAMP:20290101T000000Z\r\nSUMMARY:P\r\n\
+             DTSTART;TZID={zone}:{dtstart}\r\nDURATION:PT45M\r\nRRULE:{rrule}\r\nEXRULE:{exrule}\r\n\
+             END:VEVENT\r\n"
+        );
+        let now = Utc.with_ymd_and_hms(2029, 12, 1, 0, 0, 0).unwrap();
+        let (got, parsed) = run(&calendar(&body), now);
+        proptest::prop_assert!(parsed.failures.is_empty(), "{:?}", parsed.failures);
+        let set: rrule::RRuleSet = format!("DTSTART;TZID={zone}:{dtstart}\nRRULE:{rrule}\nEXRULE:{exrule}")
+            .parse()
+            .unwrap();
+        let want: Vec<(i64, i64)> = set
+            .all(1000)
+            .dates
+            .iter()
+            .map(|d| (d.timestamp(), d.timestamp() + 45 * 60))
+            .collect();
+        let have = match got.get("p") {
+            Some(Outcome::Held(v)) => v.clone(),
+            None => Vec::new(),
+            Some(other) => {
+                return Err(proptest::test_runner::TestCaseError::fail(format!("{other:?}")));
+            }
+        };
+        proptest::prop_assert_eq!(have, want, "{} {} {} {}", zone, dtstart, rrule, exrule);
+    }
 }

@@ -383,8 +383,9 @@ fn year_dates(year: i32, rule: &Rrule, start: NaiveDate) -> Vec<NaiveDate> {
     out
 }
 
-/// The instants of a recurrence rule from DTSTART on, at most `limit`, and whether that is all
-/// of them (the rule ended by COUNT or UNTIL within `limit` instants and the walk bound).
+/// The instants of a recurrence rule from DTSTART on, up to `through` (inclusive) when given,
+/// at most `limit`, and whether that is all of them up to `through` (the rule ended by COUNT
+/// or UNTIL, or passed `through`, within `limit` instants and the walk bound).
 /// With `exclusion`, the rule is an EXRULE (RFC 2445 §4.8.5.2): DTSTART is an instance only
 /// when the rule produces it, as libical and python-dateutil read it. EXDATEs are ignored.
 ///
@@ -393,6 +394,7 @@ fn year_dates(year: i32, rule: &Rrule, start: NaiveDate) -> Vec<NaiveDate> {
 pub fn rule_instants(
     series: &Series<'_>,
     exclusion: bool,
+    through: Option<DateTime<Utc>>,
     limit: usize,
 ) -> Result<(Vec<DateTime<Utc>>, bool), Unsupported> {
     check_expandable(series.rule)?;
@@ -401,10 +403,21 @@ pub fn rule_instants(
     } else {
         Expander::new(series)
     };
-    let instants: Vec<DateTime<Utc>> = it.by_ref().take(limit).map(|o| o.start).collect();
+    let mut instants = Vec::new();
+    let mut passed = false;
+    for o in it.by_ref() {
+        if through.is_some_and(|t| o.start > t) {
+            passed = true;
+            break;
+        }
+        if instants.len() == limit {
+            break;
+        }
+        instants.push(o.start);
+    }
     let bounded = series.rule.count.is_some() || series.rule.until.is_some();
-    let complete = bounded && instants.len() < limit && it.walked < MAX_PERIODS;
-    Ok((instants, complete))
+    let ended = bounded && instants.len() < limit && it.walked < MAX_PERIODS;
+    Ok((instants, passed || ended))
 }
 
 /// Starts of the series' occurrences at or after `from`, EXDATEs removed, at most `limit`.
