@@ -1026,6 +1026,46 @@ fn malformed_lines_fail_only_what_reads_them() {
         );
         assert!(!got.contains_key("t"), "{line}: {got:?}");
     }
+    // An unreadable VTIMEZONE fails only the events that need it, naming the TZID.
+    let broken_zone = "BEGIN:VTIMEZONE\r\nTZID;X=\"b\"c:Broken\r\nBEGIN:STANDARD\r\n\
+                       DTSTART:16010101T000000\r\nTZOFFSETFROM:+0100\r\nTZOFFSETTO:+0100\r\n\
+                       END:STANDARD\r\nEND:VTIMEZONE\r\n";
+    let zoned = berlin(WEEKLY6).replace("Europe/Berlin", "Broken");
+    let (got, parsed) = run(
+        &calendar(&format!("{broken_zone}{zoned}{neighbour}")),
+        table_now(),
+    );
+    assert!(got.contains_key("n"), "{got:?}");
+    let f = parsed
+        .failures
+        .iter()
+        .find(|f| f.uid.as_deref() == Some("t"));
+    assert!(
+        f.is_some_and(|f| f.message.contains("Broken")),
+        "{:?}",
+        parsed.failures
+    );
+    // An untagged override whose read line is malformed fails its event (it inherits the tag
+    // of its master); the master is still read.
+    let only_master_tagged = TagMatcher::new(None);
+    let master = berlin(&format!("{WEEKLY6}CATEGORIES:Tencent Meeting\r\n"));
+    let bad_override = "BEGIN:VEVENT\r\nUID:t\r\nRECURRENCE-ID;TZID=Europe/Berlin:20300610T090000\r\n\
+                        DTSTART;TZID=Europe/Berlin;X=\"b\"c:20300610T140000\r\nEND:VEVENT\r\n";
+    let parsed = parse_calendar(
+        &calendar(&format!("{master}{bad_override}")),
+        chrono_tz::UTC,
+        &only_master_tagged,
+    )
+    .unwrap();
+    assert_eq!(parsed.events.len(), 1, "{:?}", parsed.events);
+    assert!(
+        parsed
+            .failures
+            .iter()
+            .any(|f| f.uid.as_deref() == Some("t") && f.message.contains("line 16")),
+        "{:?}",
+        parsed.failures
+    );
 }
 
 /// Two CalDAV objects claiming one UID are resolved like two components of one calendar,
