@@ -81,6 +81,9 @@ pub enum CancelReason {
     Replaced,
     /// The event's organizer maps to another creator; the meeting is re-created under it.
     CreatorChanged,
+    /// The event can no longer be held exactly (an RDATE or a second RRULE was added, a
+    /// duplicate appeared, …): its meeting would hold other instants than the calendar.
+    Refused,
 }
 
 impl CancelReason {
@@ -93,6 +96,7 @@ impl CancelReason {
             Self::Untagged => "calendar event no longer tagged as an online meeting",
             Self::Replaced => "calendar event changed between single and recurring",
             Self::CreatorChanged => "calendar event organizer changed",
+            Self::Refused => "calendar event can no longer be held exactly",
         }
     }
 }
@@ -475,6 +479,16 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             Ok(Some(d)) => d,
             Ok(None) => continue, // not within the horizon yet, or already over
             Err(reason) => {
+                if let Some(r) = live {
+                    // Refused now, held before: the meeting would hold other instants than the
+                    // calendar. It is cancelled (through the mass-cancellation guard); the skip
+                    // line naming the cause follows on the next pass.
+                    if !series_over(r, &live_segments, input.now) {
+                        let href = se.href.clone().or_else(|| r.href.clone());
+                        disappearing.push(cancel_action(r, CancelReason::Refused, href));
+                    }
+                    continue;
+                }
                 let known = row.is_some_and(|r| {
                     r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
                 });
