@@ -903,6 +903,37 @@ async fn an_occurrence_the_get_does_not_list_is_found_by_listing_all_sub_meeting
     );
 }
 
+/// When neither GET nor the full listing shows the occurrence, it is addressed by the
+/// documented `sub_meeting_id` form (its original start), still in the creating pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_occurrence_no_answer_lists_is_addressed_by_its_documented_id() {
+    let now: DateTime<Utc> = "2031-01-01T00:00:00Z".parse().unwrap();
+    let ics = EDITED_SERIES
+        .replace("SUBJECT", "standup")
+        .replace("COUNT=10", "COUNT=40")
+        .replace("20310127T100000", "20310804T100000");
+    let world = World::start(&ics, now, PARTIAL).await;
+    world.fake.set_list_ignores_show_all(true);
+    assert!(world.pass(now).await.is_empty());
+    let run = world.collect(now, Vec::new());
+    let truth = oracle::truth(&ics, CONFIG_ZONE, now + EXPAND_AHEAD);
+    let verdict = judge(
+        "edited@example.invalid",
+        &truth["edited@example.invalid"],
+        &run,
+        now,
+    );
+    assert!(
+        verdict.as_deref().is_ok_and(|v| v.starts_with("same (39")),
+        "{verdict:?}"
+    );
+    let (errors, calls) = world.next_pass(now).await;
+    assert!(
+        errors.is_empty() && calls.is_empty(),
+        "{errors:?} {calls:?}"
+    );
+}
+
 /// On CalDAV with write-back (Radicale): the pass that creates a series also sends its
 /// EXDATEs and moved occurrences and writes the link once per component; the next pass (past
 /// the re-evaluation interval) makes no API call and writes nothing. Returns the fake.
