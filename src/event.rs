@@ -336,8 +336,31 @@ pub fn unfold_bytes(input: &[u8]) -> Vec<u8> {
     out
 }
 
+/// Every line of `text` ending in CRLF: a bare LF becomes CRLF. The parser reads a value up
+/// to the next CRLF when the text has one further on, so a bare LF inside a CRLF object
+/// (scripts write them, servers keep the bytes) would swallow the following property into
+/// this one; and a parser that looks for CRLF first scans to the end of an LF-only text for
+/// every property (quadratic on big feeds). Text already all-CRLF is returned as is.
+fn crlf_lines(text: String) -> String {
+    let bytes = text.as_bytes();
+    let bare = |i: usize| bytes[i] == b'\n' && (i == 0 || bytes[i - 1] != b'\r');
+    if !(0..bytes.len()).any(bare) {
+        return text;
+    }
+    let mut out = String::with_capacity(text.len() + text.len() / 16);
+    let mut previous = '\0';
+    for ch in text.chars() {
+        if ch == '\n' && previous != '\r' {
+            out.push('\r');
+        }
+        out.push(ch);
+        previous = ch;
+    }
+    out
+}
+
 /// Unfolds and decodes calendar bytes, rejecting what is not an iCalendar file. Line endings
-/// come out as LF only (CRLF, LF or a mix of both go in; RFC 5545 §3.1 says CRLF, real files
+/// come out as CRLF only (CRLF, LF or a mix of both go in; RFC 5545 §3.1 says CRLF, real files
 /// mix them).
 ///
 /// # Errors
@@ -346,14 +369,7 @@ pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
     let unfolded = unfold_bytes(bytes);
     let text = String::from_utf8(unfolded)
         .map_err(|e| ParseError::NotUtf8(e.utf8_error().valid_up_to()))?;
-    // Every line ends in LF from here on: the parser reads a value up to the next CRLF when
-    // there is one, so a bare LF inside a CRLF object (scripts write them, servers keep the
-    // bytes) would swallow the following property into this one.
-    let text = if text.contains('\r') {
-        text.replace("\r\n", "\n")
-    } else {
-        text
-    };
+    let text = crlf_lines(text);
     let trimmed = text.trim_start_matches('\u{feff}').trim();
     let first = trimmed.lines().next().unwrap_or("");
     if !first.trim_end().eq_ignore_ascii_case("BEGIN:VCALENDAR") {
@@ -552,7 +568,7 @@ fn readable_lines(block: &str) -> String {
         if keep {
             out.push_str(line);
             if !line.ends_with('\n') {
-                out.push('\n');
+                out.push_str("\r\n");
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Reading the recurrence set whole and right (issue #10, kinds 1–5 and 8), through the parser,
 //! the expander and the planner, without I/O.
 //!
-//! Each calendar of `tests/cases/recurrence/` (copied from the bug reports' cases, with
+//! Each calendar of `tests/fixtures/cases/recurrence/` (copied from the bug reports' cases, with
 //! `cases.json` naming the right outcome) is planned at its "now" with empty state; every
 //! action is applied to a model of the meeting(s) (create → its occurrences, cancel/move of an
 //! occurrence → that slot), and passes repeat until one is quiet. The occurrences held from
@@ -202,12 +202,12 @@ fn instant(v: &Value) -> i64 {
 }
 
 fn cases() -> Value {
-    serde_json::from_str(include_str!("cases/recurrence/cases.json")).unwrap()
+    serde_json::from_str(include_str!("fixtures/cases/recurrence/cases.json")).unwrap()
 }
 
 fn case_file(name: &str) -> Vec<u8> {
     std::fs::read(format!(
-        "{}/tests/cases/recurrence/{name}",
+        "{}/tests/fixtures/cases/recurrence/{name}",
         env!("CARGO_MANIFEST_DIR")
     ))
     .unwrap()
