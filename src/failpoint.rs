@@ -8,7 +8,8 @@
 //! Points: `create.before_api`, `create.after_api` (answer in hand, state not yet written),
 //! `create.after_state`, `writeback.before_put`, `writeback.after_put`, `update.before_api`,
 //! `update.after_api`, `cancel.before_api`, `cancel.after_api`, `cancel.after_state` (before
-//! the block is removed from the event) and `cancel.after_remove`.
+//! the block is removed from the event), `cancel.after_remove`, and `pass.after_fetch` (a
+//! calendar's objects and markers committed, nothing planned yet).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
