@@ -144,6 +144,11 @@ pub struct MatchRules {
     /// Substrings searched in SUMMARY, LOCATION and DESCRIPTION (case-insensitive).
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Take every event of the calendar (a calendar kept only for online meetings); then
+    /// `categories` and `keywords` must be empty. An empty string among them is refused
+    /// instead of silently matching everything.
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// One `[[calendar]]` table. `Debug` shows the URL without a password in its userinfo.
@@ -183,6 +188,12 @@ pub struct CalendarConfig {
     /// as a warning on every pass; TLS verification is on for everything else.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    // Secrets from commands (issue #15 item 3), see `crate::secret_command`.
+    /// Command (argv, no shell) whose first line of output is the password.
+    pub password_command: Option<Vec<String>>,
+    /// Command (argv, no shell) whose first line of output is the bearer token; run again
+    /// when the server answers 401 (once per pass).
+    pub token_command: Option<Vec<String>>,
 }
 
 impl fmt::Debug for CalendarConfig {
@@ -202,6 +213,8 @@ impl fmt::Debug for CalendarConfig {
             .field("match_rules", &self.match_rules)
             .field("timeout_secs", &self.timeout_secs)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
+            .field("password_command", &self.password_command)
+            .field("token_command", &self.token_command)
             .finish()
     }
 }
@@ -219,27 +232,52 @@ impl CalendarConfig {
         std::time::Duration::from_secs(self.timeout_secs)
     }
 
-    /// Resolves this calendar's password from `password` or `password_file`.
+    /// Resolves this calendar's password from `password`, `password_file` or
+    /// `password_command`. A command's secret is kept in memory; `fresh` runs it again (after
+    /// a 401).
     ///
     /// # Errors
-    /// When the file cannot be read.
-    pub fn resolve_password(&self, base: &Path) -> Result<Option<Secret>, ConfigError> {
+    /// When the file cannot be read or the command fails (named by its exit status).
+    pub fn resolve_password(
+        &self,
+        base: &Path,
+        fresh: bool,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let wrap =
+            |e: String| ConfigError::Secret(format!("calendar '{}': password: {e}", self.name));
+        if let Some(argv) = &self.password_command {
+            return crate::secret_command::fetch(argv, self.timeout(), fresh)
+                .map(Some)
+                .map_err(|e| wrap(format!("password_command: {e}")));
+        }
         resolve_secret(
             self.password.as_ref(),
             self.password_file.as_deref(),
             None,
             base,
         )
-        .map_err(|e| ConfigError::Secret(format!("calendar '{}': password: {e}", self.name)))
+        .map_err(wrap)
     }
 
-    /// Resolves this calendar's bearer token from `token` or `token_file`.
+    /// Resolves this calendar's bearer token from `token`, `token_file` or `token_command`
+    /// (`fresh` as for [`Self::resolve_password`]).
     ///
     /// # Errors
-    /// When the file cannot be read.
-    pub fn resolve_token(&self, base: &Path) -> Result<Option<Secret>, ConfigError> {
-        resolve_secret(self.token.as_ref(), self.token_file.as_deref(), None, base)
-            .map_err(|e| ConfigError::Secret(format!("calendar '{}': token: {e}", self.name)))
+    /// When the file cannot be read or the command fails.
+    pub fn resolve_token(&self, base: &Path, fresh: bool) -> Result<Option<Secret>, ConfigError> {
+        let wrap = |e: String| ConfigError::Secret(format!("calendar '{}': token: {e}", self.name));
+        if let Some(argv) = &self.token_command {
+            return crate::secret_command::fetch(argv, self.timeout(), fresh)
+                .map(Some)
+                .map_err(|e| wrap(format!("token_command: {e}")));
+        }
+        resolve_secret(self.token.as_ref(), self.token_file.as_deref(), None, base).map_err(wrap)
+    }
+
+    /// Whether a credential comes from a command, so a 401 is worth one fresh run.
+    #[must_use]
+    pub fn has_secret_command(&self) -> bool {
+        self.password_command.is_some() || self.token_command.is_some()
     }
 }
 
@@ -294,6 +332,8 @@ pub struct MeetingConfig {
     /// limit is 300 per minute per app, answered with error 190310 beyond it.
     #[serde(default = "default_max_calls_per_minute")]
     pub max_calls_per_minute: u32,
+    /// Command (argv, no shell) whose first line of output is the secret key (issue #15).
+    pub secret_key_command: Option<Vec<String>>,
 }
 
 impl Default for MeetingConfig {
@@ -314,16 +354,23 @@ impl Default for MeetingConfig {
             timeout_secs: default_api_timeout(),
             reconcile_grace_secs: default_reconcile_grace(),
             max_calls_per_minute: default_max_calls_per_minute(),
+            secret_key_command: None,
         }
     }
 }
 
 impl MeetingConfig {
-    /// Resolves the secret key: `secret_key`, then `secret_key_file`, then `$CALMEET_SECRET_KEY`.
+    /// Resolves the secret key: `secret_key_command`, `secret_key`, then `secret_key_file`,
+    /// then `$CALMEET_SECRET_KEY`.
     ///
     /// # Errors
     /// When none is set or the file cannot be read.
     pub fn resolve_secret_key(&self, base: &Path) -> Result<Secret, ConfigError> {
+        if let Some(argv) = &self.secret_key_command {
+            let timeout = std::time::Duration::from_secs(self.timeout_secs);
+            return crate::secret_command::fetch(argv, timeout, false)
+                .map_err(|e| ConfigError::Secret(format!("meeting.secret_key_command: {e}")));
+        }
         let env = std::env::var(SECRET_KEY_ENV).ok().map(Secret::new);
         resolve_secret(
             self.secret_key.as_ref(),
@@ -359,7 +406,8 @@ impl MeetingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Cron expression (cron crate syntax: `sec min hour dom mon dow [year]`).
+    /// When passes run: a crontab line or a seconds-first `cron` expression
+    /// (`crate::daemon::Schedule`).
     #[serde(default = "default_schedule")]
     pub schedule: String,
     /// IANA zone for floating times; the system zone when absent.
@@ -376,6 +424,9 @@ pub struct Config {
     /// mass-deletion guard holds the cancellations (0.0–1.0).
     #[serde(default = "default_cancel_guard")]
     pub max_cancel_share: f64,
+    /// `host:port` on which `calmeet run` serves `/metrics` and `/healthz` (`crate::metrics`);
+    /// off when absent. Prefer a loopback address: the figures are not secret, but not public.
+    pub metrics_listen: Option<String>,
     /// API access.
     #[serde(default)]
     pub meeting: MeetingConfig,
@@ -525,15 +576,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        use std::str::FromStr;
-        if let Err(e) = cron::Schedule::from_str(&self.schedule) {
+        if let Err(e) = crate::daemon::Schedule::parse(&self.schedule, None) {
+            return Err(self.invalid("schedule", e.to_string()));
+        }
+        if let Some(addr) = &self.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
             return Err(self.invalid(
-                "schedule",
+                "metrics_listen",
                 format!(
-                    "'{}' is not a valid schedule ({e}); the syntax is 6 or 7 fields with \
-                     seconds first: 'sec min hour day-of-month month day-of-week [year]', e.g. \
-                     '0 */5 * * * *'; write weekdays as names (Mon-Fri): 1 means Sunday",
-                    self.schedule
+                    "'{addr}' is not an address:port, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\""
                 ),
             ));
         }
@@ -582,12 +634,13 @@ impl Config {
                 "must be between 1 and 100000 (Tencent's default limit is 300)",
             ));
         }
-        if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
-            return Err(self.invalid(
-                "meeting.secret_key",
-                "set either secret_key or secret_key_file, not both",
-            ));
-        }
+        self.validate_secret_sources(
+            "meeting.",
+            "secret_key",
+            self.meeting.secret_key.is_some(),
+            self.meeting.secret_key_file.is_some(),
+            self.meeting.secret_key_command.as_deref(),
+        )?;
         check_userid(&self.meeting.userid)
             .map_err(|m| self.invalid("meeting.userid", m.to_owned()))?;
         for (email, userid) in &self.meeting.users {
@@ -625,7 +678,8 @@ impl Config {
                         || cal.password.is_some()
                         || cal.password_file.is_some()
                         || cal.token.is_some()
-                        || cal.token_file.is_some() =>
+                        || cal.token_file.is_some()
+                        || cal.has_secret_command() =>
                 {
                     return Err(self.invalid(
                         &key("username"),
@@ -644,28 +698,89 @@ impl Config {
             if is_http && url::Url::parse(&cal.url).is_err() {
                 return Err(self.invalid(&key("url"), format!("'{}' is not a valid URL", cal.url)));
             }
-            if cal.password.is_some() && cal.password_file.is_some() {
-                return Err(self.invalid(
-                    &key("password"),
-                    "set either password or password_file, not both",
-                ));
-            }
+            let prefix = format!("calendar[{i}].");
+            self.validate_secret_sources(
+                &prefix,
+                "password",
+                cal.password.is_some(),
+                cal.password_file.is_some(),
+                cal.password_command.as_deref(),
+            )?;
+            self.validate_secret_sources(
+                &prefix,
+                "token",
+                cal.token.is_some(),
+                cal.token_file.is_some(),
+                cal.token_command.as_deref(),
+            )?;
             if !(1..=600).contains(&cal.timeout_secs) {
                 return Err(self.invalid(&key("timeout_secs"), "must be between 1 and 600 seconds"));
             }
             if let Some(u) = &cal.userid {
                 check_userid(u).map_err(|m| self.invalid(&key("userid"), m.to_owned()))?;
             }
-            if let Some(m) = &cal.match_rules
-                && m.categories.is_empty()
-                && m.keywords.is_empty()
-            {
+            if let Some(m) = &cal.match_rules {
+                self.validate_match(m, &key("match"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One secret has one source: `NAME`, `NAME_file` or `NAME_command`; a command is a
+    /// non-empty argv list whose program is named.
+    fn validate_secret_sources(
+        &self,
+        prefix: &str,
+        name: &str,
+        inline: bool,
+        file: bool,
+        command: Option<&[String]>,
+    ) -> Result<(), ConfigError> {
+        if usize::from(inline) + usize::from(file) + usize::from(command.is_some()) > 1 {
+            return Err(self.invalid(
+                &format!("{prefix}{name}"),
+                format!("set only one of {name}, {name}_file and {name}_command"),
+            ));
+        }
+        if let Some(argv) = command
+            && argv.first().is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(self.invalid(
+                &format!("{prefix}{name}_command"),
+                "must be a list naming a program and its arguments, run without a shell, e.g. \
+                 [\"pass\", \"show\", \"calendar\"]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one `[calendar.match]` table: `all = true` alone, or at least one non-empty
+    /// category or keyword. An empty (or blank) string would be a substring of every event, so
+    /// it is refused with a pointer to `all = true`, which says the same thing on purpose.
+    fn validate_match(&self, m: &MatchRules, key: &str) -> Result<(), ConfigError> {
+        for (field, values) in [("categories", &m.categories), ("keywords", &m.keywords)] {
+            if let Some(i) = values.iter().position(|v| v.trim().is_empty()) {
                 return Err(self.invalid(
-                    &key("match"),
-                    "needs at least one of categories or keywords (remove the table for \
-                         the defaults)",
+                    &format!("{key}.{field}[{i}]"),
+                    "an empty string would match every event; remove it, or write \
+                     `all = true` in [calendar.match] to take every event on purpose",
                 ));
             }
+        }
+        let has_tags = !m.categories.is_empty() || !m.keywords.is_empty();
+        if m.all && has_tags {
+            return Err(self.invalid(
+                &format!("{key}.all"),
+                "all = true takes every event, so categories and keywords would be ignored; \
+                 remove them or remove `all`",
+            ));
+        }
+        if !m.all && !has_tags {
+            return Err(self.invalid(
+                key,
+                "needs at least one of categories or keywords, or `all = true` for every \
+                 event (remove the table for the defaults)",
+            ));
         }
         Ok(())
     }
@@ -878,11 +993,18 @@ kind = "caldav"
 
     #[test]
     fn bad_schedule_explains_syntax() {
-        let err = parse("schedule = \"*/5 * * * *\"\n")
+        let err = parse(&format!("schedule = \"*/5 * * *\"\n{MINIMAL}"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("schedule"), "{err}");
+        assert!(err.contains("key `schedule`"), "{err}");
         assert!(err.contains("seconds first"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn crontab_schedule_line_is_accepted() {
+        let c = parse(&format!("schedule = \"*/5 * * * *\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.schedule, "*/5 * * * *");
     }
 
     #[test]
@@ -968,8 +1090,10 @@ kind = "caldav"
         // The password and token of a CalDAV calendar, once resolved, redact too.
         let t = "[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\nusername = \"u\"\ntoken = \"TOK999\"\npassword = \"PW999\"\n";
         let c = parse(t).unwrap();
-        let token = c.calendars[0].resolve_token(Path::new("/")).unwrap();
-        let password = c.calendars[0].resolve_password(Path::new("/")).unwrap();
+        let token = c.calendars[0].resolve_token(Path::new("/"), false).unwrap();
+        let password = c.calendars[0]
+            .resolve_password(Path::new("/"), false)
+            .unwrap();
         let text = format!("{token:?} {password:?} {:?}", c.calendars[0]);
         assert!(
             !text.contains("TOK999") && !text.contains("PW999"),
@@ -1087,5 +1211,98 @@ kind = "caldav"
         let c = parse(&text).unwrap();
         let m = c.calendars[0].match_rules.as_ref().unwrap();
         assert_eq!(m.keywords, vec!["#tm"]);
+    }
+
+    /// Every shape of `[calendar.match]`: what is accepted, and for what is refused, the key
+    /// the message names and the fix it points to.
+    #[test]
+    fn match_table_forms() {
+        /// The table text, and `Ok` or the key and fix the error names.
+        type Case<'a> = (&'a str, Result<(), (&'a str, &'a str)>);
+        let cases: &[Case] = &[
+            ("all = true\n", Ok(())),
+            ("keywords = [\"#tm\"]\n", Ok(())),
+            ("categories = [\"Online\"]\nall = false\n", Ok(())),
+            (
+                "keywords = [\"#tm\", \"\"]\n",
+                Err(("calendar[0].match.keywords[1]", "all = true")),
+            ),
+            (
+                "categories = [\"  \"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\ncategories = [\"\"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\nkeywords = [\"#tm\"]\n",
+                Err(("calendar[0].match.all", "remove")),
+            ),
+            ("all = false\n", Err(("calendar[0].match`", "all = true"))),
+            ("", Err(("calendar[0].match`", "all = true"))),
+        ];
+        for (table, want) in cases {
+            let got = parse(&format!("{MINIMAL}[calendar.match]\n{table}"));
+            match (got, want) {
+                (Ok(c), Ok(())) => {
+                    assert!(c.calendars[0].match_rules.is_some(), "{table}");
+                }
+                (Err(e @ ConfigError::Invalid { .. }), Err((key, fix))) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("key `{key}")), "{table}: {msg}");
+                    assert!(msg.contains(fix), "{table}: {msg}");
+                }
+                (got, want) => panic!("{table}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = parse(&format!("{MINIMAL}[calendar.match]\nall = true\n")).unwrap();
+        assert!(c.calendars[0].match_rules.as_ref().unwrap().all);
+    }
+
+    #[test]
+    fn secret_commands_are_argv_lists_with_one_source() {
+        let ok = parse(&format!(
+            "{MINIMAL}token_command = [\"oauth-helper\", \"--account\", \"me\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.calendars[0].token_command.as_deref(),
+            Some(&["oauth-helper".to_owned(), "--account".into(), "me".into()][..])
+        );
+        assert!(ok.calendars[0].has_secret_command());
+        let cases = [
+            (
+                format!("{MINIMAL}password_file = \"pw\"\npassword_command = [\"pass\"]\n"),
+                "calendar[0].password",
+            ),
+            (
+                format!("{MINIMAL}token_command = []\n"),
+                "calendar[0].token_command",
+            ),
+            (
+                format!("{MINIMAL}password_command = [\"\"]\n"),
+                "calendar[0].password_command",
+            ),
+            (
+                MINIMAL.replace(
+                    "[meeting]",
+                    "[meeting]\nsecret_key = \"k\"\nsecret_key_command = [\"x\"]",
+                ),
+                "meeting.secret_key",
+            ),
+            (
+                MINIMAL
+                    .replace("caldav\"", "ics\"\ntoken_command = [\"x\"]")
+                    .replace("https://dav", "https://feed"),
+                "calendar[0].username",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("key `{key}`")), "{text}: {err}");
+        }
+        // A string instead of a list is a type error, not a shell line run by surprise.
+        assert!(parse(&format!("{MINIMAL}password_command = \"pass show x\"\n")).is_err());
     }
 }

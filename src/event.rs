@@ -227,6 +227,8 @@ pub struct Parsed {
 /// Decides whether an event is tagged for an online meeting.
 #[derive(Debug, Clone)]
 pub struct TagMatcher {
+    /// `[calendar.match] all = true`: every event is tagged.
+    all: bool,
     categories: Vec<String>,
     keywords: Vec<String>,
     location_keywords: Vec<String>,
@@ -239,11 +241,13 @@ impl TagMatcher {
         let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
         match rules {
             Some(r) => Self {
+                all: r.all,
                 categories: lower(&r.categories),
                 keywords: lower(&r.keywords),
                 location_keywords: Vec::new(),
             },
             None => Self {
+                all: false,
                 categories: DEFAULT_CATEGORIES
                     .iter()
                     .map(|s| s.to_lowercase())
@@ -257,11 +261,23 @@ impl TagMatcher {
         }
     }
 
+    /// A short key that changes when the rules change: a feed cached as filtered by one set
+    /// of rules is not reused under another.
+    #[must_use]
+    pub fn selection_key(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{self:?}").as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
+    }
+
     /// A cheap pre-check on a VEVENT's lower-cased raw text: `false` means it cannot match (and
     /// carries no calmeet meeting id), so it need not be parsed. Needles that iCalendar would
     /// escape (`,` `;` `\\`) cannot be searched in raw text; then every event is a candidate.
     #[must_use]
     pub fn may_match(&self, raw_lower: &str) -> bool {
+        if self.all {
+            return true;
+        }
         let needles = self
             .categories
             .iter()
@@ -287,6 +303,9 @@ impl TagMatcher {
         location: &str,
         description: &str,
     ) -> bool {
+        if self.all {
+            return true;
+        }
         let cat_hit = categories.iter().any(|c| {
             let c = c.trim().to_lowercase();
             self.categories.contains(&c)
@@ -1409,6 +1428,7 @@ mod tests {
         let rules = MatchRules {
             categories: vec![],
             keywords: vec!["#TM".into()],
+            all: false,
         };
         let m = TagMatcher::new(Some(&rules));
         assert!(m.matches(&[], "Sync #tm", "", ""));
@@ -1417,10 +1437,28 @@ mod tests {
     }
 
     #[test]
+    fn match_all_takes_every_event_untagged_or_not() {
+        let rules = MatchRules {
+            all: true,
+            ..MatchRules::default()
+        };
+        let m = TagMatcher::new(Some(&rules));
+        assert!(m.may_match("summary:lunch"));
+        assert!(m.matches(&[], "Lunch", "", ""));
+        let body = "BEGIN:VEVENT\r\nUID:plain\r\nDTSTART:20300101T010000Z\r\nSUMMARY:Lunch\r\nEND:VEVENT\r\n";
+        let p = parse_calendar(&cal(body), chrono_tz::UTC, &m).unwrap();
+        assert_eq!(p.events.len(), 1, "{:?}", p.failures);
+        let none = TagMatcher::new(None);
+        let p = parse_calendar(&cal(body), chrono_tz::UTC, &none).unwrap();
+        assert!(p.events.is_empty());
+    }
+
+    #[test]
     fn our_own_block_never_counts_as_a_tag() {
         let rules = MatchRules {
             categories: vec![],
             keywords: vec!["tencent meeting".into()],
+            all: false,
         };
         let m = TagMatcher::new(Some(&rules));
         let body = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20300101T010000Z\r\nSUMMARY:x\r\nDESCRIPTION:notes\\n\\n── Tencent Meeting ──\\nJoin: https://meeting.tencent.com/dm/1\\nMeeting code: 123 456 789\\n── end of Tencent Meeting ──\r\nEND:VEVENT\r\n";
@@ -1568,6 +1606,7 @@ mod tests {
         let rules = MatchRules {
             categories: vec!["A, B".into()],
             keywords: vec![],
+            all: false,
         };
         assert!(TagMatcher::new(Some(&rules)).may_match("anything"));
         let m = TagMatcher::new(None);

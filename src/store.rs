@@ -112,6 +112,12 @@ ALTER TABLE calendars ADD COLUMN sync_collection INTEGER;
 ALTER TABLE calendars ADD COLUMN marker_read_at INTEGER;
 ALTER TABLE calendars ADD COLUMN wrote_at INTEGER;
 ",
+    // The meeting's recurring_rule as sent (JSON), so `status` can say the rule in words and
+    // `status --json` show it as the API took it. Empty for rows from before.
+    r"
+ALTER TABLE events ADD COLUMN rule TEXT;
+ALTER TABLE segments ADD COLUMN rule TEXT;
+",
 ];
 
 /// A state database failure.
@@ -231,6 +237,9 @@ pub struct EventRow {
     /// Starts of the occurrences the meeting holds (unix seconds, ascending; EXDATEs left
     /// out), as of the last create, update or extension. Empty for rows from before.
     pub occurrences: Vec<i64>,
+    /// The meeting's `recurring_rule` as sent (JSON), for `status`; `None` for a single
+    /// meeting or a row from before it was kept.
+    pub rule: Option<String>,
     /// Href of the calendar object (CalDAV).
     pub href: Option<String>,
     /// ETag of the object after calmeet's last write or read.
@@ -268,6 +277,7 @@ impl EventRow {
             recurring: false,
             needs_extension: false,
             occurrences: Vec::new(),
+            rule: None,
             href: None,
             etag: None,
             written_back: false,
@@ -373,7 +383,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences";
+    created_at, updated_at, occurrences, rule";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -500,12 +510,12 @@ impl Store {
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
         );
         self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?25`, `?3` being `third` (the recurrence
+    /// Runs `sql` with the columns of `row` as `?1`…`?26`, `?3` being `third` (the recurrence
     /// id in `events`, the segment start in `segments`).
     fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -536,6 +546,7 @@ impl Store {
             row.created_at,
             row.updated_at,
             join_occurrences(&row.occurrences),
+            row.rule,
         ])?;
         Ok(())
     }
@@ -615,7 +626,7 @@ impl Store {
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?3)"
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?3)"
         );
         self.write_row(&sql, &segment.row, segment.start)
     }
@@ -920,12 +931,13 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
+        rule: r.get(25)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(25)?,
+        start: r.get(26)?,
         row: row_from_sql(r)?,
     })
 }

@@ -88,34 +88,6 @@ fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
         .to_string()
 }
 
-fn describe_rule(rule: Option<&RecurringRule>) -> String {
-    let Some(r) = rule else {
-        return "single".to_owned();
-    };
-    let kind = match r.recurring_type {
-        0 => "daily".to_owned(),
-        1 => "weekdays".to_owned(),
-        2 => "weekly".to_owned(),
-        3 => "every 2 weeks".to_owned(),
-        4 => "monthly".to_owned(),
-        _ => format!(
-            "custom(type {} step {} days {})",
-            r.customized_recurring_type.unwrap_or(0),
-            r.customized_recurring_step.unwrap_or(1),
-            r.customized_recurring_days.unwrap_or(0)
-        ),
-    };
-    match (r.until_type, r.until_count, r.until_date) {
-        (1, Some(n), _) => format!("{kind} x{n}"),
-        (_, _, Some(d)) => format!(
-            "{kind} until {}",
-            DateTime::from_timestamp(d, 0)
-                .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
-        ),
-        _ => kind,
-    }
-}
-
 /// Invitees as the API takes them.
 fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
     userids
@@ -137,7 +109,16 @@ pub fn describe(action: &Action, config: &Config) -> String {
             desired.subject,
             fmt_time(desired.start, config),
             fmt_time(desired.end, config),
-            describe_rule(desired.rule.as_ref()),
+            super::rule_words::rule_in_words(
+                desired.rule.as_ref(),
+                Some(
+                    desired
+                        .start
+                        .with_timezone(&config.default_zone())
+                        .date_naive()
+                ),
+                config.default_zone()
+            ),
             desired.userid
         )
     };
@@ -614,6 +595,10 @@ where
         row.end_at = Some(desired.end.timestamp());
         row.series_end_at = Some(desired.series_end.timestamp());
         row.recurring = desired.rule.is_some();
+        row.rule = desired
+            .rule
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok());
         row.needs_extension = desired.truncated;
         row.occurrences = desired
             .occurrences
@@ -1503,7 +1488,15 @@ where
             // A body read here (not the cached one) that the plan did not start from holds
             // someone's edit: the patched body carries it too.
             let reread = !from_cache && planned.as_deref() != Some(etag.as_str());
-            match dav.put(href, patched.as_bytes(), &etag).await {
+            let put = dav.put(href, patched.as_bytes(), &etag).await;
+            match &put {
+                Ok(_) => crate::metrics::global().writeback(),
+                Err(caldav::DavError::PreconditionFailed { .. }) => {
+                    crate::metrics::global().writeback_conflict();
+                }
+                Err(_) => {}
+            }
+            match put {
                 Ok(Some(new)) => {
                     // RFC 4791 §5.3.4 / RFC 7231: an ETag in the PUT answer means the server
                     // stored exactly these bytes.

@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod plan;
+pub mod rule_words;
 
 use std::collections::HashSet;
 use std::sync::Arc;
