@@ -49,6 +49,9 @@ pub struct FetchEnv<'a> {
     /// How long an unchanged time-range listing stays current (events move into the window
     /// as time passes).
     pub reevaluate_every: Duration,
+    /// The pass's wall-clock time ([`crate::sync::Engine::now`]): what the time-range listing
+    /// and its staleness are measured from.
+    pub now: chrono::DateTime<Utc>,
 }
 
 /// What a fetch found: the changes to the cache and the markers that vouch for the result.
@@ -378,7 +381,7 @@ async fn read_marker(
 /// listing still covers the present (a time-range listing goes stale as time passes), and
 /// the saved one may not hide a write (see [`may_hide_own_write`]).
 fn marker_vouches(env: &FetchEnv<'_>, state: &CalendarState, marker: Option<&str>) -> bool {
-    let now = Utc::now().timestamp();
+    let now = env.now.timestamp();
     let listing_current = state.sync_token.is_some()
         || state.evaluated_at.is_some_and(|t| {
             now - t < i64::try_from(env.reevaluate_every.as_secs()).unwrap_or(i64::MAX)
@@ -426,7 +429,7 @@ async fn list(
             }
         }
     }
-    let now = Utc::now();
+    let now = env.now;
     let start = now - chrono::Duration::days(1);
     let end = now + chrono::Duration::days(i64::from(env.horizon_days) + 1);
     let members = client

@@ -482,6 +482,7 @@ where
                     http: &http,
                     horizon_days: self.config.horizon_days,
                     reevaluate_every: REEVALUATE_EVERY,
+                    now,
                 };
                 source::fetch(&env, cal, &state, &cache).await
             }
@@ -747,6 +748,13 @@ where
                 Err(e) => return Err(e.to_string()),
             }
         }
+        // (UID, RECURRENCE-ID) is one component per calendar, also across CalDAV objects.
+        let events = event::resolve_duplicates(
+            events,
+            |se| &se.event,
+            |se| &mut se.event,
+            |se| se.href.clone().unwrap_or_default(),
+        );
         Ok((events, failed, errors))
     }
 }

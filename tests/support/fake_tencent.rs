@@ -394,6 +394,11 @@ impl FakeTencent {
         self.state.lock().unwrap().sub_model.window = window;
     }
 
+    /// With a sub-meeting window, make the list endpoint ignore `is_show_all_sub_meetings=1`.
+    pub fn set_list_ignores_show_all(&self, ignores: bool) {
+        self.state.lock().unwrap().sub_model.list_ignores_show_all = ignores;
+    }
+
     /// Live occurrence intervals `[start, end)` (unix seconds) of every live meeting, by
     /// meeting id, in order of start: what the meeting holds as a user would see it.
     pub fn live_occurrences(&self) -> BTreeMap<String, Vec<(i64, i64)>> {

@@ -46,6 +46,10 @@ pub struct SubMeetingModel {
     /// shows the window with `has_more_sub_meeting` 1 when more exist, and list shows only the
     /// first live sub-meeting unless asked `is_show_all_sub_meetings=1` (reference §2.6).
     pub window: Option<SubMeetingWindow>,
+    /// With a window: the list endpoint ignores `is_show_all_sub_meetings=1` too (the doc
+    /// does not promise what it returns), so only the documented `sub_meeting_id` form can
+    /// reach an unlisted occurrence.
+    pub list_ignores_show_all: bool,
 }
 
 /// Sub-meetings of a fresh expansion, as a series modify leaves them under `mode`: `old` are
@@ -90,6 +94,9 @@ pub fn add_sub_meetings(info: &mut Value, m: &FakeMeeting, model: &SubMeetingMod
     };
     let live: Vec<&FakeSubMeeting> = m.sub_meetings.iter().filter(|s| !s.cancelled).collect();
     let shown: Vec<&FakeSubMeeting> = match (model.window, how) {
+        (Some(_), Shown::List { all: true }) if model.list_ignores_show_all => {
+            live.iter().copied().take(1).collect()
+        }
         (None, _) | (Some(_), Shown::List { all: true }) => m.sub_meetings.iter().collect(),
         (Some(_), Shown::List { all: false }) => live.iter().copied().take(1).collect(),
         (Some(w), Shown::Get) => m
