@@ -314,7 +314,7 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "rule": r.rule.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
                 "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
-                "last_error": r.last_error,
+                "live_url": r.live_url, "last_error": r.last_error,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -370,6 +370,9 @@ fn status(config: &Config, json: bool) -> ExitCode {
             repeats(r, zone),
             r.last_error.as_deref().unwrap_or("")
         );
+        if let Some(live) = &r.live_url {
+            println!("{:<12}   ↳ live stream: {live}", "");
+        }
     }
     ExitCode::SUCCESS
 }
@@ -488,6 +491,8 @@ async fn check_ics(
     .map_err(|e| e.to_string())?;
     match fetched {
         crate::source::ics::Fetched::Body { data, vevents, .. } => {
+            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref())
+                .with_live(cal.live_match.as_ref());
             crate::event::parse_calendar(&data, config.default_zone(), &m)
                 .map(|p| {
                     format!(

@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use icalendar::parser::{Component, Property};
 use thiserror::Error;
 
-use crate::config::{DEFAULT_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules};
+use crate::config::{
+    DEFAULT_CATEGORIES, DEFAULT_LIVE_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules,
+};
 use crate::tz::{Zone, ZoneResolver};
 
 /// Property that records the meeting id inside the event itself.
@@ -143,6 +145,11 @@ pub struct Event {
     pub organizer: Option<String>,
     /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
     pub attendees: Vec<String>,
+    /// The attendees among them with `ROLE=CHAIR` (RFC 5545 §3.2.16), in order.
+    pub chairs: Vec<String>,
+    /// The event carries the live-stream tag (`[calendar.live_match]`, default categories
+    /// "Live" / "直播"); an override inherits its master's.
+    pub live: bool,
     /// SEQUENCE, DTSTAMP and LAST-MODIFIED: which of two components claiming one
     /// (UID, RECURRENCE-ID) is current (RFC 5546 §2.1.5).
     pub revision: Revision,
@@ -232,6 +239,8 @@ pub struct TagMatcher {
     categories: Vec<String>,
     keywords: Vec<String>,
     location_keywords: Vec<String>,
+    /// Tags asking for a live stream (only looked at on events tagged for a meeting).
+    live: Option<Box<TagMatcher>>,
 }
 
 impl TagMatcher {
@@ -245,6 +254,7 @@ impl TagMatcher {
                 categories: lower(&r.categories),
                 keywords: lower(&r.keywords),
                 location_keywords: Vec::new(),
+                live: None,
             },
             None => Self {
                 all: false,
@@ -257,8 +267,36 @@ impl TagMatcher {
                     .iter()
                     .map(|s| s.to_lowercase())
                     .collect(),
+                live: None,
             },
         }
+    }
+
+    /// This matcher with the live-stream tag rules of `[calendar.live_match]` (categories
+    /// "Live" / "直播" when `None`); [`Event::live`] says whether an event carries them.
+    #[must_use]
+    pub fn with_live(mut self, rules: Option<&MatchRules>) -> Self {
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        self.live = Some(Box::new(match rules {
+            Some(r) => Self {
+                all: r.all,
+                categories: lower(&r.categories),
+                keywords: lower(&r.keywords),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+            None => Self {
+                all: false,
+                categories: DEFAULT_LIVE_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                keywords: Vec::new(),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+        }));
+        self
     }
 
     /// A short key that changes when the rules change: a feed cached as filtered by one set
@@ -452,6 +490,7 @@ pub fn parse_calendar(
         .partition(|b| matcher.may_match(&b.text.to_lowercase()));
     // One tree at a time: events are built and the tree dropped before the next is parsed.
     let mut tagged_uids = std::collections::HashSet::new();
+    let mut live_uids = std::collections::HashSet::new();
     let mut deferred: Vec<&Block<'_>> = Vec::new();
     let push = |parsed: &mut Parsed, raw: RawEvent<'_>| match raw.into_event(&resolver) {
         Ok(ev) => parsed.events.push(ev),
@@ -473,6 +512,9 @@ pub fn parse_calendar(
                 && let Some(uid) = &raw.uid
             {
                 tagged_uids.insert(uid.clone());
+                if raw.live {
+                    live_uids.insert(uid.clone());
+                }
             }
             if raw.tagged || raw.meeting_id.is_some() {
                 push(&mut parsed, raw);
@@ -505,6 +547,7 @@ pub fn parse_calendar(
     for ev in &mut parsed.events {
         ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
         ev.standalone = ev.recurrence_id.is_some() && !master_uids.contains(ev.uid.as_str());
+        ev.live = ev.live || live_uids.contains(&ev.uid);
     }
     parsed.events = resolve_duplicates(
         std::mem::take(&mut parsed.events),
@@ -751,6 +794,14 @@ fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
         &raw.location,
         &raw.description,
     );
+    raw.live = matcher.live.as_ref().is_some_and(|live| {
+        live.matches(
+            &raw.categories,
+            &raw.summary,
+            &raw.location,
+            &raw.description,
+        )
+    });
     raw
 }
 
@@ -874,6 +925,7 @@ struct RawEvent<'c> {
     recurrence_id: Option<&'c Property<'c>>,
     meeting_id: Option<String>,
     tagged: bool,
+    live: bool,
 }
 
 impl<'c> RawEvent<'c> {
@@ -904,6 +956,7 @@ impl<'c> RawEvent<'c> {
                 .map(|p| p.val.as_str().trim().to_owned())
                 .filter(|s| !s.is_empty()),
             tagged: false,
+            live: false,
         }
     }
 
@@ -992,6 +1045,25 @@ impl<'c> RawEvent<'c> {
                     .filter(|a| seen.insert(a.clone()))
                     .collect()
             },
+            chairs: {
+                let mut chairs: Vec<String> = Vec::new();
+                for p in c
+                    .properties
+                    .iter()
+                    .filter(|p| p.name.as_str().eq_ignore_ascii_case("ATTENDEE"))
+                    .filter(|p| {
+                        param(p, "ROLE").is_some_and(|r| r.trim().eq_ignore_ascii_case("CHAIR"))
+                    })
+                {
+                    if let Some(a) = mail_address(p.val.as_str())
+                        && !chairs.contains(&a)
+                    {
+                        chairs.push(a);
+                    }
+                }
+                chairs
+            },
+            live: self.live,
             revision: Revision {
                 sequence: prop(c, "SEQUENCE")
                     .and_then(|p| p.val.as_str().trim().parse().ok())

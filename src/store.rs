@@ -118,6 +118,14 @@ ALTER TABLE calendars ADD COLUMN wrote_at INTEGER;
 ALTER TABLE events ADD COLUMN rule TEXT;
 ALTER TABLE segments ADD COLUMN rule TEXT;
 ",
+    // The live-stream watch address of a meeting (written into the event's block), and a
+    // digest of each calendar's meeting options, so that a changed config re-evaluates an
+    // unchanged calendar at once.
+    r"
+ALTER TABLE events ADD COLUMN live_url TEXT;
+ALTER TABLE segments ADD COLUMN live_url TEXT;
+ALTER TABLE calendars ADD COLUMN options_digest TEXT;
+",
 ];
 
 /// A state database failure.
@@ -254,6 +262,8 @@ pub struct EventRow {
     pub created_at: i64,
     /// When the row last changed.
     pub updated_at: i64,
+    /// Live-stream watch address (`live_config.live_addr`), when the meeting is streamed.
+    pub live_url: Option<String>,
 }
 
 impl EventRow {
@@ -285,6 +295,7 @@ impl EventRow {
             last_error: None,
             created_at: now,
             updated_at: now,
+            live_url: None,
         }
     }
 }
@@ -325,6 +336,9 @@ pub struct CalendarState {
     pub held_cancels: Option<String>,
     /// When the events were last evaluated against the clock (horizon, past series).
     pub evaluated_at: Option<i64>,
+    /// Digest of the calendar's meeting options at that evaluation: a config change
+    /// re-evaluates the calendar even when its events did not change.
+    pub options_digest: Option<String>,
     /// Whether the CalDAV server answers RFC 6578 sync-collection: `Some(false)` once it
     /// refused, so that it is not asked again on every pass with a change.
     pub sync_collection: Option<bool>,
@@ -383,7 +397,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences, rule";
+    created_at, updated_at, occurrences, rule, live_url";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -510,12 +524,12 @@ impl Store {
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)"
+             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
         );
         self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?26`, `?3` being `third` (the recurrence
+    /// Runs `sql` with the columns of `row` as `?1`…`?27`, `?3` being `third` (the recurrence
     /// id in `events`, the segment start in `segments`).
     fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
         let conn = self.conn();
@@ -547,6 +561,7 @@ impl Store {
             row.updated_at,
             join_occurrences(&row.occurrences),
             row.rule,
+            row.live_url,
         ])?;
         Ok(())
     }
@@ -626,7 +641,7 @@ impl Store {
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
         let sql = format!(
             "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?3)"
+             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?3)"
         );
         self.write_row(&sql, &segment.row, segment.start)
     }
@@ -666,7 +681,7 @@ impl Store {
         let mut stmt = conn.prepare_cached(
             "SELECT name, sync_token, ctag, http_etag, http_last_modified, last_pass_at, \
              last_ok_at, last_error, held_cancels, evaluated_at, sync_collection, marker_read_at, \
-             wrote_at FROM calendars WHERE name = ?1",
+             wrote_at, options_digest FROM calendars WHERE name = ?1",
         )?;
         let found = stmt
             .query_row(params![name], |r| {
@@ -684,6 +699,7 @@ impl Store {
                     sync_collection: r.get(10)?,
                     marker_read_at: r.get(11)?,
                     wrote_at: r.get(12)?,
+                    options_digest: r.get(13)?,
                 })
             })
             .optional()?;
@@ -717,8 +733,8 @@ impl Store {
         self.conn().execute(
             "INSERT INTO calendars (name, sync_token, ctag, http_etag, \
              http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at, \
-             sync_collection, marker_read_at, wrote_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
+             sync_collection, marker_read_at, wrote_at, options_digest) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) \
              ON CONFLICT(name) DO UPDATE SET sync_token = excluded.sync_token, \
              ctag = excluded.ctag, http_etag = excluded.http_etag, \
              http_last_modified = excluded.http_last_modified, last_pass_at = excluded.last_pass_at, \
@@ -726,7 +742,8 @@ impl Store {
              held_cancels = excluded.held_cancels, evaluated_at = excluded.evaluated_at, \
              sync_collection = excluded.sync_collection, marker_read_at = excluded.marker_read_at, \
              wrote_at = CASE WHEN wrote_at IS NULL THEN excluded.wrote_at \
-             WHEN excluded.wrote_at IS NULL THEN wrote_at ELSE max(wrote_at, excluded.wrote_at) END",
+             WHEN excluded.wrote_at IS NULL THEN wrote_at ELSE max(wrote_at, excluded.wrote_at) END, \
+             options_digest = excluded.options_digest",
             params![
                 c.name,
                 c.sync_token,
@@ -740,7 +757,8 @@ impl Store {
                 c.evaluated_at,
                 c.sync_collection,
                 c.marker_read_at,
-                c.wrote_at
+                c.wrote_at,
+                c.options_digest
             ],
         )?;
         Ok(())
@@ -932,12 +950,13 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         updated_at: r.get(23)?,
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
         rule: r.get(25)?,
+        live_url: r.get(26)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(26)?,
+        start: r.get(27)?,
         row: row_from_sql(r)?,
     })
 }
