@@ -18,7 +18,7 @@ use calmeet::sync::{Action, PlanInput, SourcedEvent, plan};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
-/// Tags every event (the cases carry no CATEGORIES).
+/// Tags every event (the cases carry no CATEGORIES): `all = true`.
 fn matcher() -> TagMatcher {
     TagMatcher::new(Some(&MatchRules {
         categories: vec![],
