@@ -7,8 +7,11 @@
 //!
 //! Points: `create.before_api`, `create.after_api` (answer in hand, state not yet written),
 //! `create.after_state`, `writeback.before_put`, `writeback.after_put`, `update.before_api`,
-//! `update.after_api`, `cancel.before_api`, `cancel.after_api`, `cancel.after_state` (before
-//! the block is removed from the event) and `cancel.after_remove`.
+//! `update.after_api`, `update.after_state` (a series change committed, its occurrence changes
+//! not yet sent again), `occurrence.before_api`, `occurrence.after_api` (one occurrence
+//! cancelled or moved, state not yet written), `withdraw.after_api` (the meeting of a create in
+//! doubt cancelled, state not yet written), `cancel.before_api`, `cancel.after_api`,
+//! `cancel.after_state` (before the block is removed from the event) and `cancel.after_remove`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

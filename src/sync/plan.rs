@@ -81,6 +81,10 @@ pub enum CancelReason {
     Replaced,
     /// The event's organizer maps to another creator; the meeting is re-created under it.
     CreatorChanged,
+    /// A create in doubt was for dates the event no longer asks for: it moved into the past
+    /// or beyond the horizon, or can no longer be held by a meeting (all-day, unsupported
+    /// rule). A meeting that has started is never cancelled for this.
+    OutOfRange,
 }
 
 impl CancelReason {
@@ -93,6 +97,7 @@ impl CancelReason {
             Self::Untagged => "calendar event no longer tagged as an online meeting",
             Self::Replaced => "calendar event changed between single and recurring",
             Self::CreatorChanged => "calendar event organizer changed",
+            Self::OutOfRange => "calendar event moved out of the dates calmeet holds meetings for",
         }
     }
 }
@@ -213,6 +218,19 @@ pub enum Action {
         /// Object to remove the block from, if it still exists.
         href: Option<String>,
     },
+    /// A create in doubt (a `pending` row: the create may have reached the server, its answer
+    /// never recorded) whose event no longer wants that meeting — deleted, cancelled,
+    /// untagged, or out of range. Look for the meeting by what was sent (after the reconcile
+    /// grace when nothing is listed), cancel it if it exists, then record the event as
+    /// cancelled, or forget the row when the event is gone.
+    Withdraw {
+        /// The event.
+        key: EventKey,
+        /// Why.
+        reason: CancelReason,
+        /// The event is gone from the calendar: forget the row once resolved.
+        gone: bool,
+    },
     /// Cancel one occurrence of a series (EXDATE or a cancelled override).
     CancelOccurrence {
         /// Key of the occurrence (recurrence_id = original start).
@@ -277,7 +295,9 @@ impl Action {
             Self::HoldCancels { calendar, .. } => {
                 return (0, calendar.clone(), String::new(), 0);
             }
-            Self::Cancel { key, .. } | Self::CancelSegment { key, .. } => (1, key),
+            Self::Cancel { key, .. }
+            | Self::CancelSegment { key, .. }
+            | Self::Withdraw { key, .. } => (1, key),
             Self::Forget { key } => (2, key),
             Self::Update { key, .. }
             | Self::Extend { key, .. }
@@ -430,12 +450,49 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     CancelReason::Untagged
                 };
                 actions.push(cancel_action(r, reason, se.href.clone()));
+            } else if row.is_some_and(|r| r.state == RowState::Pending) {
+                // A create in doubt: its meeting may exist, and must not outlive the event.
+                let withdraw = Action::Withdraw {
+                    key,
+                    reason: if ev.cancelled {
+                        CancelReason::EventCancelled
+                    } else {
+                        CancelReason::Untagged
+                    },
+                    gone: false,
+                };
+                if ev.cancelled {
+                    actions.push(withdraw);
+                } else {
+                    disappearing.push(withdraw);
+                }
             }
             continue;
         }
+        let pending = row.is_some_and(|r| r.state == RowState::Pending);
         let desired = match desired_meeting(ev, input) {
             Ok(Some(d)) => d,
-            Ok(None) => continue, // not within the horizon yet, or already over
+            // Not within the horizon yet, or already over: a create in doubt for other dates
+            // is withdrawn (never a meeting that has started).
+            Ok(None) => {
+                if pending {
+                    actions.push(Action::Withdraw {
+                        key,
+                        reason: CancelReason::OutOfRange,
+                        gone: false,
+                    });
+                }
+                continue;
+            }
+            // The skip is recorded once the create in doubt is resolved (next pass).
+            Err(_) if pending => {
+                actions.push(Action::Withdraw {
+                    key,
+                    reason: CancelReason::OutOfRange,
+                    gone: false,
+                });
+                continue;
+            }
             Err(reason) => {
                 let known = row.is_some_and(|r| {
                     r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
@@ -605,8 +662,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             continue;
         }
         if r.key.recurrence_id.is_some() {
-            // An occurrence row whose override vanished: the series decides (see above).
-            if !masters.contains_key(r.key.uid.as_str()) {
+            // An occurrence row whose override vanished: the series decides (see above). A
+            // re-send left to do (`pending`) for an EXDATE or override that is gone, or for a
+            // series without a live meeting, is dropped: the series' own change covers it.
+            if !masters.contains_key(r.key.uid.as_str()) || r.state == RowState::Pending {
                 actions.push(Action::Forget { key: r.key.clone() });
             }
             continue;
@@ -629,9 +688,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     disappearing.push(cancel);
                 }
             }
-            // A pending create whose event vanished: its outcome is unknown, so keep the row
-            // until a reconcile can say; only failed/skipped/cancelled rows are dropped.
-            RowState::Pending => {}
+            // A create in doubt whose event vanished: its meeting may exist. Look for it (after
+            // the grace), cancel it, then forget the row; held like any disappearance.
+            RowState::Pending => disappearing.push(Action::Withdraw {
+                key: r.key.clone(),
+                reason: CancelReason::EventDeleted,
+                gone: true,
+            }),
             _ => actions.push(Action::Forget { key: r.key.clone() }),
         }
     }
@@ -693,7 +756,7 @@ fn guard_mass_cancellation(
     let mut ids: Vec<String> = disappearing
         .iter()
         .filter_map(|a| match a {
-            Action::Cancel { key, .. } => Some(key.uid.clone()),
+            Action::Cancel { key, .. } | Action::Withdraw { key, .. } => Some(key.uid.clone()),
             _ => None,
         })
         .collect();
@@ -799,12 +862,15 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let Some(m) = meeting_for(t) else {
+                forget_pending(rows, &key, actions);
                 continue;
             };
+            // Sent to this meeting and not reset since (a series change sets the row back to
+            // `pending`, committed with the change; see `Store::commit_series_change`).
             let done = !m.resend
-                && rows
-                    .get(&key)
-                    .is_some_and(|r| r.state == RowState::Cancelled);
+                && rows.get(&key).is_some_and(|r| {
+                    r.state == RowState::Cancelled && r.meeting_id.as_deref() == Some(&m.mid)
+                });
             if !done {
                 actions.push(Action::CancelOccurrence {
                     key,
@@ -829,10 +895,12 @@ fn plan_occurrences(
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
             let Some(m) = meeting_for(rid) else {
+                forget_pending(rows, &key, actions);
                 continue;
             };
+            let sent_here = |r: &EventRow| r.meeting_id.as_deref() == Some(m.mid.as_str());
             if se.event.cancelled {
-                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled || !sent_here(r)) {
                     actions.push(Action::CancelOccurrence {
                         key,
                         meeting_id: m.mid.clone(),
@@ -848,8 +916,12 @@ fn plan_occurrences(
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
             let unchanged_times =
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
-            let recorded =
-                !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            let recorded = !m.resend
+                && row.is_some_and(|r| {
+                    r.state == RowState::Created
+                        && sent_here(r)
+                        && r.fingerprint.as_deref() == Some(fp.as_str())
+                });
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
@@ -859,8 +931,18 @@ fn plan_occurrences(
                     end: *end,
                     fingerprint: fp,
                 });
+            } else {
+                forget_pending(rows, &key, actions);
             }
         }
+    }
+}
+
+/// An occurrence change left to send again (`pending`) for an occurrence no meeting holds any
+/// more (past, or outside the series' meetings): nothing is left to send, so forget it.
+fn forget_pending(rows: &HashMap<&EventKey, &EventRow>, key: &EventKey, actions: &mut Vec<Action>) {
+    if rows.get(key).is_some_and(|r| r.state == RowState::Pending) {
+        actions.push(Action::Forget { key: key.clone() });
     }
 }
 
