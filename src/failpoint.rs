@@ -19,8 +19,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static HITS: AtomicUsize = AtomicUsize::new(0);
 
 /// Aborts the process if `CALMEET_FAILPOINT` names this point (and, with `@n`, this is the
-/// n-th time it is reached).
-pub fn hit(name: &str) {
+/// n-th time it is reached). `at` names what was being done (the event key), printed in the
+/// one line on stderr so that a crash test knows which event was in flight.
+pub fn hit(name: &str, at: &dyn std::fmt::Display) {
     let Some(armed) = std::env::var_os("CALMEET_FAILPOINT") else {
         return;
     };
@@ -33,7 +34,7 @@ pub fn hit(name: &str) {
         return;
     }
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
-        eprintln!("calmeet: failpoint {name} reached; aborting");
+        eprintln!("calmeet: failpoint {name} reached at {at}; aborting");
         std::process::abort();
     }
 }

@@ -684,13 +684,19 @@ where
                     Self::record_meeting(&mut row, &info, desired, href, now);
                     if stale {
                         // It holds what was sent before the event changed: leave the
-                        // fingerprint empty so that the next pass updates (or replaces) it.
+                        // fingerprint empty so that it is updated (or replaced) from the event.
                         row.fingerprint = None;
                         if let Some((_, _, recurring)) = sent {
                             row.recurring = recurring;
                         }
                     }
                     self.save(slot, &row)?;
+                    if stale && row.recurring == desired.rule.is_some() {
+                        // Same kind of meeting: modify it to the event now, in this pass.
+                        // Boxed: an update may in turn create (a refused extension).
+                        Box::pin(self.update(key, slot, &info.meeting_id, desired, None)).await?;
+                        row = self.load(key, slot)?.unwrap_or(row);
+                    }
                     return self.links_after(key, slot, &row, href).await;
                 }
                 Ok(None) => {
@@ -718,10 +724,10 @@ where
         row.href = href.map(str::to_owned).or(row.href.take());
         row.updated_at = now;
         self.save(slot, &row)?;
-        crate::failpoint::hit("create.before_api");
+        crate::failpoint::hit("create.before_api", key);
         match api.create_meeting(&self.create_request(desired)).await {
             Ok(info) => {
-                crate::failpoint::hit("create.after_api");
+                crate::failpoint::hit("create.after_api", key);
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 self.save(slot, &row)?;
                 if slot == Slot::Event {
@@ -729,7 +735,7 @@ where
                 } else {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created continuation meeting '{}' from {}", desired.subject, desired.start);
                 }
-                crate::failpoint::hit("create.after_state");
+                crate::failpoint::hit("create.after_state", key);
                 self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
@@ -992,10 +998,10 @@ where
             invitees: desired.invitees.as_deref().map(meeting_users),
             ..ModifyMeetingRequest::default()
         };
-        crate::failpoint::hit("update.before_api");
+        crate::failpoint::hit("update.before_api", key);
         match api.modify_meeting(meeting_id, &req).await {
             Ok(()) => {
-                crate::failpoint::hit("update.after_api");
+                crate::failpoint::hit("update.after_api", key);
                 row.fingerprint = Some(desired.fingerprint.clone());
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
@@ -1019,7 +1025,7 @@ where
                 } else {
                     self.save(slot, &row)?;
                 }
-                crate::failpoint::hit("update.after_state");
+                crate::failpoint::hit("update.after_state", key);
                 if extension.is_some() {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "extended series '{}': {} occurrences from {}", desired.subject, desired.occurrences.len(), desired.start);
                 } else {
@@ -1125,12 +1131,12 @@ where
             .as_ref()
             .is_some_and(|r| plan::meeting_over(r, Utc::now()));
         if !already && !over {
-            crate::failpoint::hit("cancel.before_api");
+            crate::failpoint::hit("cancel.before_api", key);
             match api.cancel_meeting(meeting_id, &req).await {
                 Ok(()) | Err(ApiError::NotFound { .. }) => {}
                 Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
             }
-            crate::failpoint::hit("cancel.after_api");
+            crate::failpoint::hit("cancel.after_api", key);
             tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
         }
         // Continuations go before the event's row is marked: a crash in between leaves the
@@ -1194,12 +1200,12 @@ where
             return Ok(());
         }
         if let Some(href) = href {
-            crate::failpoint::hit("cancel.after_state");
+            crate::failpoint::hit("cancel.after_state", key);
             self.patch_object(key, href, |ics| {
                 writeback::remove(ics, &key.uid).map_err(|e| e.to_string())
             })
             .await?;
-            crate::failpoint::hit("cancel.after_remove");
+            crate::failpoint::hit("cancel.after_remove", key);
             row.written_back = false;
             self.put_row(&row)?;
         }
@@ -1246,7 +1252,7 @@ where
                             ));
                         }
                     }
-                    crate::failpoint::hit("withdraw.after_api");
+                    crate::failpoint::hit("withdraw.after_api", key);
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %mid, "cancelled the meeting of an interrupted create: {}", reason.text());
                 }
                 row.meeting_id = Some(mid);
@@ -1328,12 +1334,12 @@ where
                     meeting_type: Some(1),
                     sub_meeting_id: Some(sub),
                 };
-                crate::failpoint::hit("occurrence.before_api");
+                crate::failpoint::hit("occurrence.before_api", key);
                 match api.cancel_meeting(meeting_id, &req).await {
                     Ok(()) | Err(ApiError::NotFound { .. }) => {}
                     Err(e) => return Err(format!("{key}: cancel occurrence: {e}")),
                 }
-                crate::failpoint::hit("occurrence.after_api");
+                crate::failpoint::hit("occurrence.after_api", key);
                 row.state = RowState::Cancelled;
                 row.fingerprint = None;
             }
@@ -1350,11 +1356,11 @@ where
                     }),
                     ..ModifyMeetingRequest::default()
                 };
-                crate::failpoint::hit("occurrence.before_api");
+                crate::failpoint::hit("occurrence.before_api", key);
                 api.modify_meeting(meeting_id, &req)
                     .await
                     .map_err(|e| format!("{key}: move occurrence: {e}"))?;
-                crate::failpoint::hit("occurrence.after_api");
+                crate::failpoint::hit("occurrence.after_api", key);
                 row.state = RowState::Created;
                 row.fingerprint = Some(fp.to_owned());
                 row.start_at = Some(start.timestamp());
@@ -1486,14 +1492,14 @@ where
             location_if_empty: self.cal.location == crate::config::LocationPolicy::IfEmpty,
         };
         let uid = row.key.uid.clone();
-        crate::failpoint::hit("writeback.before_put");
+        crate::failpoint::hit("writeback.before_put", &row.key);
         let etag = self
             .patch_object(&row.key, href, |ics| {
                 writeback::apply_segments(ics, &uid, &first, &later, &opts)
                     .map_err(|e| e.to_string())
             })
             .await?;
-        crate::failpoint::hit("writeback.after_put");
+        crate::failpoint::hit("writeback.after_put", &row.key);
         let mut row = row.clone();
         row.written_back = true;
         row.etag = etag;
