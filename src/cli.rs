@@ -187,6 +187,7 @@ pub fn build_engine(
         http,
         shutdown,
         progress: crate::sync::Progress::default(),
+        clock: Arc::new(crate::sync::SystemClock),
     })
 }
 

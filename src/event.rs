@@ -80,11 +80,24 @@ pub struct EventFailure {
     pub message: String,
 }
 
-/// When an event happens.
+/// When an event happens — or why calmeet will not say.
+///
+/// A `Timed` event carries its whole recurrence set in [`Event::rrule`] and
+/// [`Event::exdates`]: every recurrence property was read (RFC 5545 §3.8.5). An event whose
+/// set cannot be held exactly is `Refused` instead, with `rrule` `None` and no EXDATEs, so the
+/// planner can never act on a recurrence set it read only in part.
 #[derive(Debug, Clone)]
 pub enum Timing {
     /// A DATE-valued (all-day) event; calmeet skips these.
     AllDay,
+    /// The event cannot be held exactly; the planner skips it naming `property`.
+    Refused {
+        /// The iCalendar property (or parameter) at fault: `RDATE`, `EXRULE`, `RRULE`,
+        /// `RANGE`, `UID`, `TZID`.
+        property: String,
+        /// Why, and what to do, in words a user can act on.
+        reason: String,
+    },
     /// A timed event.
     Timed {
         /// First start as an instant.
@@ -130,6 +143,24 @@ pub struct Event {
     pub organizer: Option<String>,
     /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
     pub attendees: Vec<String>,
+    /// SEQUENCE, DTSTAMP and LAST-MODIFIED: which of two components claiming one
+    /// (UID, RECURRENCE-ID) is current (RFC 5546 §2.1.5).
+    pub revision: Revision,
+    /// An override whose master is not in the calendar (an invitation to one occurrence of
+    /// somebody else's series): held as a single event keyed by UID + RECURRENCE-ID.
+    pub standalone: bool,
+}
+
+/// The version of a component, compared as (SEQUENCE, DTSTAMP, LAST-MODIFIED): the larger
+/// tuple is the newer component (RFC 5546 §2.1.5; absent stamps compare lowest).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Revision {
+    /// SEQUENCE (0 when absent or malformed).
+    pub sequence: i64,
+    /// DTSTAMP as unix seconds.
+    pub dtstamp: Option<i64>,
+    /// LAST-MODIFIED as unix seconds.
+    pub last_modified: Option<i64>,
 }
 
 /// A continuation meeting named in an event: the meeting holding the series' occurrences from
@@ -305,7 +336,9 @@ pub fn unfold_bytes(input: &[u8]) -> Vec<u8> {
     out
 }
 
-/// Unfolds and decodes calendar bytes, rejecting what is not an iCalendar file.
+/// Unfolds and decodes calendar bytes, rejecting what is not an iCalendar file. Line endings
+/// come out as LF only (CRLF, LF or a mix of both go in; RFC 5545 §3.1 says CRLF, real files
+/// mix them).
 ///
 /// # Errors
 /// `ParseError` for non-UTF-8, non-iCalendar or truncated input.
@@ -313,6 +346,14 @@ pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
     let unfolded = unfold_bytes(bytes);
     let text = String::from_utf8(unfolded)
         .map_err(|e| ParseError::NotUtf8(e.utf8_error().valid_up_to()))?;
+    // Every line ends in LF from here on: the parser reads a value up to the next CRLF when
+    // there is one, so a bare LF inside a CRLF object (scripts write them, servers keep the
+    // bytes) would swallow the following property into this one.
+    let text = if text.contains('\r') {
+        text.replace("\r\n", "\n")
+    } else {
+        text
+    };
     let trimmed = text.trim_start_matches('\u{feff}').trim();
     let first = trimmed.lines().next().unwrap_or("");
     if !first.trim_end().eq_ignore_ascii_case("BEGIN:VCALENDAR") {
@@ -328,6 +369,15 @@ pub fn decode(bytes: &[u8]) -> Result<String, ParseError> {
 
 /// Reads a calendar (a feed or one CalDAV object) and returns its tagged events.
 ///
+/// Besides reading each VEVENT, it decides for the calendar as a whole:
+/// - one component per (UID, RECURRENCE-ID): the highest [`Revision`] wins; a tie between
+///   different components refuses the key naming `UID` (see [`resolve_duplicates`]);
+/// - an override whose master is not in the calendar is [`Event::standalone`];
+/// - a `RECURRENCE-ID;RANGE=THISANDFUTURE` override refuses its whole series naming `RANGE`.
+///
+/// A property calmeet does not read never fails anything; a malformed line it does read fails
+/// that event only (an [`EventFailure`] naming the UID and the line).
+///
 /// # Errors
 /// `ParseError` when the calendar as a whole cannot be read.
 pub fn parse_calendar(
@@ -342,12 +392,22 @@ pub fn parse_calendar(
     let blocks = split_blocks(text)?;
     let mut resolver = ZoneResolver::new(default_zone);
     for block in blocks.iter().filter(|b| b.is("VTIMEZONE")) {
-        let cal = parse_block(block.text)?;
+        // An unreadable VTIMEZONE is left out: an event that needs it fails naming its TZID.
+        let readable = readable_lines(block.text);
+        let Ok(cal) = parse_block(&readable) else {
+            continue;
+        };
         if let Some(c) = cal.components.first() {
             resolver.add_vtimezone(c);
         }
     }
     let vevents: Vec<&Block<'_>> = blocks.iter().filter(|b| b.is("VEVENT")).collect();
+    // UIDs whose master (a VEVENT without RECURRENCE-ID) is in the calendar, tagged or not.
+    let master_uids: std::collections::HashSet<&str> = vevents
+        .iter()
+        .filter(|b| !has_recurrence_id(b.text))
+        .filter_map(|b| raw_uid(b.text))
+        .collect();
     let mut parsed = Parsed {
         vevents: vevents.len(),
         ..Parsed::default()
@@ -363,7 +423,14 @@ pub fn parse_calendar(
         Err(f) => parsed.failures.push(f),
     };
     for block in &candidates {
-        let tree = parse_block(block.text)?;
+        let readable = readable_lines(block.text);
+        let tree = match parse_block(&readable) {
+            Ok(t) => t,
+            Err(e) => {
+                parsed.failures.push(block_failure(block, &e));
+                continue;
+            }
+        };
         for c in &tree.components {
             let raw = evaluate(c, matcher);
             if raw.tagged
@@ -385,7 +452,14 @@ pub fn parse_calendar(
         if !raw_uid(block.text).is_some_and(|u| tagged_uids.contains(u)) {
             continue;
         }
-        let tree = parse_block(block.text)?;
+        let readable = readable_lines(block.text);
+        let tree = match parse_block(&readable) {
+            Ok(t) => t,
+            Err(e) => {
+                parsed.failures.push(block_failure(block, &e));
+                continue;
+            }
+        };
         for c in &tree.components {
             let raw = evaluate(c, matcher);
             if !raw.tagged && raw.meeting_id.is_none() {
@@ -395,8 +469,218 @@ pub fn parse_calendar(
     }
     for ev in &mut parsed.events {
         ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
+        ev.standalone = ev.recurrence_id.is_some() && !master_uids.contains(ev.uid.as_str());
     }
+    parsed.events = resolve_duplicates(std::mem::take(&mut parsed.events));
+    refuse_ranged_series(&mut parsed.events);
     Ok(parsed)
+}
+
+/// Whether a VEVENT block has a RECURRENCE-ID of its own (not a nested component's).
+fn has_recurrence_id(block: &str) -> bool {
+    let mut depth = 0usize;
+    for line in block.lines() {
+        let l = line.trim_end();
+        if strip_prefix_ci(l, "BEGIN:").is_some() {
+            depth += 1;
+        } else if strip_prefix_ci(l, "END:").is_some() {
+            depth = depth.saturating_sub(1);
+        } else if depth == 1
+            && (strip_prefix_ci(l, "RECURRENCE-ID:").is_some()
+                || strip_prefix_ci(l, "RECURRENCE-ID;").is_some())
+        {
+            return true;
+        }
+    }
+    false
+}
+
+/// Properties calmeet reads, in VEVENTs and VTIMEZONEs (and their sub-components). Every other
+/// line is dropped before parsing, so that a malformed property calmeet never reads (Apple's
+/// `X-APPLE-STRUCTURED-LOCATION;X-TITLE=a\;b`) can never fail an event.
+const READ_PROPERTIES: [&str; 25] = [
+    "UID",
+    "DTSTART",
+    "DTEND",
+    "DURATION",
+    "RRULE",
+    "RDATE",
+    "EXRULE",
+    "EXDATE",
+    "RECURRENCE-ID",
+    "SUMMARY",
+    "LOCATION",
+    "DESCRIPTION",
+    "CATEGORIES",
+    "STATUS",
+    "ORGANIZER",
+    "ATTENDEE",
+    "SEQUENCE",
+    "DTSTAMP",
+    "LAST-MODIFIED",
+    "TZID",
+    "TZOFFSETFROM",
+    "TZOFFSETTO",
+    "TZNAME",
+    MEETING_ID_PROP,
+    CONTINUATION_PROP,
+];
+
+/// The name of a content line: the text before its first `;` or `:`.
+fn line_name(line: &str) -> &str {
+    let end = line.find([';', ':']).unwrap_or(line.len());
+    line[..end].trim()
+}
+
+/// A block's text with only BEGIN/END lines and the lines of [`READ_PROPERTIES`].
+fn readable_lines(block: &str) -> String {
+    let mut out = String::with_capacity(block.len());
+    for line in block.split_inclusive('\n') {
+        let name = line_name(line.trim_end());
+        let keep = name.eq_ignore_ascii_case("BEGIN")
+            || name.eq_ignore_ascii_case("END")
+            || READ_PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(name));
+        if keep {
+            out.push_str(line);
+            if !line.ends_with('\n') {
+                out.push('\n');
+            }
+        }
+    }
+    out
+}
+
+/// The failure of a VEVENT block whose properties calmeet reads do not parse: names its UID
+/// and the first bad line (numbered in the unfolded calendar).
+fn block_failure(block: &Block<'_>, error: &ParseError) -> EventFailure {
+    let bad = block.text.lines().enumerate().find(|(_, line)| {
+        let l = line.trim_end();
+        let name = line_name(l);
+        !(name.eq_ignore_ascii_case("BEGIN") || name.eq_ignore_ascii_case("END"))
+            && READ_PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(name))
+            && Property::try_from(l).is_err()
+    });
+    let message = match bad {
+        Some((i, line)) => {
+            let shown: String = line.trim_end().chars().take(120).collect();
+            format!(
+                "line {} cannot be read ({shown:?}): fix that property in the calendar",
+                block.line + i
+            )
+        }
+        None => format!(
+            "the event starting at line {} cannot be read: {error}",
+            block.line
+        ),
+    };
+    EventFailure {
+        uid: raw_uid(block.text).map(str::to_owned),
+        recurrence_id: None,
+        message,
+    }
+}
+
+/// Keeps one component per (UID, RECURRENCE-ID): the one with the highest [`Revision`]
+/// (RFC 5546 §2.1.5). When the highest revision is shared by components that differ, nothing
+/// decides: the key is refused naming `UID` (an override's tie refuses its series, whose
+/// recurrence set is then unknown). The outcome never depends on component order.
+#[must_use]
+pub fn resolve_duplicates(events: Vec<Event>) -> Vec<Event> {
+    use std::collections::BTreeMap;
+    let mut groups: BTreeMap<(String, Option<i64>), Vec<Event>> = BTreeMap::new();
+    for ev in events {
+        groups
+            .entry((ev.uid.clone(), ev.recurrence_id))
+            .or_default()
+            .push(ev);
+    }
+    let mut out = Vec::new();
+    let mut undecided_series: Vec<(String, String)> = Vec::new();
+    for ((uid, rid), mut group) in groups {
+        // Newest first; among equals, a content order, so the pick never depends on the file.
+        let content = |e: &Event| format!("{e:?}");
+        group.sort_by(|a, b| {
+            b.revision
+                .cmp(&a.revision)
+                .then_with(|| content(a).cmp(&content(b)))
+        });
+        let top = group[0].revision;
+        let tied: Vec<String> = group
+            .iter()
+            .filter(|e| e.revision == top)
+            .map(content)
+            .collect();
+        let distinct = tied.iter().any(|c| *c != tied[0]);
+        let mut winner = group.swap_remove(0);
+        if distinct {
+            let what = match rid {
+                None => format!("UID {uid}"),
+                Some(r) => format!("UID {uid} with RECURRENCE-ID {}", stamp_text(r)),
+            };
+            let reason = format!(
+                "{} components share {what} with the same SEQUENCE ({}) and DTSTAMP/LAST-MODIFIED; \
+                 nothing decides which is current: remove the stale copy or give the current one \
+                 a higher SEQUENCE",
+                tied.len(),
+                top.sequence
+            );
+            if rid.is_some() && !winner.standalone {
+                undecided_series.push((uid, reason));
+                continue;
+            }
+            winner.refuse("UID", reason);
+        }
+        out.push(winner);
+    }
+    for (uid, reason) in undecided_series {
+        for ev in out
+            .iter_mut()
+            .filter(|e| e.uid == uid && e.recurrence_id.is_none())
+        {
+            ev.refuse("UID", reason.clone());
+        }
+    }
+    out
+}
+
+/// A series with a `RECURRENCE-ID;RANGE=THISANDFUTURE` override is refused as a whole naming
+/// `RANGE`: that override moves every later occurrence too (RFC 5545 §3.8.4.4).
+fn refuse_ranged_series(events: &mut [Event]) {
+    let ranged: Vec<(String, String)> = events
+        .iter()
+        .filter_map(|e| match &e.timing {
+            Timing::Refused { property, reason } if property == "RANGE" => {
+                Some((e.uid.clone(), reason.clone()))
+            }
+            _ => None,
+        })
+        .collect();
+    for (uid, reason) in ranged {
+        for ev in events
+            .iter_mut()
+            .filter(|e| e.uid == uid && e.recurrence_id.is_none())
+        {
+            ev.refuse("RANGE", reason.clone());
+        }
+    }
+}
+
+/// Unix seconds as a UTC DATE-TIME (`20270106T010000Z`), for messages.
+fn stamp_text(t: i64) -> String {
+    DateTime::from_timestamp(t, 0)
+        .map_or_else(|| t.to_string(), |d| d.format("%Y%m%dT%H%M%SZ").to_string())
+}
+
+impl Event {
+    /// Marks the event refused: no times, no recurrence set the planner could act on.
+    fn refuse(&mut self, property: &str, reason: String) {
+        self.timing = Timing::Refused {
+            property: property.to_owned(),
+            reason,
+        };
+        self.rrule = None;
+        self.exdates.clear();
+    }
 }
 
 /// Reads a VEVENT's fields and decides whether it carries the tag itself.
@@ -415,6 +699,8 @@ fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
 struct Block<'t> {
     name: &'t str,
     text: &'t str,
+    /// Line number (1-based, in the unfolded text) of its BEGIN line.
+    line: usize,
 }
 
 impl Block<'_> {
@@ -430,6 +716,7 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
     let mut depth = 0usize;
     let mut start = 0usize;
     let mut name = "";
+    let mut first_line = 0usize;
     let mut offset = 0usize;
     let mut calendars = 0usize;
     for (number, line) in text.split_inclusive('\n').enumerate() {
@@ -460,6 +747,7 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
             if depth == 0 {
                 start = here;
                 name = comp;
+                first_line = number + 1;
             }
             depth += 1;
             if depth > MAX_NESTING {
@@ -477,6 +765,7 @@ fn split_blocks(text: &str) -> Result<Vec<Block<'_>>, ParseError> {
                 blocks.push(Block {
                     name,
                     text: &text[start..offset],
+                    line: first_line,
                 });
             }
         }
@@ -576,8 +865,16 @@ impl<'c> RawEvent<'c> {
                 ),
             ));
         };
+        let timing = resolve_timing(c, resolver);
+        // Floating EXDATE / RDATE / RECURRENCE-ID values take DTSTART's zone (RFC 5545
+        // §3.8.5.1: they have DTSTART's form), not the configured `timezone`.
+        let floating = match &timing {
+            Ok(Timing::Timed { zone, .. }) => Some(zone.clone()),
+            _ => None,
+        };
+        let floating = floating.as_ref();
         let rid = match self.recurrence_id {
-            Some(p) => match read_time(p, resolver) {
+            Some(p) => match read_time_in(p, resolver, floating) {
                 Ok(TimeValue::Date(d)) => Some(midnight(d).and_utc().timestamp()),
                 Ok(TimeValue::DateTime { utc, .. }) => Some(utc.timestamp()),
                 Err(e) => return Err(fail(&self.uid, None, format!("RECURRENCE-ID: {e}"))),
@@ -586,24 +883,17 @@ impl<'c> RawEvent<'c> {
         };
         let status = prop(c, "STATUS").map(|p| p.val.as_str().trim().to_ascii_uppercase());
         let cancelled = status.as_deref() == Some("CANCELLED");
-        let timing = match resolve_timing(c, resolver) {
-            Ok(t) => t,
-            Err(e) => return Err(fail(&self.uid, rid, e)),
-        };
+        let timing = timing.map_err(|e| fail(&self.uid, rid, e))?;
         let mut exdates = Vec::new();
-        for p in c
-            .properties
-            .iter()
-            .filter(|p| p.name.as_str().eq_ignore_ascii_case("EXDATE"))
-        {
-            for value in p
-                .val
-                .as_str()
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-            {
-                match read_time_value(value, param(p, "TZID"), param(p, "VALUE"), resolver) {
+        for p in props(c, "EXDATE") {
+            for value in list_values(p) {
+                match read_time_value(
+                    value,
+                    param(p, "TZID"),
+                    param(p, "VALUE"),
+                    resolver,
+                    floating,
+                ) {
                     Ok(TimeValue::DateTime { utc, .. }) => exdates.push(utc),
                     // A DATE EXDATE on a timed series excludes the occurrence on that day.
                     Ok(TimeValue::Date(d)) => {
@@ -620,7 +910,7 @@ impl<'c> RawEvent<'c> {
         }
         exdates.sort();
         exdates.dedup();
-        Ok(Event {
+        let mut event = Event {
             uid,
             recurrence_id: rid,
             summary: self.summary,
@@ -643,8 +933,108 @@ impl<'c> RawEvent<'c> {
                     .filter(|a| seen.insert(a.clone()))
                     .collect()
             },
-        })
+            revision: Revision {
+                sequence: prop(c, "SEQUENCE")
+                    .and_then(|p| p.val.as_str().trim().parse().ok())
+                    .unwrap_or(0),
+                dtstamp: prop(c, "DTSTAMP").and_then(|p| utc_stamp(p.val.as_str())),
+                last_modified: prop(c, "LAST-MODIFIED").and_then(|p| utc_stamp(p.val.as_str())),
+            },
+            standalone: false,
+        };
+        if let Some((property, reason)) = recurrence_refusal(c, &event, resolver) {
+            event.refuse(property, reason);
+        }
+        Ok(event)
     }
+}
+
+/// The properties of a component with this name, in order.
+fn props<'a>(c: &'a Component<'a>, name: &'a str) -> impl Iterator<Item = &'a Property<'a>> {
+    c.properties
+        .iter()
+        .filter(move |p| p.name.as_str().eq_ignore_ascii_case(name))
+}
+
+/// The comma-separated values of a property, trimmed, empty ones left out.
+fn list_values<'a>(p: &'a Property<'a>) -> impl Iterator<Item = &'a str> {
+    p.val
+        .as_str()
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+}
+
+/// Why an event's recurrence set cannot be held exactly, naming the property (RFC 5545
+/// §3.8.5): a second RRULE, an EXRULE, an RDATE that adds a start, or a RANGE parameter on
+/// RECURRENCE-ID. `None` when the set is RRULE + EXDATE only, which Tencent holds exactly.
+fn recurrence_refusal(
+    c: &Component<'_>,
+    event: &Event,
+    resolver: &ZoneResolver,
+) -> Option<(&'static str, String)> {
+    let Timing::Timed { start, zone, .. } = &event.timing else {
+        return None;
+    };
+    if let Some(p) = event.recurrence_id.and(prop(c, "RECURRENCE-ID"))
+        && let Some(range) = param(p, "RANGE")
+    {
+        return Some((
+            "RANGE",
+            format!(
+                "RECURRENCE-ID;RANGE={range} ({}) changes this occurrence and every later one; \
+                 calmeet holds only single-occurrence overrides: edit the occurrences one by \
+                 one, or split the series into two events",
+                p.val.as_str().trim()
+            ),
+        ));
+    }
+    if event.recurrence_id.is_some() {
+        return None;
+    }
+    let rrules = props(c, "RRULE").count();
+    if rrules > 1 {
+        return Some((
+            "RRULE",
+            format!(
+                "the event has {rrules} RRULE properties; a Tencent meeting repeats by one rule: \
+                 split it into one event per rule"
+            ),
+        ));
+    }
+    if let Some(p) = props(c, "EXRULE").next() {
+        return Some((
+            "EXRULE",
+            format!(
+                "EXRULE:{} (deprecated by RFC 5545) is not held: list the excluded dates as \
+                 EXDATE instead",
+                p.val.as_str().trim()
+            ),
+        ));
+    }
+    for p in props(c, "RDATE") {
+        let value_type = param(p, "VALUE").unwrap_or("DATE-TIME");
+        for value in list_values(p) {
+            // An RDATE that repeats DTSTART adds nothing (some producers write one).
+            let same_as_start = !value_type.eq_ignore_ascii_case("PERIOD")
+                && matches!(
+                    read_time_value(value, param(p, "TZID"), param(p, "VALUE"), resolver, Some(zone)),
+                    Ok(TimeValue::DateTime { utc, .. }) if utc == *start
+                );
+            if !same_as_start {
+                return Some((
+                    "RDATE",
+                    format!(
+                        "RDATE;VALUE={}:{value} adds an occurrence outside the rule; a Tencent \
+                         meeting holds only the rule's dates: make the extra date an event of \
+                         its own",
+                        value_type.to_ascii_uppercase()
+                    ),
+                ));
+            }
+        }
+    }
+    None
 }
 
 /// The e-mail address of a CAL-ADDRESS value (`mailto:` in any case), lowercased; `None` for
@@ -712,11 +1102,22 @@ fn midnight(d: NaiveDate) -> NaiveDateTime {
 }
 
 fn read_time(p: &Property<'_>, resolver: &ZoneResolver) -> Result<TimeValue, String> {
+    read_time_in(p, resolver, None)
+}
+
+/// Reads a DATE / DATE-TIME property; a floating value is read in `floating` when given
+/// (DTSTART's zone), else in the configured zone.
+fn read_time_in(
+    p: &Property<'_>,
+    resolver: &ZoneResolver,
+    floating: Option<&Zone>,
+) -> Result<TimeValue, String> {
     read_time_value(
         p.val.as_str(),
         param(p, "TZID"),
         param(p, "VALUE"),
         resolver,
+        floating,
     )
 }
 
@@ -725,6 +1126,7 @@ fn read_time_value(
     tzid: Option<&str>,
     value_type: Option<&str>,
     resolver: &ZoneResolver,
+    floating: Option<&Zone>,
 ) -> Result<TimeValue, String> {
     let v = raw.trim();
     let is_date = value_type.is_some_and(|t| t.eq_ignore_ascii_case("DATE"))
@@ -750,7 +1152,10 @@ fn read_time_value(
             zone: Zone::Utc,
         });
     }
-    let zone = resolver.resolve(tzid).map_err(|e| e.to_string())?;
+    let zone = match (tzid, floating) {
+        (None, Some(z)) => z.clone(),
+        _ => resolver.resolve(tzid).map_err(|e| e.to_string())?,
+    };
     let utc = zone.to_utc(local);
     Ok(TimeValue::DateTime { utc, local, zone })
 }

@@ -19,6 +19,7 @@ pub fn of_event(event: &Event, subject: &str) -> String {
     canon.push('\n');
     match &event.timing {
         Timing::AllDay => canon.push_str("allday\n"),
+        Timing::Refused { property, .. } => canon.push_str(&format!("refused {property}\n")),
         Timing::Timed {
             start,
             end,

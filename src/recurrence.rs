@@ -36,6 +36,10 @@ pub struct SeriesPlan {
     pub truncated: bool,
     /// Occurrences left in the series from `first_start` on (EXDATEs included), when bounded.
     pub remaining_total: Option<usize>,
+    /// Start of the last slot the rule sent holds, excluded or not: `until_count` counts
+    /// excluded slots and `until_date` may fall on one, so the meeting holds a sub-meeting
+    /// there that an EXDATE must cancel.
+    pub last_slot: DateTime<Utc>,
 }
 
 /// Why a series gets no recurring meeting.
@@ -432,6 +436,7 @@ pub fn map_series(series: &Series<'_>, now: DateTime<Utc>) -> Result<SeriesPlan,
             .collect(),
         truncated,
         remaining_total,
+        last_slot: last,
     })
 }
 

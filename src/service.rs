@@ -83,6 +83,7 @@ impl PassRunner for SyncRunner {
                 let ctx = ctx.clone();
                 crate::sync::Progress::new(move || ctx.progress())
             },
+            clock: Arc::new(crate::sync::SystemClock),
         };
         ctx.progress();
         let report = engine.run_pass(SyncOptions::default()).await;

@@ -109,6 +109,38 @@ impl Zone {
         }
     }
 
+    /// The name of an IANA zone whose UTC offset equals this zone's at every instant of
+    /// `instants`, so that a meeting repeated in its wall time lands on the same instants.
+    /// For an IANA zone or UTC, its own name. For a zone known only from a VTIMEZONE: the
+    /// CLDR/Windows mapping of its TZID (without a trailing number, as in Exchange's
+    /// `Eastern Standard Time 1`) when it agrees, else the first agreeing Area/City zone,
+    /// else any agreeing zone (`Etc/GMT+5`); `None` when no zone agrees.
+    #[must_use]
+    pub fn iana_equivalent(&self, instants: &[DateTime<Utc>]) -> Option<String> {
+        let Zone::Custom(vtz) = self else {
+            return self.iana_name();
+        };
+        let offsets: Vec<FixedOffset> = instants.iter().map(|t| self.offset_at_utc(*t)).collect();
+        let agrees = |tz: &chrono_tz::Tz| {
+            instants
+                .iter()
+                .zip(&offsets)
+                .all(|(t, off)| tz.offset_from_utc_datetime(&t.naive_utc()).fix() == *off)
+        };
+        let stripped = vtz
+            .tzid
+            .trim_end_matches(|c: char| c.is_ascii_digit())
+            .trim_end();
+        let area_city =
+            |tz: &&chrono_tz::Tz| tz.name().contains('/') && !tz.name().starts_with("Etc/");
+        lookup_known(stripped)
+            .into_iter()
+            .chain(chrono_tz::TZ_VARIANTS.iter().filter(area_city).copied())
+            .chain(chrono_tz::TZ_VARIANTS.iter().copied())
+            .find(agrees)
+            .map(|tz| tz.name().to_owned())
+    }
+
     /// The IANA name, if this zone has one (`None` for a zone known only from a VTIMEZONE).
     #[must_use]
     pub fn iana_name(&self) -> Option<String> {
@@ -179,7 +211,8 @@ impl ZoneResolver {
 
     /// Resolves a TZID parameter; `None` (a floating time) gives the default zone.
     ///
-    /// Order: IANA name (also case-insensitive and legacy links), Mozilla/libical
+    /// Order: IANA name (also case-insensitive and legacy links), Microsoft
+    /// `tzone://Microsoft/<id>` URIs (the id looked up again), Mozilla/libical
     /// `/vendor/version/Area/City` prefixes, Windows zone IDs (CLDR), Outlook display names,
     /// then the calendar's own VTIMEZONE.
     ///
@@ -202,6 +235,9 @@ impl ZoneResolver {
     }
 }
 
+/// Prefix of Microsoft's zone URIs (`TZID="tzone://Microsoft/Utc"`); the rest is a Windows id.
+const MICROSOFT_TZONE: &str = "tzone://Microsoft/";
+
 /// Every name this module knows without a VTIMEZONE.
 fn lookup_known(name: &str) -> Option<chrono_tz::Tz> {
     if name.is_empty() {
@@ -209,6 +245,14 @@ fn lookup_known(name: &str) -> Option<chrono_tz::Tz> {
     }
     if let Some(tz) = iana(name) {
         return Some(tz);
+    }
+    // Outlook on the web / Microsoft Graph: `tzone://Microsoft/<Windows zone id>`.
+    if let Some(rest) = name
+        .get(..MICROSOFT_TZONE.len())
+        .filter(|head| head.eq_ignore_ascii_case(MICROSOFT_TZONE))
+        .and_then(|_| name.get(MICROSOFT_TZONE.len()..))
+    {
+        return lookup_known(rest);
     }
     if name.starts_with('/') {
         // `/mozilla.org/20050126_1/Europe/Berlin`: try the longest trailing Area/…/City first.

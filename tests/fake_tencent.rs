@@ -4,6 +4,9 @@
 
 mod support;
 
+#[path = "fake_tencent/sub_meeting_model.rs"]
+mod sub_meeting_model;
+
 use calmeet::tencent::ApiError;
 use calmeet::tencent::types::{CreateMeetingRequest, MeetingInfo, RecurringRule};
 use support::fake_tencent::FakeTencent;

@@ -10,8 +10,6 @@ pub mod ics;
 
 use std::collections::{HashMap, HashSet};
 
-use chrono::Utc;
-
 use crate::config::{CalendarConfig, CalendarKind, Secret};
 use crate::store::{CachedObject, CalendarState, Store};
 use crate::sync::Engine;
@@ -248,7 +246,7 @@ async fn fetch_caldav<A>(
     // an unchanged ctag may skip it only until the next re-evaluation.
     let listing_current = state.sync_token.is_some()
         || state.evaluated_at.is_some_and(|t| {
-            Utc::now().timestamp() - t
+            engine.now().timestamp() - t
                 < i64::try_from(crate::sync::REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
         });
     if have_cache && marker.is_some() && marker == state.ctag && listing_current {
@@ -306,7 +304,7 @@ async fn fetch_caldav<A>(
         }
         (to_fetch, deleted, Some(s.token))
     } else {
-        let now = Utc::now();
+        let now = engine.now();
         let start = now - chrono::Duration::days(1);
         let end = now + chrono::Duration::days(i64::from(engine.config.horizon_days) + 1);
         let listed = client.list(start, end).await.map_err(|e| e.to_string())?;

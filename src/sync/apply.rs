@@ -14,7 +14,7 @@ use crate::sync::Engine;
 use crate::sync::plan::{self, Action, CancelReason, Desired, ListedContinuation};
 use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
-    RecurringRule,
+    RecurringRule, SubMeeting,
 };
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
@@ -354,7 +354,7 @@ where
     /// # Errors
     /// A message for the log and the pass report.
     pub async fn apply(&self, action: &Action) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         match action {
             Action::Create {
                 key,
@@ -654,7 +654,7 @@ where
         reconcile: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let what = match slot {
             Slot::Event => "create meeting",
@@ -744,7 +744,7 @@ where
                 if e.is_ambiguous() {
                     // The meeting may exist: keep `pending`; the next pass looks for it first.
                     // The time of the failure starts the reconcile grace period.
-                    row.updated_at = Utc::now().timestamp();
+                    row.updated_at = self.engine.now().timestamp();
                     self.save(slot, &row)?;
                     return Err(format!(
                         "{key}: {what}: {e}; the next pass checks whether it was created before trying again"
@@ -798,7 +798,7 @@ where
         continuations: &[ListedContinuation],
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let alive = |info: &MeetingInfo| info.status.as_deref() != Some("MEETING_STATE_CANCELLED");
         // Continuations first: recorded before the event's row, so that a pass dying in
@@ -851,7 +851,7 @@ where
         let mut predecessor_found = false;
         if tail_lost && let Some(s) = segments.iter_mut().rev().find(|s| live(s)) {
             predecessor_found = true;
-            s.row.needs_extension = !plan::meeting_over(&s.row, Utc::now());
+            s.row.needs_extension = !plan::meeting_over(&s.row, self.engine.now());
         }
         for s in &segments {
             self.save(Slot::Segment(s.start), &s.row)?;
@@ -900,7 +900,7 @@ where
             row.fingerprint = None;
         }
         if tail_lost && !predecessor_found {
-            row.needs_extension = !plan::meeting_over(&row, Utc::now());
+            row.needs_extension = !plan::meeting_over(&row, self.engine.now());
         }
         // A dropped continuation must leave the block: write it again.
         row.written_back = !dropped;
@@ -979,7 +979,7 @@ where
         desired: &Desired,
         extension: Option<Option<&Desired>>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(mut row) = self.load(key, slot)? else {
             return Ok(());
@@ -1116,7 +1116,7 @@ where
         recurring: bool,
         href: Option<&str>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let req = self.cancel_request(userid, reason.text(), recurring);
         let existing = self.row(key)?;
@@ -1129,7 +1129,7 @@ where
         // a meeting that is over is never touched.
         let over = existing
             .as_ref()
-            .is_some_and(|r| plan::meeting_over(r, Utc::now()));
+            .is_some_and(|r| plan::meeting_over(r, self.engine.now()));
         if !already && !over {
             crate::failpoint::hit("cancel.before_api", key);
             match api.cancel_meeting(meeting_id, &req).await {
@@ -1163,7 +1163,9 @@ where
                 }
                 _ => continue,
             };
-            if let Some(mid) = found.filter(|_| !plan::meeting_over(&segment.row, Utc::now())) {
+            if let Some(mid) =
+                found.filter(|_| !plan::meeting_over(&segment.row, self.engine.now()))
+            {
                 let req = CancelMeetingRequest {
                     userid: segment
                         .row
@@ -1291,7 +1293,7 @@ where
         userid: &str,
         moved: Option<(DateTime<Utc>, DateTime<Utc>, &str)>,
     ) -> Result<(), String> {
-        let now = Utc::now().timestamp();
+        let now = self.engine.now().timestamp();
         let api = self.api()?;
         let Some(rid) = key.recurrence_id else {
             return Ok(());
@@ -1306,17 +1308,53 @@ where
         // By the id recorded earlier (a moved occurrence no longer starts at its
         // RECURRENCE-ID), else by original start time.
         let known = row.sub_meeting_id.clone();
-        let sub = info
+        let find = |subs: &[SubMeeting]| {
+            subs.iter()
+                .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
+                .or_else(|| {
+                    subs.iter()
+                        .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
+                })
+                .map(|s| s.sub_meeting_id.clone())
+        };
+        let mut sub = find(&info.sub_meetings);
+        // GET may list only some sub-meetings (reference §2.3, §3.3): a partial answer says
+        // so, or lists fewer live ones than remain. Then the list endpoint is asked for all of
+        // them (`is_show_all_sub_meetings=1`), and failing that the occurrence is addressed by
+        // the documented id form, its original start.
+        let listed_live = info
             .sub_meetings
             .iter()
-            .find(|s| known.as_deref() == Some(s.sub_meeting_id.as_str()))
-            .or_else(|| {
-                info.sub_meetings
-                    .iter()
-                    .find(|s| s.start_time == Some(rid) || s.sub_meeting_id == rid.to_string())
-            })
-            .map(|s| s.sub_meeting_id.clone());
+            .filter(|s| s.status.unwrap_or(0) == 0)
+            .count();
+        let partial = info.has_more_sub_meeting == Some(1)
+            || info
+                .remain_sub_meetings
+                .is_some_and(|r| usize::try_from(r).is_ok_and(|r| r > listed_live));
+        if sub.is_none() && partial {
+            let all = api
+                .list_meetings_with_all_sub_meetings(userid, self.instanceid(), now)
+                .await
+                .map_err(|e| format!("{key}: list the occurrences of meeting {meeting_id}: {e}"))?;
+            sub = all
+                .iter()
+                .find(|m| m.meeting_id == meeting_id)
+                .and_then(|m| find(&m.sub_meetings))
+                .or_else(|| Some(rid.to_string()));
+        }
         let Some(sub) = sub else {
+            if moved.is_none() {
+                // Every sub-meeting was listed and none is at that time: the meeting holds
+                // nothing there, which is what the cancellation wants.
+                tracing::debug!(
+                    "{key}: meeting {meeting_id} holds no occurrence then; nothing to cancel"
+                );
+                row.meeting_id = Some(meeting_id.to_owned());
+                row.userid = Some(userid.to_owned());
+                row.state = RowState::Cancelled;
+                row.updated_at = now;
+                return self.put_row(&row);
+            }
             return Err(format!(
                 "{key}: meeting {meeting_id} has no occurrence starting then; left unchanged"
             ));
@@ -1426,7 +1464,7 @@ where
         }
         tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled continuation meeting: the series no longer reaches it");
         row.state = RowState::Cancelled;
-        row.updated_at = Utc::now().timestamp();
+        row.updated_at = self.engine.now().timestamp();
         self.save(Slot::Segment(start), &row)?;
         self.links_after(key, Slot::Segment(start), &row, href)
             .await

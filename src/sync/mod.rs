@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use tokio::sync::{Semaphore, watch};
 
 use crate::config::{CalendarConfig, CalendarKind, Config};
+pub use crate::daemon::{Clock, SystemClock};
 use crate::event::{self, TagMatcher};
 use crate::source::{self, Snapshot};
 use crate::store::{CalendarState, RowState, Store};
@@ -110,6 +111,10 @@ pub struct Engine<A> {
     /// Told after every calendar and every action, so that a long pass (thousands of creates
     /// paced by the API's rate limit) proves it is alive to the daemon's systemd watchdog.
     pub progress: Progress,
+    /// Wall-clock time of a pass: what "now" is for the plan (which occurrences are ahead,
+    /// the horizon) and for the timestamps in the state. [`SystemClock`] in the binary;
+    /// tests inject a fixed instant to run a calendar as of a given day.
+    pub clock: Arc<dyn Clock>,
 }
 
 /// A hook called whenever a pass got something done; does nothing by default.
@@ -140,6 +145,14 @@ impl std::fmt::Debug for Progress {
     }
 }
 
+impl<A> Engine<A> {
+    /// The engine's wall-clock time (see [`Engine::clock`]).
+    #[must_use]
+    pub fn now(&self) -> DateTime<Utc> {
+        self.clock.now()
+    }
+}
+
 impl<A> Clone for Engine<A>
 where
     A: Clone,
@@ -152,6 +165,7 @@ where
             http: self.http.clone(),
             shutdown: self.shutdown.clone(),
             progress: self.progress.clone(),
+            clock: Arc::clone(&self.clock),
         }
     }
 }
@@ -205,7 +219,7 @@ where
 {
     /// Runs one pass over every calendar, at most `max_concurrency` at a time.
     pub async fn run_pass(&self, opts: SyncOptions) -> PassReport {
-        let started = Utc::now();
+        let started = self.now();
         let limit = Arc::new(Semaphore::new(self.config.max_concurrency));
         let mut tasks = tokio::task::JoinSet::new();
         for (i, cal) in self.config.calendars.iter().enumerate() {
@@ -259,14 +273,14 @@ where
         PassReport {
             calendars,
             started,
-            finished: Utc::now(),
+            finished: self.now(),
             interrupted: *self.shutdown.borrow(),
         }
     }
 
     /// Syncs one calendar. Never panics on bad input; errors are in the outcome.
     pub async fn sync_calendar(&self, cal: &CalendarConfig, opts: SyncOptions) -> CalendarOutcome {
-        let now = Utc::now();
+        let now = self.now();
         let mut outcome = CalendarOutcome {
             name: cal.name.clone(),
             ..Default::default()
@@ -393,6 +407,11 @@ where
             }
             self.progress.tick();
         }
+        if !*self.shutdown.borrow() {
+            incomplete |= self
+                .apply_exceptions_of_new_series(cal, &input, &actions, &mut outcome)
+                .await;
+        }
         state.held_cancels = held;
         // A failed action (an update or cancel the API refused for now) or one left undone by a
         // shutdown is retried on the next pass, not only at the next re-evaluation: the
@@ -402,6 +421,62 @@ where
         state.last_error = outcome.event_errors.first().cloned();
         self.save_calendar_state(&snapshot.apply_validators(state));
         outcome
+    }
+
+    /// The pass that creates (or continues, or adopts) a series also sends its EXDATEs and
+    /// moved occurrences: the plan places them only on meetings the state knew when it ran,
+    /// so it runs again on the state after the creates, and its occurrence actions for those
+    /// events are applied now rather than at the next re-evaluation (up to 15 minutes later,
+    /// or, on a feed, only when the calendar changes). Returns whether any of them failed.
+    async fn apply_exceptions_of_new_series(
+        &self,
+        cal: &CalendarConfig,
+        first: &PlanInput<'_>,
+        actions: &[Action],
+        outcome: &mut CalendarOutcome,
+    ) -> bool {
+        let created: HashSet<&str> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Create { key, .. }
+                | Action::Continue { key, .. }
+                | Action::Adopt { key, .. }
+                | Action::Extend { key, .. } => Some(key.uid.as_str()),
+                _ => None,
+            })
+            .collect();
+        if created.is_empty() {
+            return false;
+        }
+        let (Ok(rows), Ok(segments)) = (self.store.rows(&cal.name), self.store.segments(&cal.name))
+        else {
+            return true;
+        };
+        let input = PlanInput {
+            rows: &rows,
+            segments: &segments,
+            ..*first
+        };
+        let ctx = apply::Context::new(self, cal);
+        let mut failed = false;
+        for action in plan(&input).iter().filter(|a| match a {
+            Action::CancelOccurrence { key, .. } | Action::MoveOccurrence { key, .. } => {
+                created.contains(key.uid.as_str())
+            }
+            _ => false,
+        }) {
+            if *self.shutdown.borrow() {
+                return true;
+            }
+            outcome.plan.push(apply::describe(action, &self.config));
+            if let Err(e) = ctx.apply(action).await {
+                tracing::error!(calendar = %cal.name, "{e}");
+                outcome.event_errors.push(e);
+                failed = true;
+            }
+            self.progress.tick();
+        }
+        failed
     }
 
     fn save_calendar_state(&self, state: &CalendarState) {

@@ -402,12 +402,37 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
     {
         masters.insert(se.event.uid.as_str(), se);
     }
-    for (uid, se) in &masters {
-        let key = EventKey {
-            calendar: cal.clone(),
-            uid: (*uid).to_owned(),
-            recurrence_id: None,
-        };
+    // An override whose master is not in the calendar (an invitation to one occurrence) is a
+    // single event of its own, keyed by UID + RECURRENCE-ID.
+    let mut units: Vec<(EventKey, &SourcedEvent)> = masters
+        .iter()
+        .map(|(uid, se)| {
+            let key = EventKey {
+                calendar: cal.clone(),
+                uid: (*uid).to_owned(),
+                recurrence_id: None,
+            };
+            (key, *se)
+        })
+        .collect();
+    units.extend(
+        input
+            .events
+            .iter()
+            .filter(|se| {
+                (se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+                    || moved_out_of_the_past(se, &masters, input.now)
+            })
+            .map(|se| {
+                let key = EventKey {
+                    calendar: cal.clone(),
+                    uid: se.event.uid.clone(),
+                    recurrence_id: se.event.recurrence_id,
+                };
+                (key, se)
+            }),
+    );
+    for (key, se) in units {
         seen.insert(key.clone());
         let row = rows.get(&key).copied();
         let ev = &se.event;
@@ -661,7 +686,14 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
         if seen.contains(&r.key) || input.failed_uids.contains(&r.key.uid) {
             continue;
         }
-        if r.key.recurrence_id.is_some() {
+        // A standalone override's row holds a meeting of its own (no sub-meeting id): when its
+        // event vanishes, the meeting is cancelled like any single event's.
+        let standalone_row = r.key.recurrence_id.is_some()
+            && r.sub_meeting_id.is_none()
+            && !r.recurring
+            && r.meeting_id.is_some()
+            && !masters.contains_key(r.key.uid.as_str());
+        if r.key.recurrence_id.is_some() && !standalone_row {
             // An occurrence row whose override vanished: the series decides (see above). A
             // re-send left to do (`pending`) for an EXDATE or override that is gone, or for a
             // series without a live meeting, is dropped: the series' own change covers it.
@@ -861,7 +893,8 @@ fn plan_occurrences(
                 recurrence_id: Some(t),
             };
             seen.insert(key.clone());
-            let Some(m) = meeting_for(t) else {
+            // An EXDATE that matches no occurrence changes nothing (RFC 5545 §3.8.5.1).
+            let Some(m) = meeting_for(t).filter(|_| is_slot(&master.event, *x)) else {
                 forget_pending(rows, &key, actions);
                 continue;
             };
@@ -894,7 +927,8 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
-            let Some(m) = meeting_for(rid) else {
+            let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
+            let Some(m) = meeting_for(rid).filter(|_| slot) else {
                 forget_pending(rows, &key, actions);
                 continue;
             };
@@ -922,6 +956,18 @@ fn plan_occurrences(
                         && sent_here(r)
                         && r.fingerprint.as_deref() == Some(fp.as_str())
                 });
+            if !unchanged_times && *start <= input.now {
+                // Moved from ahead into the past: from now on the calendar holds nothing in
+                // that slot, so the sub-meeting goes.
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled || !sent_here(r)) {
+                    actions.push(Action::CancelOccurrence {
+                        key,
+                        meeting_id: m.mid.clone(),
+                        userid: m.userid.clone(),
+                    });
+                }
+                continue;
+            }
             if !unchanged_times && !recorded && *start > input.now {
                 actions.push(Action::MoveOccurrence {
                     key,
@@ -946,6 +992,61 @@ fn forget_pending(rows: &HashMap<&EventKey, &EventRow>, key: &EventKey, actions:
     }
 }
 
+/// Whether `t` is the start of one of the series' occurrences, EXDATEs not applied (a single
+/// event: its start). An EXDATE or RECURRENCE-ID elsewhere names no occurrence and changes
+/// nothing. A rule that cannot be read or expanded counts every instant as a slot (the caller
+/// then does what it did before).
+fn is_slot(ev: &Event, t: DateTime<Utc>) -> bool {
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &ev.timing
+    else {
+        return true;
+    };
+    let Some(text) = &ev.rrule else {
+        return *start == t;
+    };
+    let Ok(rule) = recurrence::Rrule::parse(text) else {
+        return true;
+    };
+    let series = recurrence::Series {
+        rule: &rule,
+        dtstart: *local_start,
+        zone,
+        duration: *end - *start,
+        exdates: &[],
+    };
+    recurrence::occurrences(&series, t, 1).map_or(true, |o| o.first() == Some(&t))
+}
+
+/// An override of a series that moves an occurrence whose slot is already past (so no meeting
+/// of the series holds it from now on) to a time still ahead: held as a single meeting of its
+/// own, keyed by UID + RECURRENCE-ID, like an override without its master.
+fn moved_out_of_the_past(
+    se: &SourcedEvent,
+    masters: &BTreeMap<&str, &SourcedEvent>,
+    now: DateTime<Utc>,
+) -> bool {
+    let ev = &se.event;
+    let (Some(rid), Timing::Timed { start, .. }) = (ev.recurrence_id, &ev.timing) else {
+        return false;
+    };
+    let Some(master) = masters.get(ev.uid.as_str()) else {
+        return false;
+    };
+    master.event.tagged
+        && !master.event.cancelled
+        && master.event.rrule.is_some()
+        && ev.tagged
+        && !ev.cancelled
+        && rid <= now.timestamp()
+        && *start > now
+        && DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t))
+}
+
 /// The meeting an event asks for. `Ok(None)`: nothing to do yet (beyond the horizon, or over).
 /// `Err`: the event can never get a meeting, with the reason.
 fn desired_meeting(ev: &Event, input: &PlanInput<'_>) -> Result<Option<Desired>, String> {
@@ -960,14 +1061,18 @@ fn desired_at(
     from: DateTime<Utc>,
     within_horizon: bool,
 ) -> Result<Option<Desired>, String> {
-    let Timing::Timed {
-        start,
-        end,
-        local_start,
-        zone,
-    } = &ev.timing
-    else {
-        return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+    let (start, end, local_start, zone) = match &ev.timing {
+        Timing::Timed {
+            start,
+            end,
+            local_start,
+            zone,
+        } => (start, end, local_start, zone),
+        Timing::AllDay => {
+            return Err("all-day event: Tencent meetings need a start and end time".to_owned());
+        }
+        // The recurrence set (or the event's identity) cannot be held exactly.
+        Timing::Refused { property, reason } => return Err(format!("{property}: {reason}")),
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
     let people = People::of(ev, input);
@@ -980,7 +1085,6 @@ fn desired_at(
             .unwrap_or_else(|| input.meeting.userid.clone())
     });
     let horizon_end = input.now + input.horizon;
-    let time_zone = zone.iana_name();
     let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
             if *end <= from {
@@ -1000,7 +1104,14 @@ fn desired_at(
             };
             match recurrence::map_series(&series, from) {
                 Ok(p) => {
-                    let last = p.occurrences.last().copied().unwrap_or(p.first_start);
+                    // The meeting holds every slot of its rule up to the last, an excluded
+                    // one included: its EXDATE is sent like any other.
+                    let last = p
+                        .occurrences
+                        .last()
+                        .copied()
+                        .unwrap_or(p.first_start)
+                        .max(p.last_slot);
                     (
                         p.first_start,
                         p.first_end,
@@ -1022,6 +1133,30 @@ fn desired_at(
     if within_horizon && start > horizon_end {
         return Ok(None);
     }
+    let time_zone = if rule.is_some() {
+        // Tencent repeats a series in the wall time of `time_zone` (Asia/Shanghai without
+        // one): it needs a named zone that agrees with the event's at every slot it holds.
+        let mut slots = occurrences.clone();
+        slots.extend(
+            ev.exdates
+                .iter()
+                .filter(|x| **x >= start && **x <= series_end),
+        );
+        Some(zone.iana_equivalent(&slots).ok_or_else(|| {
+            format!(
+                "TZID: the zone '{}' is defined only by the calendar's VTIMEZONE, and no IANA \
+                 zone has its UTC offsets on every occurrence from {} to {}; Tencent repeats a \
+                 meeting in a named zone, so it would move occurrences by the offset change: \
+                 use an IANA TZID (e.g. America/New_York) for this event",
+                zone.name(),
+                start.format("%Y-%m-%d"),
+                series_end.format("%Y-%m-%d"),
+            )
+        })?)
+    } else {
+        // A single meeting is an instant pair: no zone needed.
+        zone.iana_name()
+    };
     Ok(Some(Desired {
         subject,
         start,

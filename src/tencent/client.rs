@@ -279,11 +279,35 @@ impl TencentClient {
         instanceid: i64,
         pos: i64,
     ) -> Result<Vec<MeetingInfo>, ApiError> {
+        self.list_pages(userid, instanceid, pos, false).await
+    }
+
+    /// [`TencentClient::list_meetings`] with `is_show_all_sub_meetings=1`: each recurring
+    /// meeting with every sub-meeting, not only its first (reference §2.6, §3.3).
+    ///
+    /// # Errors
+    /// Any [`ApiError`]; [`ApiError::InvalidResponse`] when paging does not end.
+    pub async fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
+        self.list_pages(userid, instanceid, pos, true).await
+    }
+
+    async fn list_pages(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+        all_sub_meetings: bool,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
         let mut seen = HashSet::new();
         let mut out = Vec::new();
         let mut cursor = (pos, None::<i64>);
         for _ in 0..MAX_LIST_PAGES {
-            let path = list_path(userid, instanceid, cursor);
+            let path = list_path(userid, instanceid, cursor, all_sub_meetings);
             let bytes = self
                 .call(Method::GET, &path, None, true)
                 .await
@@ -457,6 +481,15 @@ impl MeetingApi for TencentClient {
     ) -> Result<Vec<MeetingInfo>, ApiError> {
         TencentClient::list_meetings(self, userid, instanceid, pos).await
     }
+
+    async fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> Result<Vec<MeetingInfo>, ApiError> {
+        TencentClient::list_meetings_with_all_sub_meetings(self, userid, instanceid, pos).await
+    }
 }
 
 /// A failed call, remembering whether the server may have acted.
@@ -478,7 +511,12 @@ impl CallError {
 }
 
 /// The list URL for one page; built apart because the serializer is not `Send`.
-fn list_path(userid: &str, instanceid: i64, (pos, cursory): (i64, Option<i64>)) -> String {
+fn list_path(
+    userid: &str,
+    instanceid: i64,
+    (pos, cursory): (i64, Option<i64>),
+    all_sub_meetings: bool,
+) -> String {
     let mut query = form_urlencoded::Serializer::new(String::new());
     query
         .append_pair("userid", userid)
@@ -486,6 +524,9 @@ fn list_path(userid: &str, instanceid: i64, (pos, cursory): (i64, Option<i64>)) 
         .append_pair("pos", &pos.to_string());
     if let Some(cursory) = cursory {
         query.append_pair("cursory", &cursory.to_string());
+    }
+    if all_sub_meetings {
+        query.append_pair("is_show_all_sub_meetings", "1");
     }
     format!("/v1/meetings?{}", query.finish())
 }

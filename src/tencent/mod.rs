@@ -60,6 +60,16 @@ pub trait MeetingApi {
         instanceid: i64,
         pos: i64,
     ) -> impl Future<Output = Result<Vec<MeetingInfo>, ApiError>> + Send;
+
+    /// [`MeetingApi::list_meetings`] with every sub-meeting of each recurring meeting
+    /// (`is_show_all_sub_meetings=1`, reference §2.6): how occurrences a GET does not list are
+    /// found.
+    fn list_meetings_with_all_sub_meetings(
+        &self,
+        userid: &str,
+        instanceid: i64,
+        pos: i64,
+    ) -> impl Future<Output = Result<Vec<MeetingInfo>, ApiError>> + Send;
 }
 
 /// Why a meeting API call failed, in the terms a caller acts on.

@@ -13,6 +13,9 @@
 
 mod handlers;
 mod rules;
+mod submeetings;
+
+pub use submeetings::{SeriesModify, SubMeetingWindow};
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::convert::Infallible;
@@ -123,6 +126,8 @@ struct State {
     peak_in_window: usize,
     /// Requests received and not yet answered (or abandoned by the client).
     in_flight: usize,
+    /// The sub-meeting model's switches (issue #10).
+    sub_model: submeetings::SubMeetingModel,
 }
 
 /// Counts a request as in flight until it is answered or its connection is dropped.
@@ -311,6 +316,27 @@ impl FakeTencent {
     /// every request body.
     pub fn clear_requests(&self) {
         self.state.lock().unwrap().requests.clear();
+    }
+}
+
+/// The sub-meeting model (issue #10): switches and the accessor tests compare calendars with.
+impl FakeTencent {
+    /// What a series modify does to cancelled and moved occurrences (default: reset them).
+    pub fn set_series_modify(&self, mode: SeriesModify) {
+        self.state.lock().unwrap().sub_model.on_series_modify = mode;
+    }
+
+    /// Show only some sub-meetings: GET lists `window` (with `has_more_sub_meeting` 1 when more
+    /// exist), list shows the first live one unless asked `is_show_all_sub_meetings=1`.
+    /// `None` (the default) shows them all everywhere.
+    pub fn set_sub_meeting_window(&self, window: Option<SubMeetingWindow>) {
+        self.state.lock().unwrap().sub_model.window = window;
+    }
+
+    /// Live occurrence intervals `[start, end)` (unix seconds) of every live meeting, by
+    /// meeting id, in order of start: what the meeting holds as a user would see it.
+    pub fn live_occurrences(&self) -> BTreeMap<String, Vec<(i64, i64)>> {
+        submeetings::live_occurrences(&self.state.lock().unwrap().meetings)
     }
 }
 

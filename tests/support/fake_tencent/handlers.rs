@@ -10,6 +10,7 @@ use hyper::{Response, StatusCode};
 use serde_json::{Value, json};
 
 use super::rules::{self, Reject, opt_int, opt_str, opt_time, req_int, req_str};
+use super::submeetings::{self, Shown, SubMeetingModel};
 use super::{FakeMeeting, FakeSubMeeting, State};
 
 pub(super) type Answer = Response<Full<Bytes>>;
@@ -98,7 +99,7 @@ fn sub_meetings(recurring: bool, starts: &[i64], duration: i64) -> Vec<FakeSubMe
 }
 
 /// The GET/list item shape; sub-meeting times are integers as in the doc example.
-fn info_json(m: &FakeMeeting) -> Value {
+fn info_json(m: &FakeMeeting, model: &SubMeetingModel, how: Shown) -> Value {
     let status = if m.cancelled {
         "MEETING_STATE_CANCELLED"
     } else {
@@ -117,22 +118,8 @@ fn info_json(m: &FakeMeeting) -> Value {
         info["location"] = json!(l);
     }
     if let Some(rule) = &m.recurring_rule {
-        let subs: Vec<Value> = m
-            .sub_meetings
-            .iter()
-            .map(|s| {
-                json!({"sub_meeting_id": s.sub_meeting_id, "status": i32::from(s.cancelled),
-                            "start_time": s.start_time, "end_time": s.end_time})
-            })
-            .collect();
-        let live: Vec<&FakeSubMeeting> = m.sub_meetings.iter().filter(|s| !s.cancelled).collect();
         info["recurring_rule"] = rule.clone();
-        info["sub_meetings"] = json!(subs);
-        info["has_more_sub_meeting"] = json!(0);
-        info["remain_sub_meetings"] = json!(live.len());
-        if let Some(first) = live.first() {
-            info["current_sub_meeting_id"] = json!(first.sub_meeting_id);
-        }
+        submeetings::add_sub_meetings(&mut info, m, model, how);
     }
     info
 }
@@ -156,7 +143,7 @@ pub(super) fn get(st: &State, id: &str, query: &BTreeMap<String, String>) -> Ans
     match st.meetings.iter().find(|m| m.meeting_id == id) {
         Some(m) => answer(
             200,
-            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m)]}),
+            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m, &st.sub_model, Shown::Get)]}),
         ),
         None => not_exist(),
     }
@@ -174,6 +161,7 @@ pub(super) fn list(st: &State, query: &BTreeMap<String, String>) -> Answer {
             .unwrap_or(0)
     };
     let (pos, offset) = (parse("pos"), usize::try_from(parse("cursory")).unwrap_or(0));
+    let show_all = parse("is_show_all_sub_meetings") == 1;
     // A meeting is listed by its first live occurrence at or after `pos`.
     let mut hits: Vec<(i64, usize, &FakeMeeting)> = st
         .meetings
@@ -198,7 +186,7 @@ pub(super) fn list(st: &State, query: &BTreeMap<String, String>) -> Answer {
         .iter()
         .skip(offset)
         .take(st.page_size)
-        .map(|(_, _, m)| info_json(m))
+        .map(|(_, _, m)| info_json(m, &st.sub_model, Shown::List { all: show_all }))
         .collect();
     let end = offset + page.len();
     let remaining = hits.len().saturating_sub(end);
@@ -243,6 +231,7 @@ fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMee
     let location = opt_str(o, "location")?;
     let rule = o.get("recurring_rule").map(rules::object).transpose()?;
     let refuse_extension = st.refuse_extension;
+    let on_series_modify = st.sub_model.on_series_modify;
     let Some(m) = st
         .meetings
         .iter_mut()
@@ -290,7 +279,9 @@ fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMee
                 return Err("recurring_rule: a recurring meeting cannot be extended past its last sub-meeting; create a new meeting for the later occurrences".into());
             }
             next.recurring_rule = Some(rule);
-            next.sub_meetings = sub_meetings(true, &starts, next.end_time - next.start_time);
+            let fresh = sub_meetings(true, &starts, next.end_time - next.start_time);
+            next.sub_meetings =
+                submeetings::after_series_modify(on_series_modify, &m.sub_meetings, fresh);
         } else {
             next.recurring_rule = None;
             next.sub_meetings.clear();
