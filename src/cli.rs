@@ -396,14 +396,7 @@ async fn check(config: Config, discover: Option<String>) -> ExitCode {
         }
         let result = match cal.kind {
             CalendarKind::Ics => check_ics(&config, cal, &http).await,
-            CalendarKind::Caldav => match crate::source::caldav_client(cal, &config.base_dir) {
-                Ok(c) => c
-                    .ctag()
-                    .await
-                    .map(|_| "reachable".to_owned())
-                    .map_err(|e| e.to_string()),
-                Err(e) => Err(e),
-            },
+            CalendarKind::Caldav => check_caldav(&config, cal).await,
         };
         match result {
             Ok(msg) => println!("calendar '{}': ok ({msg})", cal.name),
@@ -473,6 +466,71 @@ async fn check_ics(
         }
         crate::source::ics::Fetched::NotModified => Ok("not modified".into()),
     }
+}
+
+/// Reads a CalDAV calendar with the requests a first pass sends, so that `check` fails where
+/// a pass would (issue #13: SOGo passed a PROPFIND-only check but failed every REPORT): the
+/// ctag PROPFIND, the listing (sync-collection, or by time range when the server refuses it),
+/// a calendar-multiget of up to 100 listed objects, and parsing them.
+async fn check_caldav(
+    config: &Config,
+    cal: &crate::config::CalendarConfig,
+) -> Result<String, String> {
+    use crate::source::caldav::ChangeMarker;
+    let client = crate::source::caldav_client(cal, &config.base_dir)?;
+    let e = |e: crate::source::caldav::DavError| e.to_string();
+    let marker = match client.change_marker(ChangeMarker::Ctag).await {
+        Ok(m) => m,
+        Err(err) if err.is_transient() || !crate::source::may_lack_sync_collection(&err) => {
+            return Err(e(err));
+        }
+        Err(_) => None,
+    };
+    let (hrefs, how) = match client.sync_collection(None).await {
+        Ok(s) => (
+            s.changed.into_iter().map(|r| r.href).collect::<Vec<_>>(),
+            "sync-collection",
+        ),
+        Err(err) if !crate::source::may_lack_sync_collection(&err) => return Err(e(err)),
+        Err(_) => {
+            let now = chrono::Utc::now();
+            let end = now + chrono::Duration::days(i64::from(config.horizon_days) + 1);
+            let listed = client
+                .list(now - chrono::Duration::days(1), end)
+                .await
+                .map_err(e)?;
+            (listed.into_iter().map(|r| r.href).collect(), "time range")
+        }
+    };
+    let sample: Vec<String> = hrefs.iter().take(100).cloned().collect();
+    let read = if sample.is_empty() {
+        crate::source::caldav::Multiget::default()
+    } else {
+        client.multiget_detailed(&sample).await.map_err(e)?
+    };
+    let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+    let (mut tagged, mut unreadable) = (0, Vec::new());
+    for object in &read.objects {
+        // A pass reports such an object and goes on; so does check.
+        match crate::event::parse_calendar(&object.data, config.default_zone(), &m) {
+            Ok(parsed) => tagged += parsed.events.len(),
+            Err(err) => unreadable.push(format!("{}: {err}", object.href)),
+        }
+    }
+    let mut msg = format!(
+        "{} objects listed by {how}{}; {} read, {tagged} tagged events",
+        hrefs.len(),
+        if marker.is_some() { ", ctag" } else { "" },
+        read.objects.len(),
+    );
+    if !unreadable.is_empty() {
+        msg.push_str(&format!(
+            "; {} unreadable (skipped by sync): {}",
+            unreadable.len(),
+            unreadable.join("; ")
+        ));
+    }
+    Ok(msg)
 }
 
 async fn discover_calendars(config: &Config, url: &str) -> Result<Vec<String>, String> {

@@ -11,7 +11,8 @@
 //! not yet sent again), `occurrence.before_api`, `occurrence.after_api` (one occurrence
 //! cancelled or moved, state not yet written), `withdraw.after_api` (the meeting of a create in
 //! doubt cancelled, state not yet written), `cancel.before_api`, `cancel.after_api`,
-//! `cancel.after_state` (before the block is removed from the event) and `cancel.after_remove`.
+//! `cancel.after_state` (before the block is removed from the event), `cancel.after_remove`,
+//! and `pass.after_fetch` (a calendar's objects and markers committed, nothing planned yet).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -103,6 +103,15 @@ CREATE TABLE segments (
     PRIMARY KEY (calendar, uid, segment_start)
 );
 ",
+    // CalDAV listing state: whether the server refused sync-collection (0) or answered it (1),
+    // when the saved change marker was read and when calmeet last wrote to the calendar (unix
+    // milliseconds; a marker of one-second resolution read in the second of a write may hide
+    // an edit made in that second).
+    r"
+ALTER TABLE calendars ADD COLUMN sync_collection INTEGER;
+ALTER TABLE calendars ADD COLUMN marker_read_at INTEGER;
+ALTER TABLE calendars ADD COLUMN wrote_at INTEGER;
+",
 ];
 
 /// A state database failure.
@@ -306,6 +315,37 @@ pub struct CalendarState {
     pub held_cancels: Option<String>,
     /// When the events were last evaluated against the clock (horizon, past series).
     pub evaluated_at: Option<i64>,
+    /// Whether the CalDAV server answers RFC 6578 sync-collection: `Some(false)` once it
+    /// refused, so that it is not asked again on every pass with a change.
+    pub sync_collection: Option<bool>,
+    /// When the saved change marker (ctag) was read, unix milliseconds.
+    pub marker_read_at: Option<i64>,
+    /// When calmeet last wrote an object of this calendar, unix milliseconds.
+    pub wrote_at: Option<i64>,
+}
+
+/// What one fetch learned, committed in one transaction by [`Store::commit_fetch`]: the
+/// objects and the markers that vouch for them (DESIGN.md §2).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FetchCommit {
+    /// Objects downloaded (new or changed).
+    pub upserts: Vec<CachedObject>,
+    /// Hrefs deleted.
+    pub deleted: Vec<String>,
+    /// Every other cached object is dropped (an ICS feed is one object).
+    pub replace_all: bool,
+    /// The sync token, ctag and HTTP validators that describe the cache after this commit.
+    pub sync_token: Option<String>,
+    /// See [`CalendarState::ctag`].
+    pub ctag: Option<String>,
+    /// See [`CalendarState::http_etag`].
+    pub http_etag: Option<String>,
+    /// See [`CalendarState::http_last_modified`].
+    pub http_last_modified: Option<String>,
+    /// See [`CalendarState::sync_collection`].
+    pub sync_collection: Option<bool>,
+    /// See [`CalendarState::marker_read_at`].
+    pub marker_read_at: Option<i64>,
 }
 
 /// A cached calendar object.
@@ -620,7 +660,8 @@ impl Store {
         let conn = self.conn();
         let mut stmt = conn.prepare_cached(
             "SELECT name, sync_token, ctag, http_etag, http_last_modified, last_pass_at, \
-             last_ok_at, last_error, held_cancels, evaluated_at FROM calendars WHERE name = ?1",
+             last_ok_at, last_error, held_cancels, evaluated_at, sync_collection, marker_read_at, \
+             wrote_at FROM calendars WHERE name = ?1",
         )?;
         let found = stmt
             .query_row(params![name], |r| {
@@ -635,6 +676,9 @@ impl Store {
                     last_error: r.get(7)?,
                     held_cancels: r.get(8)?,
                     evaluated_at: r.get(9)?,
+                    sync_collection: r.get(10)?,
+                    marker_read_at: r.get(11)?,
+                    wrote_at: r.get(12)?,
                 })
             })
             .optional()?;
@@ -659,15 +703,25 @@ impl Store {
         names.iter().map(|n| self.calendar(n)).collect()
     }
 
-    /// Saves a calendar's sync state.
+    /// Saves a calendar's sync state. `wrote_at` only moves forward: a pass saving the state
+    /// it read before its own writes keeps the time [`Self::record_write`] stored.
     ///
     /// # Errors
     /// On SQLite errors.
     pub fn put_calendar(&self, c: &CalendarState) -> Result<(), StoreError> {
         self.conn().execute(
-            "INSERT OR REPLACE INTO calendars (name, sync_token, ctag, http_etag, \
-             http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)",
+            "INSERT INTO calendars (name, sync_token, ctag, http_etag, \
+             http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at, \
+             sync_collection, marker_read_at, wrote_at) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
+             ON CONFLICT(name) DO UPDATE SET sync_token = excluded.sync_token, \
+             ctag = excluded.ctag, http_etag = excluded.http_etag, \
+             http_last_modified = excluded.http_last_modified, last_pass_at = excluded.last_pass_at, \
+             last_ok_at = excluded.last_ok_at, last_error = excluded.last_error, \
+             held_cancels = excluded.held_cancels, evaluated_at = excluded.evaluated_at, \
+             sync_collection = excluded.sync_collection, marker_read_at = excluded.marker_read_at, \
+             wrote_at = CASE WHEN wrote_at IS NULL THEN excluded.wrote_at \
+             WHEN excluded.wrote_at IS NULL THEN wrote_at ELSE max(wrote_at, excluded.wrote_at) END",
             params![
                 c.name,
                 c.sync_token,
@@ -678,7 +732,10 @@ impl Store {
                 c.last_ok_at,
                 c.last_error,
                 c.held_cancels,
-                c.evaluated_at
+                c.evaluated_at,
+                c.sync_collection,
+                c.marker_read_at,
+                c.wrote_at
             ],
         )?;
         Ok(())
@@ -739,43 +796,100 @@ impl Store {
             .optional()?)
     }
 
-    /// Replaces a calendar's cached objects: `upserts` are stored, `deletes` removed, and with
-    /// `replace_all` every other object is dropped too (a full listing). One transaction, which
-    /// also marks the calendar as not evaluated since (`evaluated_at` cleared).
+    /// Commits what a fetch learned in one transaction: `upserts` are stored, `deleted`
+    /// removed (with `replace_all` every other object too), and the calendar's markers (sync
+    /// token, ctag, HTTP validators, sync-collection support, when the marker was read) are
+    /// set to the ones that vouch for the cache after it. When objects changed, the calendar
+    /// is also marked as not evaluated since (`evaluated_at` cleared), so that a pass that
+    /// dies before applying them evaluates them next time. A crash can thus never leave
+    /// objects newer than their marker, nor a marker newer than its objects (issue #12 kind 3:
+    /// a ctag that returns to an old value must not vouch for objects fetched since).
     ///
     /// # Errors
     /// On SQLite errors.
-    pub fn update_objects(
-        &self,
-        calendar: &str,
-        upserts: &[CachedObject],
-        deletes: &[String],
-        replace_all: bool,
-    ) -> Result<(), StoreError> {
+    pub fn commit_fetch(&self, calendar: &str, c: &FetchCommit) -> Result<(), StoreError> {
         let mut conn = self.conn();
         let tx = conn.transaction()?;
-        if replace_all {
+        tx.execute(
+            "INSERT OR IGNORE INTO calendars (name) VALUES (?1)",
+            params![calendar],
+        )?;
+        if c.replace_all {
             tx.execute("DELETE FROM objects WHERE calendar = ?1", params![calendar])?;
         }
         {
             let mut put = tx.prepare_cached(
                 "INSERT OR REPLACE INTO objects (calendar, href, etag, data) VALUES (?1,?2,?3,?4)",
             )?;
-            for o in upserts {
+            for o in &c.upserts {
                 put.execute(params![calendar, o.href, o.etag, o.data])?;
             }
             let mut del =
                 tx.prepare_cached("DELETE FROM objects WHERE calendar = ?1 AND href = ?2")?;
-            for h in deletes {
+            for h in &c.deleted {
                 del.execute(params![calendar, h])?;
             }
         }
-        // Cached changes are not evaluated yet: a crash before the pass applies them must not
-        // let the next pass take the calendar for "unchanged and evaluated".
+        if c.replace_all || !c.upserts.is_empty() || !c.deleted.is_empty() {
+            // Cached changes are not evaluated yet: a crash before the pass applies them must
+            // not let the next pass take the calendar for "unchanged and evaluated".
+            tx.execute(
+                "UPDATE calendars SET evaluated_at = NULL WHERE name = ?1",
+                params![calendar],
+            )?;
+        }
         tx.execute(
-            "UPDATE calendars SET evaluated_at = NULL WHERE name = ?1",
+            "UPDATE calendars SET sync_token = ?2, ctag = ?3, http_etag = ?4, \
+             http_last_modified = ?5, sync_collection = ?6, marker_read_at = ?7 WHERE name = ?1",
+            params![
+                calendar,
+                c.sync_token,
+                c.ctag,
+                c.http_etag,
+                c.http_last_modified,
+                c.sync_collection,
+                c.marker_read_at
+            ],
+        )?;
+        tx.commit()?;
+        Ok(())
+    }
+
+    /// Records calmeet's own write of an object: the cache gets the body and ETag the server
+    /// now holds, so that the write is not a change on the next pass, and the calendar the
+    /// time of the write (`at_ms`, unix milliseconds). With `reread` the body holds an edit
+    /// the pass has not planned from (read after a 412), so the calendar is marked as not
+    /// evaluated. One transaction.
+    ///
+    /// # Errors
+    /// On SQLite errors.
+    pub fn record_write(
+        &self,
+        calendar: &str,
+        object: &CachedObject,
+        at_ms: i64,
+        reread: bool,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        tx.execute(
+            "INSERT OR IGNORE INTO calendars (name) VALUES (?1)",
             params![calendar],
         )?;
+        tx.execute(
+            "INSERT OR REPLACE INTO objects (calendar, href, etag, data) VALUES (?1,?2,?3,?4)",
+            params![calendar, object.href, object.etag, object.data],
+        )?;
+        tx.execute(
+            "UPDATE calendars SET wrote_at = ?2 WHERE name = ?1",
+            params![calendar, at_ms],
+        )?;
+        if reread {
+            tx.execute(
+                "UPDATE calendars SET evaluated_at = NULL WHERE name = ?1",
+                params![calendar],
+            )?;
+        }
         tx.commit()?;
         Ok(())
     }
@@ -1021,10 +1135,22 @@ mod tests {
             etag: Some("e".into()),
             data: b"x".to_vec(),
         };
-        s.update_objects("c", &[o("/1"), o("/2")], &[], true)
-            .unwrap();
-        s.update_objects("c", &[o("/3")], &["/1".into()], false)
-            .unwrap();
+        let commit =
+            |upserts: Vec<CachedObject>, deleted: Vec<String>, replace_all, token: &str| {
+                s.commit_fetch(
+                    "c",
+                    &FetchCommit {
+                        upserts,
+                        deleted,
+                        replace_all,
+                        sync_token: Some(token.into()),
+                        ..FetchCommit::default()
+                    },
+                )
+                .unwrap();
+            };
+        commit(vec![o("/1"), o("/2")], vec![], true, "t2");
+        commit(vec![o("/3")], vec!["/1".into()], false, "t3");
         let hrefs: Vec<_> = s
             .objects("c")
             .unwrap()
@@ -1032,11 +1158,79 @@ mod tests {
             .map(|o| o.href)
             .collect();
         assert_eq!(hrefs, vec!["/2", "/3"]);
-        s.update_objects("c", &[o("/9")], &[], true).unwrap();
+        assert_eq!(s.calendar("c").unwrap().sync_token.as_deref(), Some("t3"));
+        commit(vec![o("/9")], vec![], true, "t4");
         assert_eq!(s.objects("c").unwrap().len(), 1);
         assert_eq!(
             s.object_etags("c").unwrap(),
             vec![("/9".to_owned(), Some("e".to_owned()))]
         );
+    }
+
+    #[test]
+    fn a_fetch_commits_objects_and_markers_together_and_clears_evaluation() {
+        let s = Store::open_in_memory().unwrap();
+        let mut c = s.calendar("c").unwrap();
+        c.evaluated_at = Some(5);
+        c.ctag = Some("old".into());
+        s.put_calendar(&c).unwrap();
+        // Markers only: the evaluation stands.
+        s.commit_fetch(
+            "c",
+            &FetchCommit {
+                ctag: Some("same".into()),
+                ..FetchCommit::default()
+            },
+        )
+        .unwrap();
+        let c = s.calendar("c").unwrap();
+        assert_eq!((c.ctag.as_deref(), c.evaluated_at), (Some("same"), Some(5)));
+        // Objects and markers: both land, the calendar is to be evaluated again.
+        s.commit_fetch(
+            "c",
+            &FetchCommit {
+                upserts: vec![CachedObject {
+                    href: "/a".into(),
+                    etag: Some("\"1\"".into()),
+                    data: b"x".to_vec(),
+                }],
+                ctag: Some("new".into()),
+                sync_token: Some("t9".into()),
+                sync_collection: Some(false),
+                marker_read_at: Some(1234),
+                ..FetchCommit::default()
+            },
+        )
+        .unwrap();
+        let c = s.calendar("c").unwrap();
+        assert_eq!(c.ctag.as_deref(), Some("new"));
+        assert_eq!(c.sync_token.as_deref(), Some("t9"));
+        assert_eq!(c.sync_collection, Some(false));
+        assert_eq!(c.marker_read_at, Some(1234));
+        assert_eq!(c.evaluated_at, None);
+        assert_eq!(s.objects("c").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn own_writes_are_cached_and_their_time_survives_a_stale_state_save() {
+        let s = Store::open_in_memory().unwrap();
+        let mut stale = s.calendar("c").unwrap();
+        stale.evaluated_at = Some(7);
+        s.put_calendar(&stale).unwrap();
+        let obj = CachedObject {
+            href: "/a".into(),
+            etag: Some("\"2\"".into()),
+            data: b"mine".to_vec(),
+        };
+        s.record_write("c", &obj, 1_000, false).unwrap();
+        assert_eq!(s.object("c", "/a").unwrap().unwrap(), obj);
+        assert_eq!(s.calendar("c").unwrap().evaluated_at, Some(7));
+        // The pass saves the state it read before writing: the write time stays.
+        s.put_calendar(&stale).unwrap();
+        assert_eq!(s.calendar("c").unwrap().wrote_at, Some(1_000));
+        // A body read after a 412 holds an unplanned edit: evaluate again.
+        s.record_write("c", &obj, 2_000, true).unwrap();
+        let c = s.calendar("c").unwrap();
+        assert_eq!((c.wrote_at, c.evaluated_at), (Some(2_000), None));
     }
 }

@@ -398,7 +398,14 @@ fn replace_or_insert(
     for (k, &i) in lines.iter().enumerate() {
         match wanted.get(k) {
             Some(w) => {
-                if doc.lines[i].unfolded() != *w {
+                // The server's own spelling of a line calmeet wrote (parameters reordered,
+                // quoted) is the same line: rewriting it would change the event every pass.
+                let current = doc.lines[i].unfolded();
+                let same = current == *w
+                    || ContentLine::parse(&current)
+                        .zip(ContentLine::parse(w))
+                        .is_some_and(|(a, b)| a.same_as(&b));
+                if !same {
                     let mut new = fold(w, doc.eol);
                     truncate_eol(&mut new, doc.lines[i].eol(), doc.eol);
                     edits.replace(i, new);
@@ -729,6 +736,25 @@ mod tests {
             label: label.into(),
             block: block(),
             start: 1_796_000_000,
+        }
+    }
+
+    #[test]
+    fn a_server_reordering_conference_parameters_is_not_patched_again() {
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u\r\nDESCRIPTION:agenda\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let opts = PatchOptions {
+            location_if_empty: false,
+        };
+        let ours = apply(ics, "u", &block(), &opts).unwrap();
+        let head = "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=Tencent Meeting:";
+        assert!(ours.contains(head), "{ours}");
+        // As a server re-serialising the object might store it (the value stays folded).
+        for spelled in [
+            "CONFERENCE;LABEL=Tencent Meeting;FEATURE=VIDEO;VALUE=URI:",
+            "CONFERENCE;FEATURE=VIDEO;LABEL=\"Tencent Meeting\";VALUE=URI:",
+        ] {
+            let stored = ours.replace(head, spelled);
+            assert_eq!(apply(&stored, "u", &block(), &opts).unwrap(), stored);
         }
     }
 

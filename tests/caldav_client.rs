@@ -212,6 +212,29 @@ async fn multiget_returns_what_was_put(server: DavServer) {
     let missing = format!("{}nope.ics", client.collection_url().path());
     let some = client.multiget(&[hrefs[0].clone(), missing]).await.unwrap();
     assert_eq!(some.len(), 1);
+    // A missing member is an answer about that member, wherever it stands in the batch
+    // (sabre/dav answers 404 for the whole REPORT; issue #13 item 2).
+    let nope = |i: usize| format!("{}nope-{i}.ics", client.collection_url().path());
+    let mut asked = vec![nope(0)];
+    for (i, href) in hrefs.iter().enumerate() {
+        asked.push(href.clone());
+        if i % 3 == 1 {
+            asked.push(nope(i + 1));
+        }
+    }
+    let answer = client.multiget_detailed(&asked).await.unwrap();
+    let want_missing: Vec<String> = asked
+        .iter()
+        .filter(|h| h.contains("nope-"))
+        .cloned()
+        .collect();
+    assert_eq!(
+        sorted(answer.missing.clone()),
+        sorted(want_missing),
+        "{:?}",
+        server.kind
+    );
+    assert_eq!(answer.objects.len(), hrefs.len(), "{:?}", server.kind);
 }
 
 async fn list_honours_the_time_range(server: DavServer) {
@@ -385,6 +408,11 @@ async fn xandikos_multiget_returns_what_was_put() {
     multiget_returns_what_was_put(DavServer::xandikos().await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_multiget_returns_what_was_put() {
+    multiget_returns_what_was_put(DavServer::sabre().await).await;
+}
+
 #[tokio::test]
 async fn radicale_list_honours_the_time_range() {
     list_honours_the_time_range(DavServer::radicale().await).await;
@@ -532,12 +560,75 @@ async fn credentials_never_follow_a_redirect_to_another_host() {
     );
     let first = seen.recv().await.unwrap();
     assert!(first.starts_with("PROPFIND /cal/ "), "{first}");
+    // Plain http and no challenge yet: the password is not sent at all (issue #13 item 3).
     assert!(
-        first.to_ascii_lowercase().contains("authorization: basic"),
+        !first.to_ascii_lowercase().contains("authorization:"),
         "{first}"
     );
     assert!(
         other_seen.try_recv().is_err(),
         "the other host was contacted"
     );
+}
+
+/// A server that asks only for a scheme calmeet lacks gets an error naming it, and the
+/// password never goes out over plain http.
+#[tokio::test]
+async fn an_unsupported_auth_scheme_is_named() {
+    let (port, mut seen) = canned_server(
+        "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Negotiate\r\nWWW-Authenticate: NTLM\r\n\
+         Content-Length: 0\r\n\r\n"
+            .into(),
+    )
+    .await;
+    let url = url::Url::parse(&format!("http://127.0.0.1:{port}/cal/")).unwrap();
+    let auth = Auth::Basic {
+        username: "alice".into(),
+        password: "hunter2".into(),
+    };
+    let client = CalDavClient::new(url, auth, Duration::from_secs(5)).unwrap();
+    let err = client.ctag().await.unwrap_err();
+    assert!(matches!(err, DavError::UnsupportedAuth { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.contains("Negotiate, NTLM") && text.contains("Basic, Digest"),
+        "{text}"
+    );
+    let first = seen.recv().await.unwrap();
+    assert!(
+        !first.to_ascii_lowercase().contains("authorization"),
+        "{first}"
+    );
+    assert!(seen.try_recv().is_err(), "asked only once");
+}
+
+/// Digest (sabre/dav, Baikal's default): the right password works without ever being sent,
+/// a wrong one is "check username/password" after one challenge, not a loop.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_auth_against_sabre() {
+    let server = DavServer::sabre_digest().await;
+    let url = server.url_for("work");
+    let client = CalDavClient::new(url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    let href = format!("{}d-1.ics", url.path());
+    let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nPRODID:-//t//EN\r\nBEGIN:VEVENT\r\nUID:d-1\r\n\
+DTSTAMP:20260101T000000Z\r\nDTSTART:20261201T100000Z\r\nDTEND:20261201T110000Z\r\nSUMMARY:d\r\n\
+END:VEVENT\r\nEND:VCALENDAR\r\n";
+    client.create(&href, ics.as_bytes()).await.unwrap();
+    assert_eq!(client.get(&href).await.unwrap().data, ics.as_bytes());
+    assert!(client.ctag().await.unwrap().is_some());
+    let wrong = Auth::Basic {
+        username: server.username.clone(),
+        password: "not-it".into(),
+    };
+    // Another user name, so the scheme is learned afresh (it is remembered per user).
+    let stranger = Auth::Basic {
+        username: "mallory".into(),
+        password: "x".into(),
+    };
+    for auth in [wrong, stranger] {
+        let client = CalDavClient::new(url.clone(), auth, Duration::from_secs(10)).unwrap();
+        let err = client.ctag().await.unwrap_err();
+        assert!(matches!(err, DavError::Unauthorized { .. }), "{err:?}");
+        assert!(!err.to_string().contains("not-it"));
+    }
 }

@@ -1,5 +1,5 @@
-//! End to end against real CalDAV servers (Radicale and Xandikos, started by the test) and the
-//! fake Tencent server: meetings are created, the join link lands in the event exactly once,
+//! End to end against real CalDAV servers (Radicale, Xandikos and sabre/dav with Basic and Digest
+//! auth, started by the test) and the fake Tencent server: meetings are created, the join link lands in the event exactly once,
 //! nothing else in the stored object changes, a second pass is quiet, and a lost state
 //! database never leads to a second meeting.
 #![allow(clippy::unwrap_used)]
@@ -9,10 +9,14 @@ mod support;
 #[path = "support/dav_server.rs"]
 mod dav_server;
 
+#[path = "support/dav_proxy.rs"]
+mod dav_proxy;
+
 use std::time::Duration;
 
 use calmeet::source::caldav::CalDavClient;
 use chrono::Utc;
+use dav_proxy::{DavProxy, ProxyFault};
 use dav_server::DavServer;
 use support::cli::{calmeet, text};
 use support::fake_tencent::{FakeTencent, Route};
@@ -36,11 +40,13 @@ END:VEVENT\r\nEND:VCALENDAR\r\n"
     )
 }
 
+/// Logical lines with their line endings (a CRLF line that became LF is a changed line: issue
+/// #13 item 6, sabre/dav serves CRLF on GET but bare LF in REPORT answers).
 fn unfolded_lines(data: &[u8]) -> Vec<String> {
     let text = String::from_utf8(calmeet::event::unfold_bytes(data)).unwrap();
-    text.lines()
-        .map(|l| l.trim_end_matches('\r').to_owned())
-        .filter(|l| !l.is_empty())
+    text.split_inclusive('\n')
+        .filter(|l| !l.trim().is_empty())
+        .map(str::to_owned)
         .collect()
 }
 
@@ -189,4 +195,159 @@ async fn radicale_full_cycle() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn xandikos_full_cycle() {
     full_cycle(DavServer::xandikos().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_full_cycle() {
+    full_cycle(DavServer::sabre().await).await;
+}
+
+/// Baikal's default: Digest authentication (the password never crosses the wire).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_digest_full_cycle() {
+    full_cycle(DavServer::sabre_digest().await).await;
+}
+
+/// A config for `server`'s calendar `work` in `dir`, with the password in a file.
+fn config_for(server: &DavServer, fake: &FakeTencent, dir: &std::path::Path) -> std::path::PathBuf {
+    config_at(&server.url_for("work"), server, fake, dir)
+}
+
+/// As [`config_for`], with the calendar at `url` (e.g. behind a proxy).
+fn config_at(
+    url: &url::Url,
+    server: &DavServer,
+    fake: &FakeTencent,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    std::fs::write(dir.join("pw"), format!("{}\n", server.password)).unwrap();
+    let mut cfg = format!(
+        "timezone = \"Asia/Shanghai\"\nstate_db = \"state.db\"\n[meeting]\napi_base = \"{}\"\napp_id = \"{}\"\nsecret_id = \"{}\"\nuserid = \"zhangsan\"\n",
+        fake.base_url, fake.app_id, fake.secret_id
+    );
+    if let Some(sdk) = &fake.sdk_id {
+        cfg.push_str(&format!("sdk_id = \"{sdk}\"\n"));
+    }
+    cfg.push_str(&format!(
+        "[[calendar]]\nname = \"work\"\nurl = \"{url}\"\nkind = \"caldav\"\nusername = \"{}\"\npassword_file = \"pw\"\n",
+        server.username
+    ));
+    let config = dir.join("config.toml");
+    std::fs::write(&config, cfg).unwrap();
+    config
+}
+
+/// A deleted event's meeting is cancelled and the calendar keeps syncing: sabre/dav 1.8 answers
+/// a multiget naming the deleted object with 404 for the whole REPORT (issue #13 item 2).
+async fn deleted_event_is_cancelled_and_the_calendar_keeps_syncing(server: DavServer) {
+    let fake = FakeTencent::start().await;
+    let cal_url = server.url_for("work");
+    let client =
+        CalDavClient::new(cal_url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    let href = |i: usize| format!("{}del-{i}.ics", cal_url.path());
+    for i in 0..3 {
+        client
+            .create(
+                &href(i),
+                thunderbird_event(&format!("del-{i}@example.com")).as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(&server, &fake, dir.path());
+    for _ in 0..2 {
+        let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+        assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    }
+    assert_eq!(fake.live_meeting_count(), 3);
+
+    let gone = client.get(&href(1)).await.unwrap();
+    client
+        .delete(&href(1), gone.etag.as_deref().unwrap())
+        .await
+        .unwrap();
+    client
+        .create(&href(3), thunderbird_event("del-3@example.com").as_bytes())
+        .await
+        .unwrap();
+    let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+    assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    assert_eq!(
+        fake.live_meeting_count(),
+        3,
+        "{:?}: the deleted event's meeting is cancelled, the new one created",
+        server.kind
+    );
+    assert_eq!(fake.request_count(Route::Create), 4);
+    assert_eq!(fake.request_count(Route::Cancel), 1, "{:?}", server.kind);
+
+    // The next passes are quiet and succeed.
+    let requests = fake.requests().len();
+    for _ in 0..2 {
+        let out = calmeet(&config, &fake.secret_key, &["sync"]).await;
+        assert!(out.status.success(), "{:?}: {}", server.kind, text(&out));
+    }
+    assert_eq!(fake.requests().len(), requests, "{:?}: quiet", server.kind);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sabre_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
+    deleted_event_is_cancelled_and_the_calendar_keeps_syncing(DavServer::sabre().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn radicale_deleted_event_is_cancelled_and_the_calendar_keeps_syncing() {
+    deleted_event_is_cancelled_and_the_calendar_keeps_syncing(DavServer::radicale().await).await;
+}
+
+/// `calmeet check` sends what a pass sends (ctag PROPFIND, listing REPORT, multiget REPORT),
+/// so it fails where a pass fails: SOGo's REPORT answers were rejected while a PROPFIND-only
+/// check said "ok" (issue #13 item 1).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_sends_the_requests_a_pass_sends() {
+    let server = DavServer::sabre().await;
+    let fake = FakeTencent::start().await;
+    let cal_url = server.url_for("work");
+    let client =
+        CalDavClient::new(cal_url.clone(), server.auth(), Duration::from_secs(10)).unwrap();
+    for i in 0..2 {
+        client
+            .create(
+                &format!("{}chk-{i}.ics", cal_url.path()),
+                thunderbird_event(&format!("chk-{i}@example.com")).as_bytes(),
+            )
+            .await
+            .unwrap();
+    }
+    let proxy = DavProxy::start(server.base.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_at(&proxy.url_for(&cal_url), &server, &fake, dir.path());
+
+    let out = calmeet(&config, &fake.secret_key, &["check"]).await;
+    let all = text(&out);
+    assert!(out.status.success(), "{all}");
+    assert!(
+        all.contains(
+            "calendar 'work': ok (2 objects listed by time range, ctag; 2 read, 2 tagged events)"
+        ),
+        "{all}"
+    );
+    let methods: Vec<String> = proxy.log().into_iter().map(|(m, _, _)| m).collect();
+    assert!(methods.contains(&"PROPFIND".to_owned()), "{methods:?}");
+    // sync-collection (refused by sabre 1.8), calendar-query, calendar-multiget.
+    let reports = methods.iter().filter(|m| *m == "REPORT").count();
+    assert_eq!(reports, 3, "{methods:?}");
+
+    // The PROPFIND and the listing work, the multiget fails: check and sync both say so.
+    for args in [&["check"][..], &["sync"][..]] {
+        let pass = || ProxyFault::Before(Box::new(|_| Box::pin(async {})));
+        proxy.inject("REPORT", pass());
+        proxy.inject("REPORT", pass());
+        proxy.inject("REPORT", ProxyFault::Status(500));
+        let out = calmeet(&config, &fake.secret_key, args).await;
+        assert!(!out.status.success(), "{args:?}: {}", text(&out));
+        assert!(text(&out).contains("500"), "{args:?}: {}", text(&out));
+        assert_eq!(proxy.pending_faults(), 0, "{args:?}");
+    }
 }

@@ -8,12 +8,13 @@
 //! follow a redirect to another host with credentials, and never put a password into an error
 //! or a log line.
 
+mod auth;
 mod error;
 pub mod protocol;
 mod types;
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -25,7 +26,7 @@ pub use error::DavError;
 use error::{redact, seconds};
 use protocol::{CALDAV, CALSERVER, DAV, Multistatus, same_href};
 pub use types::{
-    Auth, CalObject, CalendarInfo, ChangeMarker, CollectionState, ObjectRef, SyncChanges,
+    Auth, CalObject, CalendarInfo, ChangeMarker, CollectionState, Multiget, ObjectRef, SyncChanges,
 };
 
 /// A response with its body read.
@@ -85,8 +86,9 @@ impl Reply {
 pub struct CalDavClient {
     http: reqwest::Client,
     collection: Url,
-    /// Built once from the [`Auth`] (which is zeroized when dropped), marked sensitive.
-    authorization: Option<HeaderValue>,
+    /// Answers the server's authentication challenges (see [`auth`]); headers built from the
+    /// [`Auth`] (zeroized when dropped) are marked sensitive.
+    auth: Arc<auth::Authenticator>,
     timeout: Duration,
 }
 
@@ -94,7 +96,7 @@ impl std::fmt::Debug for CalDavClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CalDavClient")
             .field("collection", &redact(&self.collection))
-            .field("authorization", &self.authorization)
+            .field("auth", &self.auth)
             .finish_non_exhaustive()
     }
 }
@@ -140,14 +142,16 @@ impl CalDavClient {
             url: redact(&collection_url),
             reason: error_chain(e),
         })?;
-        let authorization = auth.header_value().map_err(|reason| DavError::InvalidUrl {
-            url: redact(&collection_url),
-            reason,
+        let auth = auth::Authenticator::new(&auth, &collection_url).map_err(|reason| {
+            DavError::InvalidUrl {
+                url: redact(&collection_url),
+                reason,
+            }
         })?;
         Ok(Self {
             http,
             collection: collection_url,
-            authorization,
+            auth: Arc::new(auth),
             timeout,
         })
     }
@@ -196,41 +200,98 @@ impl CalDavClient {
     }
 
     /// Bodies of `hrefs` (calendar-multiget REPORT, 100 hrefs per request). Hrefs the server
-    /// reports as missing are left out.
+    /// reports as missing are left out; [`Self::multiget_detailed`] also says which.
     ///
     /// # Errors
     /// Any [`DavError`].
     pub async fn multiget(&self, hrefs: &[String]) -> Result<Vec<CalObject>, DavError> {
-        let mut out = Vec::with_capacity(hrefs.len());
-        for chunk in hrefs.chunks(MULTIGET_CHUNK) {
-            let body = protocol::calendar_multiget_body(chunk);
-            let reply = self
-                .send(
-                    report(),
-                    &self.collection,
-                    Some("1"),
-                    &[],
-                    Some(body.into_bytes()),
-                )
-                .await?
-                .success(&report())?;
-            let ms = reply.multistatus()?;
-            for response in ms.responses {
-                let Some(data) = response.prop(CALDAV, "calendar-data") else {
-                    tracing::debug!(href = %response.href, status = ?response.status, "multiget returned no calendar-data");
-                    continue;
-                };
-                let Some(href) = self.member_href(&reply.url, &response.href)? else {
-                    continue;
-                };
-                out.push(CalObject {
-                    href,
-                    etag: response.text(DAV, "getetag"),
-                    data: data.text.clone().into_bytes(),
-                });
+        Ok(self.multiget_detailed(hrefs).await?.objects)
+    }
+
+    /// Bodies of `hrefs`, and which of them the server no longer has.
+    ///
+    /// A missing member is an answer about that member, never a failure of the batch:
+    /// RFC 4791 §7.9 wants a `404` response inside the multistatus (Radicale, Xandikos), but
+    /// sabre/dav 1.8 answers `404` for the whole REPORT when one href is gone. Then the batch is
+    /// halved until each missing href stands alone (one missing member among 100 costs about
+    /// 14 requests, once: it then leaves the cache).
+    ///
+    /// Line endings are the server's: a body that came back with bare LF line breaks (sabre
+    /// loses the CRs of calendar-data in its REPORT answers but stores and serves CRLF) is read
+    /// again with GET, whose bytes are what the server stores, so a write-back keeps them.
+    ///
+    /// # Errors
+    /// Any [`DavError`] other than a missing member.
+    pub async fn multiget_detailed(&self, hrefs: &[String]) -> Result<Multiget, DavError> {
+        let mut out = Multiget::default();
+        let mut work: Vec<&[String]> = hrefs.chunks(MULTIGET_CHUNK).rev().collect();
+        while let Some(batch) = work.pop() {
+            match self.multiget_batch(batch, &mut out).await {
+                Err(DavError::NotFound { .. }) if batch.len() > 1 => {
+                    tracing::debug!(
+                        hrefs = batch.len(),
+                        "multiget answered 404 for the whole batch; splitting it"
+                    );
+                    let (a, b) = batch.split_at(batch.len() / 2);
+                    work.push(b);
+                    work.push(a);
+                }
+                Err(DavError::NotFound { .. }) => out.missing.extend(batch.iter().cloned()),
+                other => other?,
             }
         }
+        // Bodies whose CRs the XML answer lost: the stored bytes, from GET.
+        let mut kept = Vec::with_capacity(out.objects.len());
+        for object in std::mem::take(&mut out.objects) {
+            if !bare_lf(&object.data) {
+                kept.push(object);
+                continue;
+            }
+            match self.get(&object.href).await {
+                Ok(stored) => kept.push(CalObject {
+                    href: object.href,
+                    ..stored
+                }),
+                Err(DavError::NotFound { .. }) => out.missing.push(object.href),
+                Err(e) => return Err(e),
+            }
+        }
+        out.objects = kept;
         Ok(out)
+    }
+
+    /// One calendar-multiget REPORT; bodies and per-member 404s go into `out`.
+    async fn multiget_batch(&self, hrefs: &[String], out: &mut Multiget) -> Result<(), DavError> {
+        let body = protocol::calendar_multiget_body(hrefs);
+        let reply = self
+            .send(
+                report(),
+                &self.collection,
+                Some("1"),
+                &[],
+                Some(body.into_bytes()),
+            )
+            .await?
+            .success(&report())?;
+        let ms = reply.multistatus()?;
+        for response in ms.responses {
+            let Some(href) = self.member_href(&reply.url, &response.href)? else {
+                continue;
+            };
+            let Some(data) = response.prop(CALDAV, "calendar-data") else {
+                tracing::debug!(href = %response.href, status = ?response.status, "multiget returned no calendar-data");
+                if response.is_not_found() {
+                    out.missing.push(href);
+                }
+                continue;
+            };
+            out.objects.push(CalObject {
+                href,
+                etag: response.text(DAV, "getetag"),
+                data: data.text.clone().into_bytes(),
+            });
+        }
+        Ok(())
     }
 
     /// One object's body, as bytes, with the ETag of that body.
@@ -250,7 +311,9 @@ impl CalDavClient {
         })
     }
 
-    /// Changes since `token` (RFC 6578 sync-collection); `None` lists every member.
+    /// Changes since `token` (RFC 6578 sync-collection); `None` lists every member. One
+    /// request: when the server cut the answer short (a `507` for the collection, RFC 6578
+    /// §3.6) [`SyncChanges::truncated`] is set and the caller continues with the token.
     ///
     /// # Errors
     /// [`DavError::InvalidSyncToken`] when the server rejects the token (do a full listing
@@ -285,9 +348,17 @@ impl CalDavClient {
                 url: redact(&reply.url),
                 reason: "sync-collection response has no DAV:sync-token".into(),
             })?,
+            truncated: false,
         };
         for response in ms.responses {
             let Some(href) = self.member_href(&reply.url, &response.href)? else {
+                // RFC 6578 §3.6: a 507 for the collection itself says the answer was cut
+                // short; the token continues from where it stopped.
+                if response.status == Some(507)
+                    && same_href(&path_of(&reply.url, &response.href), self.collection.path())
+                {
+                    changes.truncated = true;
+                }
                 continue;
             };
             if response.is_not_found() {
@@ -577,10 +648,20 @@ impl CalDavClient {
         body: Option<Vec<u8>>,
     ) -> Result<Reply, DavError> {
         let mut current = url.clone();
-        for _ in 0..=MAX_REDIRECTS {
+        let mut redirects = 0;
+        // A changed scheme, then at most one stale Digest nonce.
+        let mut auth_retries = 0;
+        loop {
             let mut request = self.http.request(method.clone(), current.clone());
-            if let Some(authorization) = &self.authorization {
-                request = request.header(header::AUTHORIZATION, authorization.clone());
+            let (authorization, sent) =
+                self.auth
+                    .header(&method, &current)
+                    .map_err(|reason| DavError::InvalidUrl {
+                        url: redact(&current),
+                        reason,
+                    })?;
+            if let Some(authorization) = authorization {
+                request = request.header(header::AUTHORIZATION, authorization);
             }
             if let Some(depth) = depth {
                 request = request.header(HeaderName::from_static("depth"), depth);
@@ -604,6 +685,21 @@ impl CalDavClient {
                 .map_err(|e| transport_error(e, &current, self.timeout))?;
             let status = response.status();
             let response_headers = response.headers().clone();
+            if status == StatusCode::UNAUTHORIZED && auth_retries < 2 {
+                match self.auth.challenged(&response_headers, sent) {
+                    auth::After401::Retry => {
+                        auth_retries += 1;
+                        continue;
+                    }
+                    auth::After401::Unsupported(offered) => {
+                        return Err(DavError::UnsupportedAuth {
+                            url: redact(&current),
+                            offered: offered.join(", "),
+                        });
+                    }
+                    auth::After401::Refused => {}
+                }
+            }
             if status.is_redirection()
                 && let Some(location) = response_headers
                     .get(header::LOCATION)
@@ -620,6 +716,10 @@ impl CalDavClient {
                     });
                 }
                 tracing::debug!(from = %redact(&current), to = %redact(&next), "following redirect");
+                redirects += 1;
+                if redirects > MAX_REDIRECTS {
+                    return Err(DavError::TooManyRedirects { url: redact(url) });
+                }
                 current = next;
                 continue;
             }
@@ -632,7 +732,6 @@ impl CalDavClient {
                 body,
             });
         }
-        Err(DavError::TooManyRedirects { url: redact(url) })
     }
 }
 
@@ -703,6 +802,12 @@ fn report() -> Method {
 
 fn propfind() -> Method {
     Method::from_bytes(b"PROPFIND").unwrap_or(Method::POST)
+}
+
+/// Whether a body breaks lines with LF alone and has no CR at all (RFC 5545 §3.1 wants CRLF;
+/// such a body from a REPORT may have lost its CRs in the XML layer).
+fn bare_lf(data: &[u8]) -> bool {
+    data.contains(&b'\n') && !data.contains(&b'\r')
 }
 
 /// Same scheme, host and port — or the same host upgraded from http to https.
@@ -818,6 +923,20 @@ mod tests {
         let plain = Url::parse("http://h/a/").unwrap();
         assert!(same_origin(&plain, &Url::parse("https://h/b").unwrap()));
         assert!(!same_origin(&Url::parse("https://h/").unwrap(), &plain));
+    }
+
+    #[test]
+    fn only_bodies_without_any_cr_are_read_again() {
+        for (body, again) in [
+            (&b"BEGIN:VCALENDAR\nEND:VCALENDAR\n"[..], true),
+            (b"BEGIN:VCALENDAR\r\nEND:VCALENDAR\r\n", false),
+            // Mixed: the server kept CRs; its bytes are what it has.
+            (b"BEGIN:VCALENDAR\r\nX:1\nEND:VCALENDAR\r\n", false),
+            (b"BEGIN:VCALENDAR", false),
+            (b"", false),
+        ] {
+            assert_eq!(bare_lf(body), again, "{body:?}");
+        }
     }
 
     #[test]

@@ -1,74 +1,113 @@
 //! Calendar sources: reading objects from ICS feeds and CalDAV collections.
 //!
-//! `fetch` returns every object of a calendar (from the server or from the cache in the state
-//! database) and whether anything changed. When nothing changed it loads no object at all
-//! ([`Snapshot::in_store`]): an idle poll costs one request and a few small reads. Protocol details live in
-//! [`ics`] and [`caldav`]; this module decides what to ask for and keeps the cache.
+//! A source answers "what the calendar holds now, and how sure that is" as a value, a
+//! [`Snapshot`]: the objects that changed or went away, and the markers (sync token, ctag,
+//! HTTP validators) that vouch for the cache once they are applied. Sources only read the
+//! cache (through [`ObjectCache`]); the pass commits a snapshot's objects and markers together
+//! in one transaction ([`crate::store::Store::commit_fetch`], DESIGN.md §2). What a CalDAV
+//! listing means is decided by the pure [`listing::decide`]. When nothing changed no object
+//! is loaded at all: an idle poll costs one request and a few small reads. Protocol details
+//! live in [`ics`] and [`caldav`].
 
 pub mod caldav;
 pub mod ics;
+pub mod listing;
 
-use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::time::Duration;
+
+use chrono::Utc;
 
 use crate::config::{CalendarConfig, CalendarKind, Secret};
-use crate::store::{CachedObject, CalendarState, Store};
-use crate::sync::Engine;
+use crate::store::{CachedObject, CalendarState, FetchCommit};
+use listing::{Listing, Scope};
 
-/// Every object of a calendar after a fetch.
+/// Read access to a calendar's cached objects.
+pub trait ObjectCache {
+    /// Href and ETag of every cached object, without the bodies.
+    ///
+    /// # Errors
+    /// A message when the cache cannot be read.
+    fn etags(&self) -> Result<Vec<(String, Option<String>)>, String>;
+    /// Every cached object, bodies included, ordered by href.
+    ///
+    /// # Errors
+    /// A message when the cache cannot be read.
+    fn objects(&self) -> Result<Vec<CachedObject>, String>;
+}
+
+/// What a fetch needs from the pass besides the calendar and its state.
+#[derive(Debug, Clone, Copy)]
+pub struct FetchEnv<'a> {
+    /// Directory that relative credential paths are resolved against.
+    pub base_dir: &'a Path,
+    /// HTTP client for an ICS feed (already the non-verifying one when configured so).
+    pub http: &'a reqwest::Client,
+    /// Days ahead a time-range listing covers.
+    pub horizon_days: u32,
+    /// How long an unchanged time-range listing stays current (events move into the window
+    /// as time passes).
+    pub reevaluate_every: Duration,
+    /// The pass's clock (the engine's, injectable in tests).
+    pub now: chrono::DateTime<Utc>,
+}
+
+/// What a fetch found: the changes to the cache and the markers that vouch for the result.
 #[derive(Debug, Clone, Default)]
 pub struct Snapshot {
-    /// All objects (changed or cached); empty when [`Self::in_store`] is set.
+    /// Every object of the calendar; filled by [`Self::load`].
     pub objects: Vec<CachedObject>,
-    /// Nothing changed and the objects were not loaded: they are the ones cached in the
-    /// store; call [`Self::load`] before reading `objects`.
-    pub in_store: bool,
-    /// Whether anything differs from the previous pass.
+    /// Whether any object differs from the cache.
     pub changed: bool,
-    /// New sync token (CalDAV).
-    pub sync_token: Option<String>,
-    /// New ctag (CalDAV).
-    pub ctag: Option<String>,
-    /// New HTTP validators (ICS).
-    pub http_etag: Option<String>,
-    /// New Last-Modified (ICS).
-    pub http_last_modified: Option<String>,
+    /// Objects and markers to commit, in one transaction, before planning from them.
+    pub commit: FetchCommit,
 }
 
 impl Snapshot {
-    /// Copies the snapshot's validators into the calendar state to be saved.
+    /// Copies the snapshot's markers into the calendar state to be saved.
     #[must_use]
     pub fn apply_validators(&self, mut state: CalendarState) -> CalendarState {
-        state.sync_token.clone_from(&self.sync_token);
-        state.ctag.clone_from(&self.ctag);
-        state.http_etag.clone_from(&self.http_etag);
-        state
-            .http_last_modified
-            .clone_from(&self.http_last_modified);
+        let c = &self.commit;
+        state.sync_token.clone_from(&c.sync_token);
+        state.ctag.clone_from(&c.ctag);
+        state.http_etag.clone_from(&c.http_etag);
+        state.http_last_modified.clone_from(&c.http_last_modified);
+        state.sync_collection = c.sync_collection;
+        state.marker_read_at = c.marker_read_at;
         state
     }
 
-    /// Fills `objects` from the store's cache if the fetch left them there.
+    /// Fills `objects`: the cached ones with this snapshot's changes applied (whether or not
+    /// they were committed yet, as in a dry run).
     ///
     /// # Errors
-    /// On state database errors.
-    pub fn load(&mut self, store: &Store, calendar: &str) -> Result<(), String> {
-        if self.in_store {
-            self.objects = store.objects(calendar).map_err(|e| e.to_string())?;
-            self.in_store = false;
-        }
+    /// When the cache cannot be read.
+    pub fn load(&mut self, cache: &(dyn ObjectCache + Sync)) -> Result<(), String> {
+        let c = &self.commit;
+        let mut objects = if c.replace_all {
+            Vec::new()
+        } else {
+            cache.objects()?
+        };
+        objects.retain(|o| {
+            !c.deleted.contains(&o.href) && !c.upserts.iter().any(|u| u.href == o.href)
+        });
+        objects.extend(c.upserts.iter().cloned());
+        objects.sort_by(|a, b| a.href.cmp(&b.href));
+        self.objects = objects;
         Ok(())
     }
 }
 
-/// Fetches a calendar. With `dry_run` the cache is not updated.
+/// Fetches a calendar; writes nothing (the pass commits [`Snapshot::commit`]).
 ///
 /// # Errors
 /// A message naming what failed (the caller adds the calendar's name).
-pub async fn fetch<A>(
-    engine: &Engine<A>,
+pub async fn fetch(
+    env: &FetchEnv<'_>,
     cal: &CalendarConfig,
     state: &CalendarState,
-    dry_run: bool,
+    cache: &(dyn ObjectCache + Sync),
 ) -> Result<Snapshot, String> {
     if cal.insecure_skip_verify {
         tracing::warn!(
@@ -79,22 +118,18 @@ pub async fn fetch<A>(
         );
     }
     match cal.kind {
-        CalendarKind::Ics => fetch_ics(engine, cal, state, dry_run).await,
-        CalendarKind::Caldav => fetch_caldav(engine, cal, state, dry_run).await,
+        CalendarKind::Ics => fetch_ics(env, cal, state, cache).await,
+        CalendarKind::Caldav => fetch_caldav(env, cal, state, cache).await,
     }
 }
 
-async fn fetch_ics<A>(
-    engine: &Engine<A>,
+async fn fetch_ics(
+    env: &FetchEnv<'_>,
     cal: &CalendarConfig,
     state: &CalendarState,
-    dry_run: bool,
+    cache: &(dyn ObjectCache + Sync),
 ) -> Result<Snapshot, String> {
-    let have_cache = !engine
-        .store
-        .object_etags(&cal.name)
-        .map_err(|e| e.to_string())?
-        .is_empty();
+    let have_cache = !cache.etags()?.is_empty();
     let (etag, lm) = if have_cache {
         (
             state.http_etag.as_deref(),
@@ -103,23 +138,16 @@ async fn fetch_ics<A>(
     } else {
         (None, None)
     };
-    let http = &crate::sync::http_client_for(cal, &engine.http)?;
-    let fetched = ics::fetch(
-        http,
-        &cal.url,
-        &engine.config.base_dir,
-        etag,
-        lm,
-        cal.timeout(),
-    )
-    .await
-    .map_err(|e| e.to_string())?;
+    let fetched = ics::fetch(env.http, &cal.url, env.base_dir, etag, lm, cal.timeout())
+        .await
+        .map_err(|e| e.to_string())?;
     match fetched {
         ics::Fetched::NotModified => Ok(Snapshot {
-            in_store: true,
-            changed: false,
-            http_etag: state.http_etag.clone(),
-            http_last_modified: state.http_last_modified.clone(),
+            commit: FetchCommit {
+                http_etag: state.http_etag.clone(),
+                http_last_modified: state.http_last_modified.clone(),
+                ..FetchCommit::default()
+            },
             ..Snapshot::default()
         }),
         ics::Fetched::Body {
@@ -127,24 +155,26 @@ async fn fetch_ics<A>(
             etag,
             last_modified,
         } => {
-            let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
+            let cached = cache.objects()?;
             let changed = cached.first().is_none_or(|c| c.data != data);
-            let obj = CachedObject {
-                href: cal.url.clone(),
-                etag: etag.clone(),
-                data,
+            let upserts = if changed {
+                vec![CachedObject {
+                    href: cal.url.clone(),
+                    etag: etag.clone(),
+                    data,
+                }]
+            } else {
+                Vec::new()
             };
-            if changed && !dry_run {
-                engine
-                    .store
-                    .update_objects(&cal.name, std::slice::from_ref(&obj), &[], true)
-                    .map_err(|e| e.to_string())?;
-            }
             Ok(Snapshot {
-                objects: vec![obj],
                 changed,
-                http_etag: etag,
-                http_last_modified: last_modified,
+                commit: FetchCommit {
+                    upserts,
+                    replace_all: changed,
+                    http_etag: etag,
+                    http_last_modified: last_modified,
+                    ..FetchCommit::default()
+                },
                 ..Snapshot::default()
             })
         }
@@ -182,13 +212,14 @@ const NO_MARKER: &str = "";
 /// server does not support it (so a time-range listing is worth a try). A timeout, an unreachable host, wrong
 /// credentials or a wrong URL fail the listing the same way: asking again only doubles the
 /// wait (a silent server would cost two full timeouts) and the failed logins.
-fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
+pub(crate) fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     use caldav::DavError as E;
     !matches!(
         e,
         E::Transport { .. }
             | E::Timeout { .. }
             | E::Unauthorized { .. }
+            | E::UnsupportedAuth { .. }
             | E::NotFound { .. }
             | E::CrossHost { .. }
             | E::TooManyRedirects { .. }
@@ -197,148 +228,59 @@ fn may_lack_sync_collection(e: &caldav::DavError) -> bool {
     )
 }
 
-/// CalDAV: a Depth-0 PROPFIND of the collection's ctag first; when it is the
-/// one saved with the cached objects, nothing else is asked. Otherwise RFC 6578
-/// sync-collection when the server supports it (an invalid token falls back to a full
-/// listing), else a time-range listing compared by ETag; only changed objects are downloaded.
-/// An unchanged calendar costs one request; a server without the marker property costs the
-/// one listing request as before.
-async fn fetch_caldav<A>(
-    engine: &Engine<A>,
+/// Pages of one truncated sync-collection answer followed within a pass (RFC 6578 §3.6);
+/// a server that truncates more often than this continues on the next pass.
+const MAX_SYNC_PAGES: usize = 100;
+
+/// CalDAV: a Depth-0 PROPFIND of the collection's ctag first; when it is the one saved with
+/// the cached objects, nothing else is asked. Otherwise the collection is listed (RFC 6578
+/// sync-collection when the server supports it, else by time range), [`listing::decide`]
+/// says what to download and what is gone, and only that is downloaded. An unchanged
+/// calendar costs one request.
+async fn fetch_caldav(
+    env: &FetchEnv<'_>,
     cal: &CalendarConfig,
     state: &CalendarState,
-    dry_run: bool,
+    cache: &(dyn ObjectCache + Sync),
 ) -> Result<Snapshot, String> {
-    let client = caldav_client(cal, &engine.config.base_dir)?;
+    let client = caldav_client(cal, env.base_dir)?;
     // Hrefs and ETags only: the bodies are loaded once something changed.
-    let cached = engine
-        .store
-        .object_etags(&cal.name)
-        .map_err(|e| e.to_string())?;
+    let cached = cache.etags()?;
     let have_cache = !cached.is_empty() || state.sync_token.is_some();
-    let token = if have_cache {
-        state.sync_token.as_deref()
-    } else {
-        None
-    };
-    // The cheap check first: one Depth-0 PROPFIND of the collection's ctag. It is read before
-    // any listing, so the value saved with the objects never covers more than they do. The
-    // ctag, not the sync-token property: Radicale computes either by walking every member, and
-    // the sync-token costs it more than the sync-collection REPORT itself (BENCHMARKS.md).
-    let ask = !have_cache || state.ctag.as_deref() != Some(NO_MARKER);
-    let marker = if ask {
-        match client.change_marker(caldav::ChangeMarker::Ctag).await {
-            Ok(m) => m,
-            // A failing server fails the pass as a failing listing would; a refusal (4xx)
-            // means this server will not tell: list instead, and stop asking.
-            Err(e) if e.is_transient() || !may_lack_sync_collection(&e) => {
-                return Err(e.to_string());
-            }
-            Err(e) => {
-                tracing::debug!(calendar = %cal.name, "no ctag ({e}); listing instead");
-                None
-            }
-        }
-    } else {
-        None
-    };
-    // A time-range listing also picks up objects that moved into the window as time passed:
-    // an unchanged ctag may skip it only until the next re-evaluation.
-    let listing_current = state.sync_token.is_some()
-        || state.evaluated_at.is_some_and(|t| {
-            engine.now().timestamp() - t
-                < i64::try_from(crate::sync::REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
-        });
-    if have_cache && marker.is_some() && marker == state.ctag && listing_current {
+    // Read before any listing, so the value saved with the objects never covers more than
+    // they do.
+    let marker_read_at = Utc::now().timestamp_millis();
+    let marker = read_marker(&client, cal, state, have_cache).await?;
+    // Saved with the objects; a server without a ctag (or that refused the PROPFIND) is not
+    // asked again while the calendar's cache lasts.
+    let ctag = Some(marker.clone().unwrap_or_else(|| NO_MARKER.to_owned()));
+    if have_cache && marker.is_some() && marker_vouches(env, state, marker.as_deref()) {
         return Ok(Snapshot {
-            in_store: true,
-            sync_token: state.sync_token.clone(),
-            ctag: marker,
+            commit: FetchCommit {
+                sync_token: state.sync_token.clone(),
+                ctag,
+                sync_collection: state.sync_collection,
+                marker_read_at: state.marker_read_at,
+                ..FetchCommit::default()
+            },
             ..Snapshot::default()
         });
     }
-    let sync = match client.sync_collection(token).await {
-        Ok(s) => Some(s),
-        Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
-            tracing::info!(calendar = %cal.name, "sync token expired; listing the whole calendar");
-            Some(
-                client
-                    .sync_collection(None)
-                    .await
-                    .map_err(|e| e.to_string())?,
-            )
-        }
-        Err(e) if token.is_some() || !may_lack_sync_collection(&e) => return Err(e.to_string()),
-        Err(e) => {
-            tracing::debug!(calendar = %cal.name, "sync-collection unavailable ({e}); listing by time range");
-            None
-        }
-    };
-    let by_href: HashMap<&str, &Option<String>> = cached
-        .iter()
-        .map(|(href, etag)| (href.as_str(), etag))
-        .collect();
-    // Fetch what is new, or whose ETag differs from (or is missing in) the cache.
-    let stale = |href: &str, etag: &Option<String>| {
-        by_href
-            .get(href)
-            .is_none_or(|cached| cached.is_none() || *cached != etag)
-    };
-    let (to_fetch, deleted, new_token) = if let Some(s) = sync {
-        let full = token.is_none();
-        let listed: HashSet<&str> = s.changed.iter().map(|r| r.href.as_str()).collect();
-        let to_fetch: Vec<String> = s
-            .changed
-            .iter()
-            .filter(|r| stale(&r.href, &r.etag))
-            .map(|r| r.href.clone())
-            .collect();
-        let mut deleted = s.deleted.clone();
-        if full {
-            deleted.extend(
-                cached
-                    .iter()
-                    .filter(|(href, _)| !listed.contains(href.as_str()))
-                    .map(|(href, _)| href.clone()),
-            );
-        }
-        (to_fetch, deleted, Some(s.token))
-    } else {
-        let now = engine.now();
-        let start = now - chrono::Duration::days(1);
-        let end = now + chrono::Duration::days(i64::from(engine.config.horizon_days) + 1);
-        let listed = client.list(start, end).await.map_err(|e| e.to_string())?;
-        let listed_set: HashSet<&str> = listed.iter().map(|r| r.href.as_str()).collect();
-        let mut to_fetch: Vec<String> = listed
-            .iter()
-            .filter(|r| stale(&r.href, &r.etag))
-            .map(|r| r.href.clone())
-            .collect();
-        // An object missing from a time-range listing may only have moved out of the range:
-        // fetch it by href; only what the server no longer has counts as deleted.
-        let missing: Vec<String> = cached
-            .iter()
-            .filter(|(href, _)| !listed_set.contains(href.as_str()))
-            .map(|(href, _)| href.clone())
-            .collect();
-        to_fetch.extend(missing.iter().cloned());
-        (to_fetch, missing, None)
-    };
-    let fetched = if to_fetch.is_empty() {
-        Vec::new()
+    let token = state.sync_token.as_deref().filter(|_| have_cache);
+    let (listed, sync_collection) = list(env, &client, cal, state, token, have_cache).await?;
+    let decision = listing::decide(&cached, &listed);
+    let fetched = if decision.to_fetch.is_empty() {
+        caldav::Multiget::default()
     } else {
         client
-            .multiget(&to_fetch)
+            .multiget_detailed(&decision.to_fetch)
             .await
             .map_err(|e| e.to_string())?
     };
-    let fetched_hrefs: HashSet<&str> = fetched.iter().map(|o| o.href.as_str()).collect();
-    // In time-range mode, `deleted` held candidates: those the multiget returned still exist.
-    let deleted: Vec<String> = deleted
-        .into_iter()
-        .filter(|h| !fetched_hrefs.contains(h.as_str()))
-        .collect();
+    let fetched_hrefs: Vec<&str> = fetched.objects.iter().map(|o| o.href.as_str()).collect();
+    let deleted = decision.settle(&fetched_hrefs, &fetched.missing);
     let upserts: Vec<CachedObject> = fetched
+        .objects
         .into_iter()
         .map(|o| CachedObject {
             href: o.href,
@@ -346,40 +288,182 @@ async fn fetch_caldav<A>(
             data: o.data,
         })
         .collect();
-    // Saved with the sync token once the pass is done; a server without a ctag (or that
-    // refused the PROPFIND) is not asked again while the calendar's cache lasts.
-    let ctag = Some(marker.unwrap_or_else(|| NO_MARKER.to_owned()));
-    let changed = !upserts.is_empty() || !deleted.is_empty();
-    if !changed {
-        return Ok(Snapshot {
-            in_store: true,
-            sync_token: new_token,
-            ctag,
-            ..Snapshot::default()
-        });
-    }
-    let cached = engine.store.objects(&cal.name).map_err(|e| e.to_string())?;
-    let mut objects: HashMap<String, CachedObject> =
-        cached.into_iter().map(|o| (o.href.clone(), o)).collect();
-    for h in &deleted {
-        objects.remove(h);
-    }
-    for o in &upserts {
-        objects.insert(o.href.clone(), o.clone());
-    }
-    if !dry_run {
-        engine
-            .store
-            .update_objects(&cal.name, &upserts, &deleted, false)
-            .map_err(|e| e.to_string())?;
-    }
-    let mut objects: Vec<CachedObject> = objects.into_values().collect();
-    objects.sort_by(|a, b| a.href.cmp(&b.href));
     Ok(Snapshot {
-        objects,
-        changed,
-        sync_token: new_token,
-        ctag,
+        changed: !upserts.is_empty() || !deleted.is_empty(),
+        commit: FetchCommit {
+            upserts,
+            deleted,
+            sync_token: decision.next_token,
+            ctag,
+            sync_collection,
+            marker_read_at: Some(marker_read_at),
+            ..FetchCommit::default()
+        },
         ..Snapshot::default()
     })
+}
+
+/// The collection's ctag, unless the server said before that it has none; `None` when it
+/// has none or refuses to tell (4xx), an error when it fails as a listing would.
+async fn read_marker(
+    client: &caldav::CalDavClient,
+    cal: &CalendarConfig,
+    state: &CalendarState,
+    have_cache: bool,
+) -> Result<Option<String>, String> {
+    // The ctag, not the sync-token property: Radicale computes either by walking every
+    // member, and the sync-token costs it more than the sync-collection REPORT itself
+    // (BENCHMARKS.md).
+    if have_cache && state.ctag.as_deref() == Some(NO_MARKER) {
+        return Ok(None);
+    }
+    match client.change_marker(caldav::ChangeMarker::Ctag).await {
+        Ok(m) => Ok(m),
+        Err(e) if e.is_transient() || !may_lack_sync_collection(&e) => Err(e.to_string()),
+        Err(e) => {
+            tracing::debug!(calendar = %cal.name, "no ctag ({e}); listing instead");
+            Ok(None)
+        }
+    }
+}
+
+/// Whether `marker`, just read, proves the cache current: it equals the saved one, the saved
+/// listing still covers the present (a time-range listing goes stale as time passes), and
+/// the saved one may not hide a write (see [`may_hide_own_write`]).
+fn marker_vouches(env: &FetchEnv<'_>, state: &CalendarState, marker: Option<&str>) -> bool {
+    let now = env.now.timestamp();
+    let listing_current = state.sync_token.is_some()
+        || state.evaluated_at.is_some_and(|t| {
+            now - t < i64::try_from(env.reevaluate_every.as_secs()).unwrap_or(i64::MAX)
+        });
+    marker == state.ctag.as_deref() && listing_current && !may_hide_own_write(state)
+}
+
+/// Whether calmeet wrote to the calendar after the saved marker was read, within the same
+/// wall-clock second: a ctag of one-second resolution (SOGo's) then has the same value after
+/// the write as before it, and may hide an edit someone made in that second too. Such a
+/// marker is checked once more (the next pass lists anyway; the listing's ETags show the
+/// edit, or that nothing but calmeet's own write happened).
+fn may_hide_own_write(state: &CalendarState) -> bool {
+    match (state.marker_read_at, state.wrote_at) {
+        (Some(read), Some(wrote)) => {
+            wrote >= read && wrote.div_euclid(1000) == read.div_euclid(1000)
+        }
+        (None, Some(_)) => true,
+        (_, None) => false,
+    }
+}
+
+/// Lists the collection: sync-collection (every page of a truncated answer, a complete
+/// re-listing when the server refuses the token) unless the server refused it before, else
+/// by time range. Returns the listing and whether the server answers sync-collection.
+async fn list(
+    env: &FetchEnv<'_>,
+    client: &caldav::CalDavClient,
+    cal: &CalendarConfig,
+    state: &CalendarState,
+    token: Option<&str>,
+    have_cache: bool,
+) -> Result<(Listing, Option<bool>), String> {
+    if state.sync_collection != Some(false) || !have_cache {
+        match sync_listing(client, cal, token).await {
+            Ok(listed) => return Ok((listed, Some(true))),
+            Err(e) if token.is_some() || !may_lack_sync_collection(&e) => {
+                return Err(e.to_string());
+            }
+            Err(e) => {
+                tracing::debug!(calendar = %cal.name, "sync-collection unavailable ({e}); listing by time range from now on");
+            }
+        }
+    }
+    let now = env.now;
+    let start = now - chrono::Duration::days(1);
+    let end = now + chrono::Duration::days(i64::from(env.horizon_days) + 1);
+    let members = client
+        .list(start, end)
+        .await
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .map(|r| (r.href, r.etag))
+        .collect();
+    let listed = Listing {
+        scope: Scope::Window,
+        truncated: false,
+        members,
+        tombstones: Vec::new(),
+        token: None,
+    };
+    Ok((listed, Some(false)))
+}
+
+/// RFC 6578 sync-collection from `token` (`None`: every member). A refused token
+/// (`DAV:valid-sync-token`, §3.8) starts a complete listing; a truncated answer (§3.6) is
+/// continued with the token it came with, up to [`MAX_SYNC_PAGES`] pages.
+async fn sync_listing(
+    client: &caldav::CalDavClient,
+    cal: &CalendarConfig,
+    token: Option<&str>,
+) -> Result<Listing, caldav::DavError> {
+    let page = |scope: Scope, s: caldav::SyncChanges| Listing {
+        scope,
+        truncated: s.truncated,
+        members: s.changed.into_iter().map(|r| (r.href, r.etag)).collect(),
+        tombstones: s.deleted,
+        token: Some(s.token),
+    };
+    let mut listed = match client.sync_collection(token).await {
+        Ok(s) if token.is_some() => page(Scope::Changes, s),
+        Ok(s) => page(Scope::Complete, s),
+        Err(caldav::DavError::InvalidSyncToken { .. }) if token.is_some() => {
+            tracing::info!(calendar = %cal.name, "sync token expired; listing the whole calendar");
+            page(Scope::Complete, client.sync_collection(None).await?)
+        }
+        Err(e) => return Err(e),
+    };
+    let mut pages = 1;
+    while listed.truncated && pages < MAX_SYNC_PAGES {
+        let Some(next) = listed.token.clone() else {
+            break;
+        };
+        listed.extend(page(
+            Scope::Changes,
+            client.sync_collection(Some(&next)).await?,
+        ));
+        pages += 1;
+    }
+    if listed.truncated {
+        tracing::warn!(calendar = %cal.name, pages, "the server still truncates its change list; the rest is read on the next pass");
+    }
+    Ok(listed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_marker_read_in_the_second_of_an_own_write_before_it_is_checked_again() {
+        let state = |read: Option<i64>, wrote: Option<i64>| CalendarState {
+            marker_read_at: read,
+            wrote_at: wrote,
+            ..CalendarState::default()
+        };
+        // (marker read at, calmeet wrote at) → check once more?
+        let table = [
+            (Some(10_100), Some(10_900), true), // read, then own write, same second
+            (Some(10_100), Some(10_100), true), // same millisecond
+            (Some(10_900), Some(11_000), false), // the write starts a new second: ctag moves
+            (Some(10_900), Some(10_100), false), // read after the write
+            (Some(10_100), None, false),        // calmeet never wrote
+            (None, Some(10_100), true),         // read time unknown
+            (None, None, false),
+        ];
+        for (read, wrote, want) in table {
+            assert_eq!(
+                may_hide_own_write(&state(read, wrote)),
+                want,
+                "read {read:?} wrote {wrote:?}"
+            );
+        }
+    }
 }

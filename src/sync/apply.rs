@@ -76,6 +76,10 @@ pub struct Context<'a, A> {
     engine: &'a Engine<A>,
     cal: &'a CalendarConfig,
     dav: std::sync::OnceLock<Result<caldav::CalDavClient, String>>,
+    /// The calendar must be evaluated again on the next pass even if nothing in it changes:
+    /// a write-back met (and cached) a version of an event newer than the one planned from,
+    /// or a meeting was recorded that the next pass is to update or extend.
+    again: std::sync::atomic::AtomicBool,
 }
 
 fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
@@ -281,6 +285,44 @@ where
             engine,
             cal,
             dav: std::sync::OnceLock::new(),
+            again: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the calendar must be evaluated again on the next pass although its objects
+    /// may not change: a write-back read a version of an event the pass did not plan from (a
+    /// 412, or an object changed since the fetch), or a recorded meeting awaits an update
+    /// or extension by the next pass. calmeet's own writes are cached and no longer show up
+    /// as a change that would bring the next evaluation about.
+    #[must_use]
+    pub fn must_evaluate_again(&self) -> bool {
+        self.again.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    fn evaluate_again(&self) {
+        self.again.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Caches what the server holds after calmeet's own write (or what it read), so that
+    /// the write is no change on the next pass; an object the plan did not start from marks
+    /// the calendar for evaluation.
+    fn remember(&self, href: &str, etag: Option<String>, data: Vec<u8>, reread: bool) {
+        let object = crate::store::CachedObject {
+            href: href.to_owned(),
+            etag,
+            data,
+        };
+        let at = Utc::now().timestamp_millis();
+        if reread {
+            self.evaluate_again();
+        }
+        if let Err(e) = self
+            .engine
+            .store
+            .record_write(&self.cal.name, &object, at, reread)
+        {
+            // The next pass lists again and finds the write as a change: slower, not wrong.
+            tracing::warn!(calendar = %self.cal.name, %href, "cannot cache the written object: {e}");
         }
     }
 
@@ -303,6 +345,7 @@ where
     }
 
     fn put_row(&self, row: &EventRow) -> Result<(), String> {
+        self.note_follow_up(row);
         self.engine
             .store
             .put(row)
@@ -328,7 +371,16 @@ where
         }
     }
 
+    /// A live meeting recorded without a fingerprint is one "the next pass updates" (or
+    /// cancels): make sure the next pass evaluates.
+    fn note_follow_up(&self, row: &EventRow) {
+        if row.state == RowState::Created && row.fingerprint.is_none() {
+            self.evaluate_again();
+        }
+    }
+
     fn save(&self, slot: Slot, row: &EventRow) -> Result<(), String> {
+        self.note_follow_up(row);
         match slot {
             Slot::Event => self.put_row(row),
             Slot::Segment(start) => self
@@ -901,6 +953,9 @@ where
         }
         if tail_lost && !predecessor_found {
             row.needs_extension = !plan::meeting_over(&row, self.engine.now());
+            if row.needs_extension {
+                self.evaluate_again();
+            }
         }
         // A dropped continuation must leave the block: write it again.
         row.written_back = !dropped;
@@ -1403,6 +1458,9 @@ where
                 row.fingerprint = Some(fp.to_owned());
                 row.start_at = Some(start.timestamp());
                 row.end_at = Some(end.timestamp());
+                // A moved occurrence has no link of its own to write (the series' block
+                // holds it): left unmarked, it would count as work pending on every pass.
+                row.written_back = true;
             }
         }
         row.updated_at = now;
@@ -1564,6 +1622,14 @@ where
     ) -> Result<Option<String>, String> {
         let dav = self.dav()?;
         let mut cached = self.cached_body(href);
+        // The version the pass planned from: a different one read here is an unplanned edit.
+        let planned = self
+            .engine
+            .store
+            .object(&self.cal.name, href)
+            .ok()
+            .flatten()
+            .and_then(|o| o.etag);
         let tries = MAX_PRECONDITION_RETRIES + usize::from(cached.is_some());
         for _ in 0..tries {
             let from_cache = cached.is_some();
@@ -1589,11 +1655,28 @@ where
                     // Nothing to write by the cache: confirm with the server's current version.
                     continue;
                 }
+                if planned.as_deref() != Some(etag.as_str()) {
+                    self.remember(href, Some(etag.clone()), text.into_bytes(), true);
+                }
                 return Ok(Some(etag));
             }
+            // A body read here (not the cached one) that the plan did not start from holds
+            // someone's edit: the patched body carries it too.
+            let reread = !from_cache && planned.as_deref() != Some(etag.as_str());
             match dav.put(href, patched.as_bytes(), &etag).await {
-                Ok(Some(new)) => return Ok(Some(new)),
-                Ok(None) => return dav.etag(href).await.map_err(|e| format!("{key}: {e}")),
+                Ok(Some(new)) => {
+                    // RFC 4791 §5.3.4 / RFC 7231: an ETag in the PUT answer means the server
+                    // stored exactly these bytes.
+                    self.remember(href, Some(new.clone()), patched.into_bytes(), reread);
+                    return Ok(Some(new));
+                }
+                Ok(None) => {
+                    // No ETag: the server may have re-serialised the object. Cache what it
+                    // stores now, so that its own spelling is no change next pass.
+                    let stored = dav.get(href).await.map_err(|e| format!("{key}: {e}"))?;
+                    self.remember(href, stored.etag.clone(), stored.data, reread);
+                    return Ok(stored.etag);
+                }
                 Err(caldav::DavError::PreconditionFailed { .. }) => {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, "the event changed while calmeet wrote to it; reading it again");
                 }

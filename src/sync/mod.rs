@@ -93,6 +93,24 @@ impl PassReport {
     }
 }
 
+/// The object cache of one calendar in the state database, as sources read it.
+struct CalendarCache<'a> {
+    store: &'a Store,
+    calendar: &'a str,
+}
+
+impl source::ObjectCache for CalendarCache<'_> {
+    fn etags(&self) -> Result<Vec<(String, Option<String>)>, String> {
+        self.store
+            .object_etags(self.calendar)
+            .map_err(|e| e.to_string())
+    }
+
+    fn objects(&self) -> Result<Vec<crate::store::CachedObject>, String> {
+        self.store.objects(self.calendar).map_err(|e| e.to_string())
+    }
+}
+
 /// Events read from a calendar: tagged events, UIDs that failed to parse, error messages.
 type ReadEvents = (Vec<SourcedEvent>, HashSet<String>, Vec<String>);
 
@@ -293,7 +311,39 @@ where
             }
         };
         state.last_pass_at = Some(now.timestamp());
-        let mut snapshot = match source::fetch(self, cal, &state, opts.dry_run).await {
+        let cache = CalendarCache {
+            store: &self.store,
+            calendar: &cal.name,
+        };
+        let http = match cal.kind {
+            CalendarKind::Ics => http_client_for(cal, &self.http),
+            CalendarKind::Caldav => Ok(self.http.clone()),
+        };
+        let fetched = match http {
+            Ok(http) => {
+                let env = source::FetchEnv {
+                    base_dir: &self.config.base_dir,
+                    http: &http,
+                    horizon_days: self.config.horizon_days,
+                    reevaluate_every: REEVALUATE_EVERY,
+                    now: self.now(),
+                };
+                source::fetch(&env, cal, &state, &cache).await
+            }
+            Err(e) => Err(e),
+        };
+        // The objects and the markers that vouch for them, in one transaction (a crash after
+        // it leaves a cache its markers describe; before it, the old cache and old markers).
+        let fetched = fetched.and_then(|s| {
+            if !opts.dry_run {
+                self.store
+                    .commit_fetch(&cal.name, &s.commit)
+                    .map_err(|e| e.to_string())?;
+            }
+            Ok(s)
+        });
+        crate::failpoint::hit("pass.after_fetch", &format_args!("calendar '{}'", cal.name));
+        let mut snapshot = match fetched {
             Ok(s) => s,
             Err(e) => {
                 let msg = format!("calendar '{}': {e}", cal.name);
@@ -339,14 +389,14 @@ where
             return outcome;
         }
         // Unchanged but due for re-evaluation (or with work pending): the cached objects.
-        if let Err(e) = snapshot.load(&self.store, &cal.name) {
+        if let Err(e) = snapshot.load(&cache) {
             outcome.error = Some(format!("calendar '{}': {e}", cal.name));
             return outcome;
         }
 
         if snapshot.changed {
-            // `fetch` cached the changed objects and cleared `evaluated_at` in the same
-            // transaction; keep it cleared until the actions are done, so that a pass that dies
+            // The commit above cached the changed objects and cleared `evaluated_at` in the
+            // same transaction; keep it cleared until the actions are done, so that a pass that dies
             // or fails first is evaluated again next time instead of looking "unchanged".
             state.evaluated_at = None;
         }
@@ -413,6 +463,9 @@ where
                 .await;
         }
         state.held_cancels = held;
+        // A write-back that met a newer version of an event (412) cached that version without
+        // planning from it, or a recorded meeting awaits an update: evaluate again next pass.
+        incomplete |= ctx.must_evaluate_again();
         // A failed action (an update or cancel the API refused for now) or one left undone by a
         // shutdown is retried on the next pass, not only at the next re-evaluation: the
         // calendar then counts as not evaluated.

@@ -118,6 +118,50 @@ impl ContentLine {
         self.name.eq_ignore_ascii_case(name)
     }
 
+    /// The parameters as (upper-case name, value without quotes), sorted: what RFC 5545
+    /// §3.2 makes significant about them (their order and the quoting of a value are not).
+    fn params_normalized(&self) -> Vec<(String, String)> {
+        let mut params: Vec<(String, String)> = self
+            .params_raw()
+            .into_iter()
+            .skip(1)
+            .filter_map(|p| {
+                let (key, value) = p.split_once('=')?;
+                Some((key.trim().to_ascii_uppercase(), value.replace('"', "")))
+            })
+            .collect();
+        params.sort();
+        params
+    }
+
+    /// Whether `other` says the same as this line: the same property name (any case), the
+    /// same parameters in any order and quoting, the same value. A server that re-serialises
+    /// an object (reordering `CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=…`) changes none.
+    pub fn same_as(&self, other: &ContentLine) -> bool {
+        self.name.eq_ignore_ascii_case(&other.name)
+            && self.value == other.value
+            && self.params_normalized() == other.params_normalized()
+    }
+
+    /// The head split at the `;` outside quotes (the first element is the name).
+    fn params_raw(&self) -> Vec<String> {
+        let mut params = Vec::new();
+        let mut current = String::new();
+        let mut in_quotes = false;
+        for c in self.head.chars() {
+            match c {
+                '"' => {
+                    in_quotes = !in_quotes;
+                    current.push(c);
+                }
+                ';' if !in_quotes => params.push(std::mem::take(&mut current)),
+                _ => current.push(c),
+            }
+        }
+        params.push(current);
+        params
+    }
+
     /// The value of parameter `name` (quotes removed), ignoring ASCII case of the name.
     pub fn param(&self, name: &str) -> Option<String> {
         let mut params = Vec::new();
@@ -207,6 +251,37 @@ pub(crate) fn fold(logical: &str, eol: &str) -> String {
 #[allow(clippy::unwrap_used)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_same_property_in_another_spelling_is_the_same() {
+        let ours = "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=Tencent Meeting:https://meeting.tencent.com/dm/x";
+        let line = |s: &str| ContentLine::parse(s).unwrap();
+        for (other, same) in [
+            (ours, true),
+            (
+                "CONFERENCE;LABEL=Tencent Meeting;FEATURE=VIDEO;VALUE=URI:https://meeting.tencent.com/dm/x",
+                true,
+            ),
+            (
+                "conference;value=URI;LABEL=\"Tencent Meeting\";FEATURE=VIDEO:https://meeting.tencent.com/dm/x",
+                true,
+            ),
+            (
+                "CONFERENCE;VALUE=URI;FEATURE=AUDIO;LABEL=Tencent Meeting:https://meeting.tencent.com/dm/x",
+                false,
+            ),
+            (
+                "CONFERENCE;VALUE=URI;LABEL=Tencent Meeting:https://meeting.tencent.com/dm/x",
+                false,
+            ),
+            (
+                "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=Tencent Meeting:https://meeting.tencent.com/dm/y",
+                false,
+            ),
+        ] {
+            assert_eq!(line(ours).same_as(&line(other)), same, "{other}");
+        }
+    }
 
     #[test]
     fn split_keeps_every_byte_and_groups_folds() {

@@ -1,9 +1,15 @@
-//! Starts a real CalDAV server (Radicale or Xandikos) on 127.0.0.1 for integration tests.
+//! Starts a real CalDAV server (Radicale, Xandikos or sabre/dav) on 127.0.0.1 for integration
+//! tests.
 //!
 //! Each [`DavServer`] gets a free port, a temporary storage directory and one calendar
 //! collection, and is killed when dropped. Binaries come from `$CALMEET_RADICALE` /
-//! `$CALMEET_XANDIKOS`, else `.venv/bin/{radicale,xandikos}` in the crate root, else `PATH`.
-//! A missing binary fails the test with the install command: tests are never skipped.
+//! `$CALMEET_XANDIKOS` / `$CALMEET_PHP`, else `.venv/bin/{radicale,xandikos}` in the crate
+//! root, else `PATH`. A missing binary fails the test with the install command: tests are
+//! never skipped.
+//!
+//! sabre/dav is Debian's `php-sabre-dav` (1.8, the engine of older Baikal; no sync-collection)
+//! run by `tests/support/sabre/server.php` under `php -S`, with Basic ([`DavServer::sabre`]) or
+//! Digest ([`DavServer::sabre_digest`], Baikal's default) authentication.
 //!
 //! Xandikos is started without authentication: its Basic auth requires its self-signed
 //! HTTPS mode, which would mean teaching the client a test certificate. Radicale covers auth.
@@ -18,6 +24,10 @@ use std::time::{Duration, Instant};
 pub enum Kind {
     Radicale,
     Xandikos,
+    /// sabre/dav 1.8 with Basic authentication.
+    Sabre,
+    /// sabre/dav 1.8 with Digest authentication (RFC 2617 MD5, `qop=auth`).
+    SabreDigest,
 }
 
 /// A running CalDAV server; killed on drop.
@@ -88,6 +98,49 @@ impl DavServer {
         Self::started(Kind::Xandikos, port, username, password, child, dir).await
     }
 
+    /// sabre/dav with Basic authentication for `alice`, calendar `work`.
+    pub async fn sabre() -> Self {
+        Self::sabre_with(Kind::Sabre).await
+    }
+
+    /// sabre/dav with Digest authentication for `alice` (realm `SabreDAV`), calendar `work`.
+    pub async fn sabre_digest() -> Self {
+        Self::sabre_with(Kind::SabreDigest).await
+    }
+
+    async fn sabre_with(kind: Kind) -> Self {
+        let bin = find_binary("php", "CALMEET_PHP");
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let (username, password) = ("alice".to_owned(), "s3cret-pass".to_owned());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/support/sabre/server.php");
+        let child = spawn(
+            Command::new(&bin)
+                .args(["-S", &format!("127.0.0.1:{port}")])
+                .arg(&script)
+                .current_dir(dir.path())
+                .env("CALMEET_SABRE_DB", dir.path().join("db.sqlite"))
+                .env("CALMEET_SABRE_USER", &username)
+                .env("CALMEET_SABRE_PASSWORD", &password)
+                .env(
+                    "CALMEET_SABRE_AUTH",
+                    if kind == Kind::SabreDigest {
+                        "digest"
+                    } else {
+                        "basic"
+                    },
+                ),
+            dir.path(),
+            &bin,
+        );
+        Self::started(kind, port, username, password, child, dir).await
+    }
+
+    /// Whether this is one of the sabre/dav kinds.
+    pub fn is_sabre(&self) -> bool {
+        matches!(self.kind, Kind::Sabre | Kind::SabreDigest)
+    }
+
     async fn started(
         kind: Kind,
         port: u16,
@@ -117,6 +170,7 @@ impl DavServer {
         let home = match self.kind {
             Kind::Radicale => format!("{}/", self.username),
             Kind::Xandikos => "user/calendars/".to_owned(),
+            Kind::Sabre | Kind::SabreDigest => format!("calendars/{}/", self.username),
         };
         self.base.join(&format!("{home}{calendar}/")).unwrap()
     }
@@ -126,6 +180,7 @@ impl DavServer {
         match self.kind {
             Kind::Radicale => self.base.clone(),
             Kind::Xandikos => self.base.join("user/").unwrap(),
+            Kind::Sabre | Kind::SabreDigest => self.base.clone(),
         }
     }
 
@@ -141,17 +196,7 @@ impl DavServer {
     pub async fn mkcalendar(&self, name: &str, display_name: &str) {
         let url = self.url_for(name);
         let body = calmeet::source::caldav::protocol::mkcalendar_body(display_name);
-        let response = reqwest::Client::new()
-            .request(
-                reqwest::Method::from_bytes(b"MKCALENDAR").unwrap(),
-                url.clone(),
-            )
-            .basic_auth(&self.username, Some(&self.password))
-            .header("content-type", "application/xml; charset=utf-8")
-            .body(body)
-            .send()
-            .await
-            .unwrap();
+        let response = self.request("MKCALENDAR", &url, body.into_bytes()).await;
         let status = response.status();
         assert!(
             status.is_success(),
@@ -159,6 +204,43 @@ impl DavServer {
             self.kind,
             response.text().await.unwrap_or_default()
         );
+    }
+
+    /// Sends `method` to `url` as the test user: Basic pre-emptively, or (sabre Digest) the
+    /// answer to the server's challenge.
+    pub async fn request(&self, method: &str, url: &url::Url, body: Vec<u8>) -> reqwest::Response {
+        let http = reqwest::Client::new();
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let build = || {
+            http.request(method.clone(), url.clone())
+                .header("content-type", "application/xml; charset=utf-8")
+                .body(body.clone())
+        };
+        if self.kind != Kind::SabreDigest {
+            return build()
+                .basic_auth(&self.username, Some(&self.password))
+                .send()
+                .await
+                .unwrap();
+        }
+        let challenge = build().send().await.unwrap();
+        assert_eq!(challenge.status(), 401, "{:?} did not challenge", self.kind);
+        let www = challenge.headers()["www-authenticate"].to_str().unwrap();
+        let mut client = http_auth::PasswordClient::try_from(www).unwrap();
+        let authorization = client
+            .respond(&http_auth::PasswordParams {
+                username: &self.username,
+                password: &self.password,
+                uri: url.path(),
+                method: method.as_str(),
+                body: None,
+            })
+            .unwrap();
+        build()
+            .header("authorization", authorization)
+            .send()
+            .await
+            .unwrap()
     }
 
     async fn wait_until_up(&mut self) {
@@ -249,7 +331,8 @@ fn find_binary(name: &str, env_var: &str) -> PathBuf {
     panic!(
         "{name} not found: the CalDAV integration tests need a real {name} server. Install it \
          with `scripts/install-test-servers.sh` (creates ./.venv with radicale and xandikos \
-         from PyPI), or set {env_var} to its path."
+         from PyPI; as root also apt-installs php-cli php-sqlite3 php-sabre-dav for sabre/dav), \
+         or set {env_var} to its path."
     );
 }
 

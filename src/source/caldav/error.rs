@@ -41,6 +41,16 @@ pub enum DavError {
         /// The URL.
         url: String,
     },
+    /// 401 with a challenge only for schemes calmeet does not answer (RFC 9110 §11.6.1).
+    #[error(
+        "{url} asks for authentication by {offered}, which calmeet does not support (it answers Basic, Digest and Bearer): enable Basic or Digest for this account on the server, or use a token"
+    )]
+    UnsupportedAuth {
+        /// The URL.
+        url: String,
+        /// The schemes the server offered, comma-separated.
+        offered: String,
+    },
     /// 403.
     #[error(
         "{url} answered 403 Forbidden: the account may not read or change this; check its permissions on the server"

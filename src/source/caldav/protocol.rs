@@ -234,21 +234,30 @@ fn parse_status(text: &str) -> Option<u16> {
     text.split_whitespace().nth(1)?.parse().ok()
 }
 
-/// Protects carriage returns in text content from XML end-of-line normalisation, which would
-/// turn the CRLF of calendar-data into LF. A CR in text becomes `&#13;`, in CDATA the section
-/// is split around a `&#13;`; CRs inside tags, comments and processing instructions are left
-/// (they are whitespace or ignored there).
+/// Protects carriage returns in calendar-data from XML end-of-line normalisation (XML 1.0
+/// §2.11), which would turn the CRLF of an iCalendar body into LF. Inside a `calendar-data`
+/// element (any prefix), a CR in text becomes `&#13;` and a CDATA section is split around a
+/// `&#13;`. Everywhere else the document is left as it is: between the XML declaration and the
+/// root element (SOGo sends CRLF there) a character reference is not allowed, and in tags,
+/// comments, processing instructions and other text a CR is whitespace or does not matter.
 fn protect_carriage_returns(body: &str) -> std::borrow::Cow<'_, str> {
     if !body.contains('\r') {
         return std::borrow::Cow::Borrowed(body);
     }
     let mut out = String::with_capacity(body.len() + 64);
     let mut rest = body;
+    // Local names of the open elements, innermost last.
+    let mut open: Vec<&str> = Vec::new();
+    let in_data = |open: &[&str]| open.last().is_some_and(|n| *n == "calendar-data");
     while !rest.is_empty() {
         if let Some(after) = rest.strip_prefix("<![CDATA[") {
             let end = after.find("]]>").unwrap_or(after.len());
             out.push_str("<![CDATA[");
-            out.push_str(&after[..end].replace('\r', "]]>&#13;<![CDATA["));
+            if in_data(&open) {
+                out.push_str(&after[..end].replace('\r', "]]>&#13;<![CDATA["));
+            } else {
+                out.push_str(&after[..end]);
+            }
             rest = &after[end..];
         } else if let Some(skip) = ["<!--", "<?"].iter().find(|p| rest.starts_with(**p)) {
             let close = if *skip == "<!--" { "-->" } else { "?>" };
@@ -273,11 +282,25 @@ fn protect_carriage_returns(body: &str) -> std::borrow::Cow<'_, str> {
                     None => c == '>',
                 })
                 .map_or(rest.len(), |(i, _)| i + 1);
-            out.push_str(&rest[..end]);
+            let tag = &rest[..end];
+            if tag.starts_with("</") {
+                open.pop();
+            } else if !tag.starts_with("<!") && !tag.ends_with("/>") {
+                let name = tag[1..]
+                    .split(|c: char| c.is_whitespace() || c == '>' || c == '/')
+                    .next()
+                    .unwrap_or("");
+                open.push(name.rsplit(':').next().unwrap_or(name));
+            }
+            out.push_str(tag);
             rest = &rest[end..];
         } else {
             let end = rest.find('<').unwrap_or(rest.len());
-            out.push_str(&rest[..end].replace('\r', "&#13;"));
+            if in_data(&open) {
+                out.push_str(&rest[..end].replace('\r', "&#13;"));
+            } else {
+                out.push_str(&rest[..end]);
+            }
             rest = &rest[end..];
         }
     }
@@ -451,6 +474,60 @@ mod tests {
     use super::*;
     use chrono::TimeZone;
 
+    /// Issue #13 item 1 (SOGo): CR, LF or CRLF at every position of a multistatus — prolog,
+    /// between elements, inside tags, in other text, inside calendar-data as text or CDATA —
+    /// parses, and calendar-data keeps its bytes exactly.
+    #[test]
+    fn line_breaks_anywhere_in_a_multistatus() {
+        let ics = "BEGIN:VCALENDAR\r\nVERSION:2.0\r\nX-LF-ONLY:a\nEND:VCALENDAR\r\n";
+        let escaped = ics.replace('\r', "&#13;");
+        // `{}` marks where a line break goes.
+        let template = |data: &str| {
+            format!(
+                "<?xml version=\"1.0\" encoding=\"utf-8\"?>{{}}<!-- c{{}} -->{{}}\
+<D:multistatus {{}}xmlns:D=\"DAV:\" xmlns:C=\"urn:ietf:params:xml:ns:caldav\">{{}}\
+<D:response>{{}}<D:href>/c/a.ics</D:href>{{}}<D:propstat>{{}}<D:prop>{{}}\
+<D:getetag>\"e1\"</D:getetag>{{}}<C:calendar-data>{data}</C:calendar-data>{{}}\
+</D:prop>{{}}<D:status>HTTP/1.1 200 OK</D:status>{{}}</D:propstat>{{}}</D:response>{{}}\
+<D:sync-token>t{{}}</D:sync-token>{{}}</D:multistatus>{{}}"
+            )
+        };
+        let datas = [
+            ics.to_owned(),
+            escaped,
+            format!("<![CDATA[{ics}]]>"),
+            "BEGIN:VCALENDAR\r\n<![CDATA[VERSION:2.0\r\n]]>X-LF-ONLY:a\nEND:VCALENDAR\r\n"
+                .to_owned(),
+        ];
+        for data in &datas {
+            let template = template(data);
+            let slots = template.matches("{}").count();
+            for eol in ["\r\n", "\n", "\r", ""] {
+                // One slot at a time, then all of them.
+                for only in (0..slots).map(Some).chain([None]) {
+                    let mut body = String::new();
+                    for (i, part) in template.split("{}").enumerate() {
+                        if i > 0 && only.is_none_or(|o| o + 1 == i) {
+                            body.push_str(eol);
+                        }
+                        body.push_str(part);
+                    }
+                    let ms = parse_multistatus(body.as_bytes())
+                        .unwrap_or_else(|e| panic!("{e}: {body:?}"));
+                    let r = &ms.responses[0];
+                    assert_eq!(r.href, "/c/a.ics", "{body:?}");
+                    assert_eq!(r.text(DAV, "getetag").as_deref(), Some("\"e1\""));
+                    assert_eq!(
+                        r.prop(CALDAV, "calendar-data").unwrap().text,
+                        ics,
+                        "{body:?}"
+                    );
+                    assert!(ms.sync_token.as_deref().is_some_and(|t| t.starts_with('t')));
+                }
+            }
+        }
+    }
+
     #[test]
     fn calendar_query_has_utc_time_range_and_etag_only() {
         let start = Utc.with_ymd_and_hms(2025, 1, 2, 3, 4, 5).unwrap();
@@ -531,7 +608,9 @@ END:VCALENDAR
             response.prop(CALDAV, "calendar-data").unwrap().text,
             "BEGIN:VCALENDAR\r\nX:1\r\n"
         );
-        assert_eq!(response.prop(DAV, "getetag").unwrap().text, "\"a\r\nb\"");
+        // Only calendar-data is protected; elsewhere XML's normalisation applies (an ETag
+        // cannot hold a line break anyway).
+        assert_eq!(response.prop(DAV, "getetag").unwrap().text, "\"a\nb\"");
     }
 
     #[test]

@@ -14,7 +14,9 @@ use crate::config::Secret;
 pub enum Auth {
     /// No `Authorization` header.
     None,
-    /// HTTP Basic.
+    /// A user name and password, answered with the scheme the server's challenge asks for:
+    /// Digest (RFC 7616) or Basic (RFC 7617). Basic goes out unasked only over https (the
+    /// variant keeps its historical name).
     Basic {
         /// User name.
         username: String,
@@ -109,6 +111,15 @@ pub struct CalObject {
     pub data: Vec<u8>,
 }
 
+/// The answer to a calendar-multiget ([`super::CalDavClient::multiget_detailed`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Multiget {
+    /// The members the server returned, with their bodies as it stores them.
+    pub objects: Vec<CalObject>,
+    /// Hrefs (as asked) the server answered 404 for: deleted since they were listed.
+    pub missing: Vec<String>,
+}
+
 /// What changed since a sync token (RFC 6578).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SyncChanges {
@@ -118,6 +129,9 @@ pub struct SyncChanges {
     pub deleted: Vec<String>,
     /// Token to send next time.
     pub token: String,
+    /// The server cut the answer short (RFC 6578 §3.6: a `507` status for the collection
+    /// itself): more changes wait behind `token`.
+    pub truncated: bool,
 }
 
 /// A collection property that changes whenever any member changes, read with a Depth-0
