@@ -1015,6 +1015,56 @@ mod tests {
         }
     }
 
+    /// Issue 12 kind 2: the series' new state and "send its occurrence changes again" are one
+    /// commit; only this meeting's sent occurrence rows are marked.
+    #[test]
+    fn a_series_change_marks_its_sent_occurrence_changes_in_the_same_commit() {
+        let s = Store::open_in_memory().unwrap();
+        let occ = |uid: &str, rid: i64, state: RowState, mid: &str| {
+            let mut r = EventRow::new(key(uid, Some(rid)), state, 1);
+            r.meeting_id = Some(mid.into());
+            r.fingerprint = Some("fp".into());
+            r
+        };
+        for r in [
+            occ("a", 10, RowState::Cancelled, "m1"),
+            occ("a", 20, RowState::Created, "m1"),
+            occ("a", 30, RowState::Cancelled, "m-old"),
+            occ("b", 10, RowState::Cancelled, "m1"),
+            occ("a", 40, RowState::Skipped, "m1"),
+        ] {
+            s.put(&r).unwrap();
+        }
+        let mut series = EventRow::new(key("a", None), RowState::Created, 1);
+        series.meeting_id = Some("m1".into());
+        series.fingerprint = Some("new".into());
+        assert_eq!(s.commit_series_change(&series, None, "m1").unwrap(), 2);
+        let state = |uid: &str, rid: i64| {
+            let r = s.row(&key(uid, Some(rid))).unwrap().unwrap();
+            (r.state, r.fingerprint)
+        };
+        assert_eq!(state("a", 10), (RowState::Pending, None));
+        assert_eq!(state("a", 20), (RowState::Pending, None));
+        assert_eq!(state("a", 30).0, RowState::Cancelled, "another meeting's");
+        assert_eq!(state("b", 10).0, RowState::Cancelled, "another event's");
+        assert_eq!(state("a", 40).0, RowState::Skipped);
+        let saved = s.row(&key("a", None)).unwrap().unwrap();
+        assert_eq!(saved.fingerprint.as_deref(), Some("new"));
+        // A continuation segment's change is committed into its own table.
+        let mut seg = series.clone();
+        seg.meeting_id = Some("m2".into());
+        s.commit_series_change(&seg, Some(99), "m2").unwrap();
+        assert_eq!(
+            s.segment(&key("a", None), 99)
+                .unwrap()
+                .unwrap()
+                .row
+                .meeting_id
+                .as_deref(),
+            Some("m2")
+        );
+    }
+
     #[test]
     fn rows_round_trip_and_survive_reopen() {
         let dir = tempfile::tempdir().unwrap();
