@@ -175,8 +175,24 @@ async fn multiget_returns_what_was_put(server: DavServer) {
             .find(|o| protocol::same_href(&o.href, href))
             .unwrap();
         let fetched = client.get(href).await.unwrap();
-        // multiget and GET agree byte for byte (CRLF survives the XML layer).
-        assert_eq!(got.data, fetched.data, "{name}: multiget vs GET");
+        // multiget and GET agree byte for byte (CRLF survives the XML layer) — except on
+        // sabre/dav 1.8, whose REPORT loses every CR: calmeet can tell such a body and reads it
+        // with GET before writing it back (issue #13 item 6).
+        if server.is_sabre() {
+            let without_cr: Vec<u8> = fetched
+                .data
+                .iter()
+                .copied()
+                .filter(|b| *b != b'\r')
+                .collect();
+            assert_eq!(got.data, without_cr, "{name}: multiget vs GET");
+            assert!(
+                calmeet::source::caldav::lost_carriage_returns(&got.data),
+                "{name}"
+            );
+        } else {
+            assert_eq!(got.data, fetched.data, "{name}: multiget vs GET");
+        }
         assert_eq!(got.etag, fetched.etag, "{name}: etags");
         // Neither server stores the bytes it was given (see `content_lines`); every content
         // VEVENT line must still be there.
@@ -597,6 +613,11 @@ async fn an_unsupported_auth_scheme_is_named() {
     let first = seen.recv().await.unwrap();
     assert!(
         !first.to_ascii_lowercase().contains("authorization"),
+        "{first}"
+    );
+    // The challenge may come before the body is read (SOGo then resets the connection).
+    assert!(
+        first.to_ascii_lowercase().contains("connection: close"),
         "{first}"
     );
     assert!(seen.try_recv().is_err(), "asked only once");

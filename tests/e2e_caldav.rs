@@ -351,3 +351,46 @@ async fn check_sends_the_requests_a_pass_sends() {
         assert_eq!(proxy.pending_faults(), 0, "{args:?}");
     }
 }
+
+/// Digest answers and the password stay out of every log line, even at trace level.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn digest_secrets_stay_out_of_trace_logs() {
+    let server = DavServer::sabre_digest().await;
+    let fake = FakeTencent::start().await;
+    let client = CalDavClient::new(
+        server.url_for("work"),
+        server.auth(),
+        Duration::from_secs(10),
+    )
+    .unwrap();
+    client
+        .create(
+            &format!("{}log-1.ics", server.url_for("work").path()),
+            thunderbird_event("log-1@example.com").as_bytes(),
+        )
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let config = config_for(&server, &fake, dir.path());
+    for args in [
+        &["--log-level", "trace", "sync"][..],
+        &["--log-level", "trace", "check"][..],
+    ] {
+        let out = calmeet(&config, &fake.secret_key, args).await;
+        let all = text(&out);
+        assert!(out.status.success(), "{args:?}: {all}");
+        assert!(
+            all.contains("Digest"),
+            "{args:?}: the challenge is logged by scheme: {all}"
+        );
+        assert!(
+            !all.contains(&server.password),
+            "{args:?}: password in {all}"
+        );
+        assert!(
+            !all.contains("response=\""),
+            "{args:?}: a Digest answer in {all}"
+        );
+    }
+    assert_eq!(fake.live_meeting_count(), 1);
+}

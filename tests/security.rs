@@ -414,10 +414,14 @@ struct Seen {
     method: String,
     path: String,
     authorization: bool,
+    /// Answered with the 401 Basic challenge instead of `respond`.
+    challenged: bool,
 }
 
 /// A plain HTTP server that reads each whole request (head and `Content-Length` body, so
 /// closing never resets the connection), records it and answers `respond(method, path)`.
+/// Like a real server it challenges a request without credentials (401, Basic): over plain
+/// http calmeet sends a password only when asked (issue #13).
 type DavResponder = Arc<dyn Fn(&str, &str) -> String + Send + Sync>;
 
 async fn dav_recording_server(respond: DavResponder) -> (u16, Arc<Mutex<Vec<Seen>>>) {
@@ -462,12 +466,21 @@ async fn dav_recording_server(respond: DavResponder) -> (u16, Arc<Mutex<Vec<Seen
                 let mut words = head.split_whitespace();
                 let method = words.next().unwrap_or("").to_owned();
                 let path = words.next().unwrap_or("/").to_owned();
+                let authorization = has_authorization(&head);
                 log.lock().unwrap().push(Seen {
                     method: method.clone(),
                     path: path.clone(),
-                    authorization: has_authorization(&head),
+                    authorization,
+                    challenged: !authorization,
                 });
-                let _ = stream.write_all(respond(&method, &path).as_bytes()).await;
+                let answer = if authorization {
+                    respond(&method, &path)
+                } else {
+                    "HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"test\"\r\n\
+                     Content-Length: 0\r\nConnection: close\r\n\r\n"
+                        .to_owned()
+                };
+                let _ = stream.write_all(answer.as_bytes()).await;
                 let _ = stream.shutdown().await;
             });
         }
@@ -528,7 +541,10 @@ async fn caldav_discovery_follows_a_bounded_number_of_same_origin_redirects() {
     let err = client.discover(&account).await.unwrap_err();
     assert!(matches!(err, DavError::TooManyRedirects { .. }), "{err:?}");
     assert!(err.to_string().contains("too many redirects"), "{err}");
-    let seen = seen.lock().unwrap().clone();
+    // The first request met the challenge; what follows carries the credentials.
+    let all = seen.lock().unwrap().clone();
+    assert_eq!(all.iter().filter(|s| s.challenged).count(), 1, "{all:?}");
+    let seen: Vec<&Seen> = all.iter().filter(|s| !s.challenged).collect();
     let paths: Vec<&str> = seen.iter().map(|s| s.path.as_str()).collect();
     // `/` (no principal), `/.well-known/caldav`, then five redirects followed, no more.
     assert_eq!(
@@ -596,8 +612,15 @@ async fn caldav_never_sends_credentials_to_another_origin() {
         "another origin was contacted: {:?}",
         other_seen.lock().unwrap()
     );
-    // The configured origin did get the credentials (so the test would see them if leaked).
-    assert!(seen.lock().unwrap().iter().all(|s| s.authorization));
+    // The configured origin did get the credentials once it asked (so the test would see them
+    // if leaked).
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|s| s.authorization || s.challenged)
+    );
+    assert!(seen.lock().unwrap().iter().any(|s| s.authorization));
 }
 
 #[tokio::test]
@@ -632,7 +655,13 @@ async fn check_discover_stops_after_a_bounded_number_of_redirects() {
     assert!(all.contains("too many redirects"), "{all}");
     assert!(!all.contains("DAVPASSWORD"), "{all}");
     let seen = seen.lock().unwrap().clone();
-    let redirected = seen.iter().filter(|s| s.path.starts_with("/loop/")).count();
+    let redirected = seen
+        .iter()
+        .filter(|s| s.path.starts_with("/loop/") && !s.challenged)
+        .count();
     assert_eq!(redirected, 5, "{seen:?}");
-    assert!(seen.iter().all(|s| s.authorization), "{seen:?}");
+    assert!(
+        seen.iter().all(|s| s.authorization || s.challenged),
+        "{seen:?}"
+    );
 }

@@ -216,9 +216,9 @@ impl CalDavClient {
     /// halved until each missing href stands alone (one missing member among 100 costs about
     /// 14 requests, once: it then leaves the cache).
     ///
-    /// Line endings are the server's: a body that came back with bare LF line breaks (sabre
-    /// loses the CRs of calendar-data in its REPORT answers but stores and serves CRLF) is read
-    /// again with GET, whose bytes are what the server stores, so a write-back keeps them.
+    /// Bodies are as the REPORT carried them: sabre/dav 1.8 and SOGo lose the CRs of
+    /// calendar-data there (GET has what they store). [`lost_carriage_returns`] tells such a
+    /// body; the write-back reads it with GET before patching it.
     ///
     /// # Errors
     /// Any [`DavError`] other than a missing member.
@@ -240,23 +240,6 @@ impl CalDavClient {
                 other => other?,
             }
         }
-        // Bodies whose CRs the XML answer lost: the stored bytes, from GET.
-        let mut kept = Vec::with_capacity(out.objects.len());
-        for object in std::mem::take(&mut out.objects) {
-            if !bare_lf(&object.data) {
-                kept.push(object);
-                continue;
-            }
-            match self.get(&object.href).await {
-                Ok(stored) => kept.push(CalObject {
-                    href: object.href,
-                    ..stored
-                }),
-                Err(DavError::NotFound { .. }) => out.missing.push(object.href),
-                Err(e) => return Err(e),
-            }
-        }
-        out.objects = kept;
         Ok(out)
     }
 
@@ -663,6 +646,9 @@ impl CalDavClient {
             if let Some(authorization) = authorization {
                 request = request.header(header::AUTHORIZATION, authorization);
             }
+            if sent == auth::Sent::Unasked || keep_alive_broken(&current) {
+                request = request.header(header::CONNECTION, "close");
+            }
             if let Some(depth) = depth {
                 request = request.header(HeaderName::from_static("depth"), depth);
             }
@@ -679,10 +665,18 @@ impl CalDavClient {
             if let Some(body) = &body {
                 request = request.body(body.clone());
             }
-            let response = request
-                .send()
-                .await
-                .map_err(|e| transport_error(e, &current, self.timeout))?;
+            let response = match request.send().await {
+                Ok(response) => response,
+                // A server that closes every connection without saying so (SOGo's sogod
+                // answers 201/204/401 without `Connection: close`): the pooled connection was
+                // dead before the request reached it. Once per origin, then never reuse one.
+                Err(e) if is_dead_connection(&e) && !keep_alive_broken(&current) => {
+                    tracing::debug!(url = %redact(&current), "connection closed by the server; not reusing connections to it");
+                    mark_keep_alive_broken(&current);
+                    continue;
+                }
+                Err(e) => return Err(transport_error(e, &current, self.timeout)),
+            };
             let status = response.status();
             let response_headers = response.headers().clone();
             if status == StatusCode::UNAUTHORIZED && auth_retries < 2 {
@@ -764,6 +758,54 @@ fn shared_http(
     Ok(client)
 }
 
+/// Origins whose server closes connections without `Connection: close`: every request to
+/// them asks for a fresh connection.
+fn broken_keep_alive() -> std::sync::MutexGuard<'static, std::collections::HashSet<String>> {
+    static ORIGINS: OnceLock<Mutex<std::collections::HashSet<String>>> = OnceLock::new();
+    ORIGINS
+        .get_or_init(Mutex::default)
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn keep_alive_broken(url: &Url) -> bool {
+    broken_keep_alive().contains(&url.origin().ascii_serialization())
+}
+
+fn mark_keep_alive_broken(url: &Url) {
+    broken_keep_alive().insert(url.origin().ascii_serialization());
+}
+
+/// Whether a request failed because the connection was already closed by the server (reset,
+/// broken pipe, closed before an answer), not because the server could not be reached or
+/// timed out.
+fn is_dead_connection(e: &reqwest::Error) -> bool {
+    if e.is_timeout() || e.is_connect() {
+        return false;
+    }
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if let Some(io) = s.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::ConnectionReset
+                    | std::io::ErrorKind::BrokenPipe
+                    | std::io::ErrorKind::ConnectionAborted
+            )
+        {
+            return true;
+        }
+        // hyper's IncompleteMessage, which it exposes only as text.
+        if s.to_string()
+            .contains("connection closed before message completed")
+        {
+            return true;
+        }
+        source = s.source();
+    }
+    false
+}
+
 /// Reads a body of at most [`MAX_RESPONSE_BYTES`], refusing a larger one as soon as its
 /// `Content-Length` or the bytes received so far say so.
 async fn read_bounded(
@@ -804,9 +846,12 @@ fn propfind() -> Method {
     Method::from_bytes(b"PROPFIND").unwrap_or(Method::POST)
 }
 
-/// Whether a body breaks lines with LF alone and has no CR at all (RFC 5545 §3.1 wants CRLF;
-/// such a body from a REPORT may have lost its CRs in the XML layer).
-fn bare_lf(data: &[u8]) -> bool {
+/// Whether a body breaks lines with LF alone and has no CR at all. RFC 5545 §3.1 wants CRLF;
+/// such a body from a REPORT may have lost its CRs in the server's XML layer (sabre/dav 1.8,
+/// SOGo), so it may not be the bytes the server stores: a write-back must start from a GET
+/// (issue #13 item 6: a write-back keeps the object's line endings as the server stores them).
+#[must_use]
+pub fn lost_carriage_returns(data: &[u8]) -> bool {
     data.contains(&b'\n') && !data.contains(&b'\r')
 }
 
@@ -935,7 +980,7 @@ mod tests {
             (b"BEGIN:VCALENDAR", false),
             (b"", false),
         ] {
-            assert_eq!(bare_lf(body), again, "{body:?}");
+            assert_eq!(lost_carriage_returns(body), again, "{body:?}");
         }
     }
 

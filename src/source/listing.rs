@@ -370,6 +370,90 @@ mod tests {
         assert_eq!(d.next_token.as_deref(), Some("t4"));
     }
 
+    /// Invariants over random caches and listings: nothing listed is deleted; a truncated or
+    /// change listing deletes only what a tombstone names; a complete one accounts for every
+    /// cached href (fetched, kept or deleted); a window listing deletes nothing before the
+    /// multiget answered; whatever is fetched was listed or is to be confirmed.
+    mod invariants {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn href() -> impl Strategy<Value = String> {
+            (0u8..12).prop_map(|i| format!("/c/{i}.ics"))
+        }
+
+        fn pairs() -> impl Strategy<Value = Vec<(String, Option<String>)>> {
+            proptest::collection::vec(
+                (
+                    href(),
+                    proptest::option::of((0u8..3).prop_map(|e| format!("\"{e}\""))),
+                ),
+                0..10,
+            )
+            .prop_map(|mut v| {
+                v.sort();
+                v.dedup_by(|a, b| a.0 == b.0);
+                v
+            })
+        }
+
+        fn scope() -> impl Strategy<Value = Scope> {
+            prop_oneof![
+                Just(Scope::Complete),
+                Just(Scope::Changes),
+                Just(Scope::Window)
+            ]
+        }
+
+        proptest! {
+            #[test]
+            fn decisions_keep_their_promises(
+                cached in pairs(),
+                members in pairs(),
+                tombstones in proptest::collection::vec(href(), 0..4),
+                scope in scope(),
+                truncated in any::<bool>(),
+            ) {
+                let truncated = truncated && scope != Scope::Window;
+                let listing = Listing {
+                    scope,
+                    truncated,
+                    members: members.clone(),
+                    tombstones: tombstones.clone(),
+                    token: Some("t".into()),
+                };
+                let d = decide(&cached, &listing);
+                let live: HashSet<&str> = members
+                    .iter()
+                    .map(|(h, _)| h.as_str())
+                    .filter(|h| !tombstones.iter().any(|t| t == h))
+                    .collect();
+                for h in &d.deleted {
+                    prop_assert!(!live.contains(h.as_str()), "listed yet deleted: {h}");
+                    prop_assert!(cached.iter().any(|(c, _)| c == h), "never cached: {h}");
+                    if truncated || scope != Scope::Complete {
+                        prop_assert!(tombstones.contains(h), "deleted without a tombstone: {h}");
+                    }
+                }
+                for h in &d.to_fetch {
+                    prop_assert!(live.contains(h.as_str()) || d.confirm.contains(h), "{h}");
+                }
+                if scope == Scope::Complete && !truncated {
+                    for (h, _) in &cached {
+                        prop_assert!(
+                            live.contains(h.as_str()) || d.deleted.contains(h),
+                            "cached, unlisted, not deleted: {h}"
+                        );
+                    }
+                }
+                prop_assert_eq!(
+                    d.next_token.is_some(),
+                    scope == Scope::Changes || (scope == Scope::Complete && !truncated)
+                );
+            }
+        }
+    }
+
     #[test]
     fn empty_cache_deletes_nothing() {
         for scope in [Scope::Complete, Scope::Changes, Scope::Window] {

@@ -346,8 +346,11 @@ fn marker_vouches(env: &FetchEnv<'_>, state: &CalendarState, marker: Option<&str
 /// edit, or that nothing but calmeet's own write happened).
 fn may_hide_own_write(state: &CalendarState) -> bool {
     match (state.marker_read_at, state.wrote_at) {
+        // Equal milliseconds: the read came after the write. A pass reads its marker before
+        // listing, fetching and planning, which take far longer than a millisecond, so a
+        // write of the same pass is always later; the next pass may start in the same one.
         (Some(read), Some(wrote)) => {
-            wrote >= read && wrote.div_euclid(1000) == read.div_euclid(1000)
+            wrote > read && wrote.div_euclid(1000) == read.div_euclid(1000)
         }
         (None, Some(_)) => true,
         (_, None) => false,
@@ -451,7 +454,8 @@ mod tests {
         // (marker read at, calmeet wrote at) → check once more?
         let table = [
             (Some(10_100), Some(10_900), true), // read, then own write, same second
-            (Some(10_100), Some(10_100), true), // same millisecond
+            (Some(10_100), Some(10_101), true), // a millisecond later
+            (Some(10_100), Some(10_100), false), // same millisecond: the next pass's read
             (Some(10_900), Some(11_000), false), // the write starts a new second: ctag moves
             (Some(10_900), Some(10_100), false), // read after the write
             (Some(10_100), None, false),        // calmeet never wrote

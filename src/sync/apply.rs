@@ -1694,9 +1694,14 @@ where
     }
 
     /// The cached body and ETag of `href`, when both are there and the body is the bare
-    /// object (a server that indents its XML would add whitespace around calendar-data).
+    /// object (a server that indents its XML would add whitespace around calendar-data), with
+    /// the line endings the server stores: a body whose CRs a REPORT may have lost (sabre/dav
+    /// 1.8, SOGo) is read with GET instead, so the write-back changes no other line's ending.
     fn cached_body(&self, href: &str) -> Option<caldav::CalObject> {
         let obj = self.engine.store.object(&self.cal.name, href).ok()??;
+        if caldav::lost_carriage_returns(&obj.data) {
+            return None;
+        }
         let bare = obj.data.starts_with(b"BEGIN:VCALENDAR")
             && [
                 &b"END:VCALENDAR\r\n"[..],

@@ -63,8 +63,11 @@ impl DavProxy {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(Mutex::new(State::default()));
+        // A fresh connection per request: a server that closes idle connections (SOGo) would
+        // otherwise reset a pooled one and fail a request calmeet sent correctly.
         let http = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .pool_max_idle_per_host(0)
             .build()
             .unwrap();
         let st = state.clone();

@@ -31,6 +31,10 @@ use crate::config::Secret;
 pub(super) enum Sent {
     /// No `Authorization` header.
     Nothing,
+    /// No `Authorization` header yet: a password is configured and the server's challenge is
+    /// expected. Sent with `Connection: close`: a server may answer 401 without reading the
+    /// body and reset the connection (SOGo), which must not be reused for the answer.
+    Unasked,
     /// Basic.
     Basic,
     /// A Digest response.
@@ -141,7 +145,7 @@ impl Authenticator {
         match &mut *learned {
             Learned::Basic => Ok((Some(basic.clone()), Sent::Basic)),
             Learned::NotAsked if url.scheme() == "https" => Ok((Some(basic.clone()), Sent::Basic)),
-            Learned::NotAsked => Ok((None, Sent::Nothing)),
+            Learned::NotAsked => Ok((None, Sent::Unasked)),
             Learned::Digest(client) => {
                 let answer = zeroize::Zeroizing::new(client.respond(&PasswordParams {
                     username,
@@ -382,7 +386,7 @@ mod tests {
         let https = Url::parse("https://127.0.0.1:1/cal/").unwrap();
         let a = Authenticator::new(&auth, &http).unwrap();
         let (h, sent) = a.header(&Method::GET, &http).unwrap();
-        assert!(h.is_none() && sent == Sent::Nothing);
+        assert!(h.is_none() && sent == Sent::Unasked);
         let b = Authenticator::new(&auth, &https).unwrap();
         let (h, sent) = b.header(&Method::GET, &https).unwrap();
         assert!(h.unwrap().is_sensitive() && sent == Sent::Basic);
