@@ -471,7 +471,12 @@ pub fn parse_calendar(
         ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
         ev.standalone = ev.recurrence_id.is_some() && !master_uids.contains(ev.uid.as_str());
     }
-    parsed.events = resolve_duplicates(std::mem::take(&mut parsed.events));
+    parsed.events = resolve_duplicates(
+        std::mem::take(&mut parsed.events),
+        |e| e,
+        |e| e,
+        |_| String::new(),
+    );
     refuse_ranged_series(&mut parsed.events);
     Ok(parsed)
 }
@@ -526,10 +531,14 @@ const READ_PROPERTIES: [&str; 25] = [
     CONTINUATION_PROP,
 ];
 
-/// The name of a content line: the text before its first `;` or `:`.
+/// The name of a content line: its leading run of name characters (RFC 5545 §3.1: letters,
+/// digits, `-`). A line whose separator is broken (`RRULE FREQ=…`) still has its name, so a
+/// property calmeet reads is never dropped for being malformed: it fails its event instead.
 fn line_name(line: &str) -> &str {
-    let end = line.find([';', ':']).unwrap_or(line.len());
-    line[..end].trim()
+    let end = line
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+        .unwrap_or(line.len());
+    &line[..end]
 }
 
 /// A block's text with only BEGIN/END lines and the lines of [`READ_PROPERTIES`].
@@ -558,13 +567,13 @@ fn block_failure(block: &Block<'_>, error: &ParseError) -> EventFailure {
         let name = line_name(l);
         !(name.eq_ignore_ascii_case("BEGIN") || name.eq_ignore_ascii_case("END"))
             && READ_PROPERTIES.iter().any(|p| p.eq_ignore_ascii_case(name))
-            && Property::try_from(l).is_err()
+            && parse_block(&format!("BEGIN:VEVENT\n{l}\nEND:VEVENT\n")).is_err()
     });
     let message = match bad {
         Some((i, line)) => {
             let shown: String = line.trim_end().chars().take(120).collect();
             format!(
-                "line {} cannot be read ({shown:?}): fix that property in the calendar",
+                "line {} cannot be read ('{shown}'): fix that property in the calendar",
                 block.line + i
             )
         }
@@ -583,61 +592,76 @@ fn block_failure(block: &Block<'_>, error: &ParseError) -> EventFailure {
 /// Keeps one component per (UID, RECURRENCE-ID): the one with the highest [`Revision`]
 /// (RFC 5546 §2.1.5). When the highest revision is shared by components that differ, nothing
 /// decides: the key is refused naming `UID` (an override's tie refuses its series, whose
-/// recurrence set is then unknown). The outcome never depends on component order.
-#[must_use]
-pub fn resolve_duplicates(events: Vec<Event>) -> Vec<Event> {
+/// recurrence set is then unknown). Identical copies are one. The outcome never depends on
+/// the order of `items`.
+///
+/// Generic so that a whole CalDAV collection (events with their hrefs) is resolved the same
+/// way as one calendar text: `event` / `event_mut` reach the event of an item, and `place`
+/// orders identical copies (the href), so even which copy is kept does not depend on order.
+pub fn resolve_duplicates<T>(
+    items: Vec<T>,
+    event: impl Fn(&T) -> &Event,
+    event_mut: impl Fn(&mut T) -> &mut Event,
+    place: impl Fn(&T) -> String,
+) -> Vec<T> {
     use std::collections::BTreeMap;
-    let mut groups: BTreeMap<(String, Option<i64>), Vec<Event>> = BTreeMap::new();
-    for ev in events {
+    let mut groups: BTreeMap<(String, Option<i64>), Vec<T>> = BTreeMap::new();
+    for item in items {
+        let e = event(&item);
         groups
-            .entry((ev.uid.clone(), ev.recurrence_id))
+            .entry((e.uid.clone(), e.recurrence_id))
             .or_default()
-            .push(ev);
+            .push(item);
     }
     let mut out = Vec::new();
     let mut undecided_series: Vec<(String, String)> = Vec::new();
-    for ((uid, rid), mut group) in groups {
-        // Newest first; among equals, a content order, so the pick never depends on the file.
-        let content = |e: &Event| format!("{e:?}");
-        group.sort_by(|a, b| {
-            b.revision
-                .cmp(&a.revision)
-                .then_with(|| content(a).cmp(&content(b)))
-        });
-        let top = group[0].revision;
-        let tied: Vec<String> = group
-            .iter()
-            .filter(|e| e.revision == top)
-            .map(content)
+    for ((uid, rid), group) in groups {
+        if group.len() == 1 {
+            out.extend(group);
+            continue;
+        }
+        // Newest first; among equals, by content then place, so the pick never depends on
+        // the order of the calendar.
+        let mut keyed: Vec<(Revision, String, String, T)> = group
+            .into_iter()
+            .map(|item| {
+                let e = event(&item);
+                (e.revision, format!("{e:?}"), place(&item), item)
+            })
             .collect();
+        keyed.sort_by(|a, b| b.0.cmp(&a.0).then_with(|| (&a.1, &a.2).cmp(&(&b.1, &b.2))));
+        let top = keyed[0].0;
+        let tied: Vec<&String> = keyed.iter().filter(|k| k.0 == top).map(|k| &k.1).collect();
         let distinct = tied.iter().any(|c| *c != tied[0]);
-        let mut winner = group.swap_remove(0);
+        let count = tied.len();
+        let Some((_, _, _, mut winner)) = keyed.into_iter().next() else {
+            continue;
+        };
         if distinct {
             let what = match rid {
                 None => format!("UID {uid}"),
                 Some(r) => format!("UID {uid} with RECURRENCE-ID {}", stamp_text(r)),
             };
             let reason = format!(
-                "{} components share {what} with the same SEQUENCE ({}) and DTSTAMP/LAST-MODIFIED; \
-                 nothing decides which is current: remove the stale copy or give the current one \
-                 a higher SEQUENCE",
-                tied.len(),
+                "{count} components share {what} with the same SEQUENCE ({}) and \
+                 DTSTAMP/LAST-MODIFIED; nothing decides which is current: remove the stale \
+                 copy or give the current one a higher SEQUENCE",
                 top.sequence
             );
-            if rid.is_some() && !winner.standalone {
+            if rid.is_some() && !event(&winner).standalone {
                 undecided_series.push((uid, reason));
                 continue;
             }
-            winner.refuse("UID", reason);
+            event_mut(&mut winner).refuse("UID", reason);
         }
         out.push(winner);
     }
     for (uid, reason) in undecided_series {
-        for ev in out
-            .iter_mut()
-            .filter(|e| e.uid == uid && e.recurrence_id.is_none())
-        {
-            ev.refuse("UID", reason.clone());
+        for item in &mut out {
+            let e = event_mut(item);
+            if e.uid == uid && e.recurrence_id.is_none() {
+                e.refuse("UID", reason.clone());
+            }
         }
     }
     out
@@ -945,8 +969,97 @@ impl<'c> RawEvent<'c> {
         if let Some((property, reason)) = recurrence_refusal(c, &event, resolver) {
             event.refuse(property, reason);
         }
+        match exrule_exclusions(c, &event) {
+            Ok(excluded) if !excluded.is_empty() => {
+                event.exdates.extend(excluded);
+                event.exdates.sort();
+                event.exdates.dedup();
+            }
+            Ok(_) => {}
+            Err(reason) => event.refuse("EXRULE", reason),
+        }
         Ok(event)
     }
+}
+
+/// Most instants expanded from an RRULE or an EXRULE to apply the EXRULE (more than 50 years
+/// of daily meetings).
+const MAX_EXRULE_INSTANTS: usize = 20_000;
+
+/// The series' occurrences its EXRULEs exclude (RFC 2445 §4.8.5.2; deprecated by RFC 5545
+/// but still written): each one is then cancelled like an EXDATE. Exact only when the series
+/// or the EXRULE ends; both open-ended is refused, as is an EXRULE calmeet cannot expand.
+///
+/// # Errors
+/// Why the EXRULE cannot be held exactly (the caller refuses naming `EXRULE`).
+fn exrule_exclusions(c: &Component<'_>, event: &Event) -> Result<Vec<DateTime<Utc>>, String> {
+    use crate::recurrence::{Rrule, Series, rule_instants};
+    let exrules: Vec<&str> = props(c, "EXRULE").map(|p| p.val.as_str().trim()).collect();
+    if exrules.is_empty() || event.recurrence_id.is_some() {
+        return Ok(Vec::new());
+    }
+    let Timing::Timed {
+        start,
+        end,
+        local_start,
+        zone,
+    } = &event.timing
+    else {
+        return Ok(Vec::new());
+    };
+    let Some(rrule_text) = &event.rrule else {
+        return Err(format!(
+            "EXRULE:{} on an event without RRULE: use STATUS:CANCELLED or delete the event",
+            exrules[0]
+        ));
+    };
+    let Ok(rrule) = Rrule::parse(rrule_text) else {
+        // The RRULE itself is refused by the planner, naming it.
+        return Ok(Vec::new());
+    };
+    let master = Series {
+        rule: &rrule,
+        dtstart: *local_start,
+        zone,
+        duration: *end - *start,
+        exdates: &[],
+    };
+    let Ok((occurrences, series_complete)) =
+        rule_instants(&master, false, None, MAX_EXRULE_INSTANTS)
+    else {
+        // An RRULE the expander cannot evaluate is refused by the planner, naming it.
+        return Ok(Vec::new());
+    };
+    let series_last = occurrences.last().copied();
+    let mut excluded = Vec::new();
+    for text in exrules {
+        let exrule = Rrule::parse(text).map_err(|e| format!("EXRULE:{text} is invalid: {e}"))?;
+        let exclusion = Series {
+            rule: &exrule,
+            ..master.clone()
+        };
+        // Only up to the series' last occurrence when the series ends.
+        let through = series_complete.then_some(series_last).flatten();
+        let (instants, complete) = rule_instants(&exclusion, true, through, MAX_EXRULE_INSTANTS)
+            .map_err(|e| format!("EXRULE:{text} cannot be evaluated: {e}"))?;
+        let covers_series = complete || series_complete && instants.last() >= series_last.as_ref();
+        if !covers_series {
+            return Err(format!(
+                "EXRULE:{text} and the RRULE both go on without end; calmeet holds an EXRULE \
+                 only on a series with COUNT or UNTIL, or with an EXRULE that ends: list the \
+                 excluded dates as EXDATE instead"
+            ));
+        }
+        if !series_complete && instants.last() > series_last.as_ref() {
+            return Err(format!(
+                "EXRULE:{text} reaches beyond the {MAX_EXRULE_INSTANTS} occurrences calmeet \
+                 expands: list the excluded dates as EXDATE instead"
+            ));
+        }
+        let set: std::collections::HashSet<DateTime<Utc>> = instants.into_iter().collect();
+        excluded.extend(occurrences.iter().filter(|o| set.contains(o)).copied());
+    }
+    Ok(excluded)
 }
 
 /// The properties of a component with this name, in order.
@@ -999,16 +1112,6 @@ fn recurrence_refusal(
             format!(
                 "the event has {rrules} RRULE properties; a Tencent meeting repeats by one rule: \
                  split it into one event per rule"
-            ),
-        ));
-    }
-    if let Some(p) = props(c, "EXRULE").next() {
-        return Some((
-            "EXRULE",
-            format!(
-                "EXRULE:{} (deprecated by RFC 5545) is not held: list the excluded dates as \
-                 EXDATE instead",
-                p.val.as_str().trim()
             ),
         ));
     }
@@ -1514,6 +1617,55 @@ mod tests {
         assert_eq!(c.len(), MAX_CONTINUATIONS);
         assert!(c.windows(2).all(|w| w[0].start < w[1].start));
         assert_eq!(c.last().unwrap().meeting_id, "0");
+    }
+
+    /// Line ends and folds as files really mix them: every variant reads the same event, and
+    /// a bare LF is a line break (never swallowed into the previous value), while LF or CRLF
+    /// followed by a space or tab is still a fold (RFC 5545 §3.1).
+    #[test]
+    fn bare_lf_is_a_line_break_and_folds_still_unfold() {
+        let variants: [(&str, &[u8]); 7] = [
+            ("CRLF", b"SUMMARY:Weekly sync\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\n"),
+            ("LF", b"SUMMARY:Weekly sync\nDTSTART:20300601T010000Z\nDTEND:20300601T020000Z\n"),
+            ("bare LF inside CRLF", b"SUMMARY:Weekly sync\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\n"),
+            ("bare LF before DTEND", b"SUMMARY:Weekly sync\r\nDTSTART:20300601T010000Z\nDTEND:20300601T020000Z\r\n"),
+            ("CRLF fold with space", b"SUMMARY:Weekly\r\n  sync\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\n"),
+            ("LF fold with tab inside CRLF", b"SUMMARY:Weekly \n\tsync\r\nDTSTART:20300601T010000Z\r\nDTEND:20300601T020000Z\r\n"),
+            ("CRLF fold inside a property name", b"SUMMARY:Weekly sync\r\nDTST\r\n ART:20300601T010000Z\nDTEND:20300601T020000Z\r\n"),
+        ];
+        for (name, lines) in variants {
+            let mut ics =
+                b"BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:lf\r\nCATEGORIES:Tencent Meeting\r\n"
+                    .to_vec();
+            ics.extend_from_slice(lines);
+            ics.extend_from_slice(b"END:VEVENT\r\nEND:VCALENDAR\r\n");
+            let p = parse_calendar(&ics, chrono_tz::UTC, &TagMatcher::new(None)).unwrap();
+            assert!(p.failures.is_empty(), "{name}: {:?}", p.failures);
+            let e = &p.events[0];
+            assert_eq!(e.summary, "Weekly sync", "{name}");
+            let Timing::Timed { start, end, .. } = &e.timing else {
+                panic!("{name}: {:?}", e.timing)
+            };
+            assert_eq!(start.to_rfc3339(), "2030-06-01T01:00:00+00:00", "{name}");
+            assert_eq!(end.to_rfc3339(), "2030-06-01T02:00:00+00:00", "{name}");
+        }
+    }
+
+    /// Floating EXDATE and RECURRENCE-ID values on a zoned series are read in DTSTART's zone
+    /// (RFC 5545 §3.8.5.1), not in the configured `timezone` (Asia/Shanghai here).
+    #[test]
+    fn floating_exdate_and_recurrence_id_take_dtstart_zone() {
+        let p = parse(
+            "BEGIN:VEVENT\r\nUID:f\r\nDTSTART;TZID=Europe/Berlin:20300603T090000\r\n\
+             RRULE:FREQ=WEEKLY;COUNT=3\r\nEXDATE:20300610T090000\r\nCATEGORIES:Tencent Meeting\r\n\
+             END:VEVENT\r\nBEGIN:VEVENT\r\nUID:f\r\nRECURRENCE-ID:20300617T090000\r\n\
+             DTSTART;TZID=Europe/Berlin:20300617T100000\r\nEND:VEVENT\r\n",
+        );
+        let master = p.events.iter().find(|e| e.recurrence_id.is_none()).unwrap();
+        assert_eq!(master.exdates[0].to_rfc3339(), "2030-06-10T07:00:00+00:00");
+        let ov = p.events.iter().find(|e| e.recurrence_id.is_some()).unwrap();
+        assert_eq!(ov.recurrence_id, Some(1_907_910_000), "2030-06-17T07:00Z");
+        assert!(!ov.standalone, "its master is in the calendar");
     }
 
     #[test]

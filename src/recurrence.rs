@@ -13,7 +13,7 @@ use chrono::{DateTime, Datelike, NaiveDate, Utc, Weekday};
 mod expand;
 mod rrule;
 
-pub use expand::{Series, occurrences};
+pub use expand::{Series, occurrences, rule_instants};
 pub use rrule::{Frequency, Rrule, RruleError, Until, WeekdayNum};
 
 use expand::{Expander, MAX_PERIODS, Occurrence, check_expandable};

@@ -81,6 +81,8 @@ pub(super) struct Expander<'s, 'a> {
     emitted: u64,
     /// Whether DTSTART (always the first occurrence) has been produced.
     dtstart_done: bool,
+    /// An exclusion rule: DTSTART is an instance only when the rule itself produces it.
+    natural_only: bool,
     finished: bool,
 }
 
@@ -102,8 +104,18 @@ impl<'s, 'a> Expander<'s, 'a> {
             buffer: VecDeque::new(),
             emitted: 0,
             dtstart_done: false,
+            natural_only: false,
             finished: false,
         }
+    }
+
+    /// An expander for an exclusion rule (EXRULE): its instances are only those the rule
+    /// produces, from DTSTART on; DTSTART is not added unless the rule produces it.
+    fn exclusion(series: &'s Series<'a>) -> Self {
+        let mut it = Expander::new(series);
+        it.dtstart_done = true;
+        it.natural_only = true;
+        it
     }
 
     /// Skips whole periods that end before `from` (only when COUNT does not need them counted).
@@ -257,7 +269,11 @@ impl Iterator for Expander<'_, '_> {
                 continue;
             };
             // DTSTART was produced first; candidates at or before it are not occurrences.
-            if local <= self.series.dtstart && self.emitted > 0 {
+            if self.natural_only {
+                if local < self.series.dtstart {
+                    continue;
+                }
+            } else if local <= self.series.dtstart && self.emitted > 0 {
                 continue;
             }
             let start = self.series.zone.to_utc(local);
@@ -365,6 +381,43 @@ fn year_dates(year: i32, rule: &Rrule, start: NaiveDate) -> Vec<NaiveDate> {
         });
     }
     out
+}
+
+/// The instants of a recurrence rule from DTSTART on, up to `through` (inclusive) when given,
+/// at most `limit`, and whether that is all of them up to `through` (the rule ended by COUNT
+/// or UNTIL, or passed `through`, within `limit` instants and the walk bound).
+/// With `exclusion`, the rule is an EXRULE (RFC 2445 §4.8.5.2): DTSTART is an instance only
+/// when the rule produces it, as libical and python-dateutil read it. EXDATEs are ignored.
+///
+/// # Errors
+/// [`Unsupported::Rule`] for rule parts the expander does not evaluate.
+pub fn rule_instants(
+    series: &Series<'_>,
+    exclusion: bool,
+    through: Option<DateTime<Utc>>,
+    limit: usize,
+) -> Result<(Vec<DateTime<Utc>>, bool), Unsupported> {
+    check_expandable(series.rule)?;
+    let mut it = if exclusion {
+        Expander::exclusion(series)
+    } else {
+        Expander::new(series)
+    };
+    let mut instants = Vec::new();
+    let mut passed = false;
+    for o in it.by_ref() {
+        if through.is_some_and(|t| o.start > t) {
+            passed = true;
+            break;
+        }
+        if instants.len() == limit {
+            break;
+        }
+        instants.push(o.start);
+    }
+    let bounded = series.rule.count.is_some() || series.rule.until.is_some();
+    let ended = bounded && instants.len() < limit && it.walked < MAX_PERIODS;
+    Ok((instants, passed || ended))
 }
 
 /// Starts of the series' occurrences at or after `from`, EXDATEs removed, at most `limit`.

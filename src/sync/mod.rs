@@ -586,6 +586,13 @@ where
                 Err(e) => return Err(e.to_string()),
             }
         }
+        // (UID, RECURRENCE-ID) is one component per calendar, also across CalDAV objects.
+        let events = event::resolve_duplicates(
+            events,
+            |se| &se.event,
+            |se| &mut se.event,
+            |se| se.href.clone().unwrap_or_default(),
+        );
         Ok((events, failed, errors))
     }
 }

@@ -85,6 +85,9 @@ pub enum CancelReason {
     /// or beyond the horizon, or can no longer be held by a meeting (all-day, unsupported
     /// rule). A meeting that has started is never cancelled for this.
     OutOfRange,
+    /// The event can no longer be held exactly (an RDATE or a second RRULE was added, a
+    /// duplicate appeared, …): its meeting would hold other instants than the calendar.
+    Refused,
 }
 
 impl CancelReason {
@@ -98,6 +101,7 @@ impl CancelReason {
             Self::Replaced => "calendar event changed between single and recurring",
             Self::CreatorChanged => "calendar event organizer changed",
             Self::OutOfRange => "calendar event moved out of the dates calmeet holds meetings for",
+            Self::Refused => "calendar event can no longer be held exactly",
         }
     }
 }
@@ -415,14 +419,27 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             (key, *se)
         })
         .collect();
+    // An occurrence moved out of the past has a meeting of its own, but the object's link
+    // block is the series': its meeting is never written into the object (it would replace the
+    // series' link in every component) and the series' link it carries is not its own.
+    let detached: Vec<SourcedEvent> = input
+        .events
+        .iter()
+        .filter(|se| moved_out_of_the_past(se, &masters, input.now))
+        .map(|se| {
+            let mut own = se.clone();
+            own.href = None;
+            own.event.meeting_id = None;
+            own.event.continuations.clear();
+            own
+        })
+        .collect();
     units.extend(
         input
             .events
             .iter()
-            .filter(|se| {
-                (se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
-                    || moved_out_of_the_past(se, &masters, input.now)
-            })
+            .filter(|se| se.event.standalone && !masters.contains_key(se.event.uid.as_str()))
+            .chain(&detached)
             .map(|se| {
                 let key = EventKey {
                     calendar: cal.clone(),
@@ -519,6 +536,16 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 continue;
             }
             Err(reason) => {
+                if let Some(r) = live {
+                    // Refused now, held before: the meeting would hold other instants than the
+                    // calendar. It is cancelled (through the mass-cancellation guard); the skip
+                    // line naming the cause follows on the next pass.
+                    if !series_over(r, &live_segments, input.now) {
+                        let href = se.href.clone().or_else(|| r.href.clone());
+                        disappearing.push(cancel_action(r, CancelReason::Refused, href));
+                    }
+                    continue;
+                }
                 let known = row.is_some_and(|r| {
                     r.state == RowState::Skipped && r.last_error.as_deref() == Some(reason.as_str())
                 });
@@ -541,6 +568,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     });
                 } else if desired.start > input.now {
                     actions.push(create(key, desired, false, se));
+                } else if desired.rule.is_some()
+                    && let Some(next) = next_series_ahead(ev, input, &desired)
+                {
+                    // An occurrence is under way: a meeting cannot start in the past, so the
+                    // series gets its meeting from the next occurrence now rather than only
+                    // once this one has ended.
+                    actions.push(create(key, next, false, se));
                 }
             }
             Some(r) => match r.state {
@@ -687,12 +721,15 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             continue;
         }
         // A standalone override's row holds a meeting of its own (no sub-meeting id): when its
-        // event vanishes, the meeting is cancelled like any single event's.
+        // event vanishes, the meeting is cancelled like any single event's. That is also so
+        // for an occurrence moved out of the past while its master stays (a live row; the
+        // rows of cancelled occurrences are `cancelled`, those of moved ones name their
+        // sub-meeting).
         let standalone_row = r.key.recurrence_id.is_some()
             && r.sub_meeting_id.is_none()
             && !r.recurring
             && r.meeting_id.is_some()
-            && !masters.contains_key(r.key.uid.as_str());
+            && (!masters.contains_key(r.key.uid.as_str()) || r.state == RowState::Created);
         if r.key.recurrence_id.is_some() && !standalone_row {
             // An occurrence row whose override vanished: the series decides (see above). A
             // re-send left to do (`pending`) for an EXDATE or override that is gone, or for a
@@ -717,7 +754,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     if let Action::Cancel { href, .. } = &mut cancel {
                         *href = None;
                     }
-                    disappearing.push(cancel);
+                    if masters.contains_key(r.key.uid.as_str()) {
+                        // One override gone from an event that is still there: no sign of an
+                        // emptied calendar, so not held by the mass-cancellation guard.
+                        actions.push(cancel);
+                    } else {
+                        disappearing.push(cancel);
+                    }
                 }
             }
             // A create in doubt whose event vanished: its meeting may exist. Look for it (after
@@ -927,6 +970,26 @@ fn plan_occurrences(
             };
             seen.insert(key.clone());
             let row = rows.get(&key).copied();
+            if let Some(r) = row.filter(|r| holds_own_meeting(r))
+                && !moved_out_of_the_past(se, masters, input.now)
+            {
+                // It had a meeting of its own (moved out of the past) and is no longer so
+                // moved (cancelled, or back in the past): that meeting goes.
+                if !meeting_over(r, input.now) {
+                    let reason = if se.event.cancelled {
+                        CancelReason::EventCancelled
+                    } else {
+                        CancelReason::Replaced
+                    };
+                    let mut cancel = cancel_action(r, reason, None);
+                    // The object's block is the series': nothing of this meeting is in it.
+                    if let Action::Cancel { href, .. } = &mut cancel {
+                        *href = None;
+                    }
+                    actions.push(cancel);
+                }
+                continue;
+            }
             let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
             let Some(m) = meeting_for(rid).filter(|_| slot) else {
                 forget_pending(rows, &key, actions);
@@ -992,6 +1055,16 @@ fn forget_pending(rows: &HashMap<&EventKey, &EventRow>, key: &EventKey, actions:
     }
 }
 
+/// The series from its first occurrence that starts after now (skipping one under way), when
+/// that is within the horizon.
+fn next_series_ahead(ev: &Event, input: &PlanInput<'_>, under_way: &Desired) -> Option<Desired> {
+    let from = under_way.end.max(input.now + Duration::seconds(1));
+    desired_at(ev, input, from, true)
+        .ok()
+        .flatten()
+        .filter(|d| d.start > input.now)
+}
+
 /// Whether `t` is the start of one of the series' occurrences, EXDATEs not applied (a single
 /// event: its start). An EXDATE or RECURRENCE-ID elsewhere names no occurrence and changes
 /// nothing. A rule that cannot be read or expanded counts every instant as a slot (the caller
@@ -1020,6 +1093,15 @@ fn is_slot(ev: &Event, t: DateTime<Utc>) -> bool {
         exdates: &[],
     };
     recurrence::occurrences(&series, t, 1).map_or(true, |o| o.first() == Some(&t))
+}
+
+/// Whether an occurrence row holds a live meeting of its own (not a sub-meeting of the series).
+fn holds_own_meeting(r: &EventRow) -> bool {
+    r.key.recurrence_id.is_some()
+        && r.state == RowState::Created
+        && r.sub_meeting_id.is_none()
+        && !r.recurring
+        && r.meeting_id.is_some()
 }
 
 /// An override of a series that moves an occurrence whose slot is already past (so no meeting

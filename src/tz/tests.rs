@@ -538,3 +538,77 @@ fn offsets_parse_with_and_without_seconds() {
     assert!(parse_offset("0100").is_none());
     assert!(parse_offset("+01").is_none());
 }
+
+#[test]
+fn microsoft_tzone_uris_resolve_through_the_windows_table() {
+    let r = ZoneResolver::new(chrono_tz::Asia::Shanghai);
+    for (tzid, want) in [
+        ("tzone://Microsoft/Utc", "UTC"),
+        ("\"tzone://Microsoft/Utc\"", "UTC"),
+        ("TZONE://microsoft/UTC", "UTC"),
+        ("tzone://Microsoft/China Standard Time", "Asia/Shanghai"),
+        ("tzone://Microsoft/W. Europe Standard Time", "Europe/Berlin"),
+        (
+            "tzone://Microsoft/Eastern Standard Time",
+            "America/New_York",
+        ),
+        ("tzone://Microsoft/Europe/Vienna", "Europe/Vienna"),
+    ] {
+        assert_eq!(iana_name(&r, tzid), want, "{tzid}");
+    }
+    for unknown in [
+        "tzone://Microsoft/",
+        "tzone://Microsoft/Nowhere Time",
+        "tzone://Other/Utc",
+    ] {
+        assert!(
+            matches!(r.resolve(Some(unknown)), Err(TzError::Unknown(_))),
+            "{unknown}"
+        );
+    }
+}
+
+#[test]
+fn vtimezone_only_zone_gets_the_cldr_zone_or_an_agreeing_one() {
+    let us_rules = |tzid: &str| {
+        vtimezone(&format!(
+            "BEGIN:VCALENDAR\r\nBEGIN:VTIMEZONE\r\nTZID:{tzid}\r\nBEGIN:STANDARD\r\n\
+             DTSTART:16010101T020000\r\nTZOFFSETFROM:-0400\r\nTZOFFSETTO:-0500\r\n\
+             RRULE:FREQ=YEARLY;BYDAY=1SU;BYMONTH=11\r\nEND:STANDARD\r\nBEGIN:DAYLIGHT\r\n\
+             DTSTART:16010101T020000\r\nTZOFFSETFROM:-0500\r\nTZOFFSETTO:-0400\r\n\
+             RRULE:FREQ=YEARLY;BYDAY=2SU;BYMONTH=3\r\nEND:DAYLIGHT\r\nEND:VTIMEZONE\r\n\
+             END:VCALENDAR\r\n"
+        ))
+    };
+    let year: Vec<DateTime<Utc>> = (0..52)
+        .map(|w| utc(2027, 1, 4, 15, 0) + Duration::weeks(w))
+        .collect();
+    assert_eq!(
+        us_rules("Eastern Standard Time 1")
+            .iana_equivalent(&year)
+            .as_deref(),
+        Some("America/New_York"),
+        "the CLDR mapping of the id, without Exchange's number"
+    );
+    let named = us_rules("Customized Time Zone")
+        .iana_equivalent(&year)
+        .unwrap();
+    let tz: chrono_tz::Tz = named.parse().unwrap();
+    assert!(named.contains('/') && !named.starts_with("Etc/"), "{named}");
+    for t in &year {
+        assert_eq!(
+            tz.offset_from_utc_datetime(&t.naive_utc()).fix(),
+            us_rules("x").offset_at_utc(*t),
+            "{named} at {t}"
+        );
+    }
+    // No instants: any zone agrees; IANA zones and UTC name themselves.
+    assert!(us_rules("x").iana_equivalent(&[]).is_some());
+    assert_eq!(
+        Zone::Iana(chrono_tz::Europe::Berlin)
+            .iana_equivalent(&year)
+            .as_deref(),
+        Some("Europe/Berlin")
+    );
+    assert_eq!(Zone::Utc.iana_equivalent(&year).as_deref(), Some("UTC"));
+}
