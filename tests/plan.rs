@@ -1420,6 +1420,7 @@ fn occurrence_changes_left_to_resend_are_sent_after_a_committed_series_change() 
         {
             let mut r = EventRow::new(key, RowState::Created, 0);
             r.meeting_id = Some(meeting_id);
+            r.sub_meeting_id = r.key.recurrence_id.map(|t| t.to_string());
             r.fingerprint = Some(fingerprint);
             c.rows.push(r);
         }
