@@ -311,9 +311,11 @@ fn status(config: &Config, json: bool) -> ExitCode {
                 "calendar": r.key.calendar, "uid": r.key.uid, "recurrence_id": r.key.recurrence_id,
                 "segment_start": segment,
                 "subject": r.subject, "next": next(r), "start": r.start_at, "end": r.end_at, "series_end": r.series_end_at,
-                "recurring": r.recurring, "state": r.state.as_str(), "meeting_id": r.meeting_id,
+                "recurring": r.recurring,
+                "rule": r.rule.as_deref().and_then(|j| serde_json::from_str::<serde_json::Value>(j).ok()),
+                "state": r.state.as_str(), "meeting_id": r.meeting_id,
                 "meeting_code": r.meeting_code, "join_url": r.join_url, "written_back": r.written_back,
-                "last_error": r.last_error,
+                "live_url": r.live_url, "last_error": r.last_error,
             })).collect::<Vec<_>>(),
         });
         println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
@@ -340,8 +342,8 @@ fn status(config: &Config, json: bool) -> ExitCode {
     }
     println!();
     println!(
-        "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} LAST ERROR",
-        "CALENDAR", "SUBJECT", "NEXT", "CODE", "STATE", "UID"
+        "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} {:<36} LAST ERROR",
+        "CALENDAR", "SUBJECT", "NEXT", "CODE", "STATE", "UID", "REPEATS"
     );
     for (r, segment) in &rows {
         // A continuation meeting is shown under its event, marked with the date it starts.
@@ -359,17 +361,41 @@ fn status(config: &Config, json: bool) -> ExitCode {
             .map(crate::writeback::group_code)
             .unwrap_or_default();
         println!(
-            "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} {}",
+            "{:<12} {:<28} {:<17} {:<11} {:<9} {:<30} {:<36} {}",
             r.key.calendar,
             subject,
             ts(next(r), zone),
             code,
             r.state.as_str(),
             uid,
+            repeats(r, zone),
             r.last_error.as_deref().unwrap_or("")
         );
+        if let Some(live) = &r.live_url {
+            println!("{:<12}   ↳ live stream: {live}", "");
+        }
     }
     ExitCode::SUCCESS
+}
+
+/// A row's rule in words ("weekly on Mon ×10"), "single", or "recurring" for a row from
+/// before the rule was kept.
+fn repeats(r: &crate::store::EventRow, zone: chrono_tz::Tz) -> String {
+    let rule = r
+        .rule
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<crate::tencent::types::RecurringRule>(j).ok());
+    match rule {
+        Some(rule) => {
+            let first = r
+                .start_at
+                .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+                .map(|t| t.with_timezone(&zone).date_naive());
+            crate::sync::rule_words::rule_in_words(Some(&rule), first, zone)
+        }
+        None if r.recurring => "recurring".to_owned(),
+        None => "single".to_owned(),
+    }
 }
 
 async fn check(config: Config, discover: Option<String>) -> ExitCode {
@@ -453,15 +479,29 @@ async fn check_ics(
     shared: &reqwest::Client,
 ) -> Result<String, String> {
     let http = &crate::sync::http_client_for(cal, shared)?;
-    let fetched =
-        crate::source::ics::fetch(http, &cal.url, &config.base_dir, None, None, cal.timeout())
-            .await
-            .map_err(|e| e.to_string())?;
+    let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+    let fetched = crate::source::ics::fetch_selected(
+        http,
+        &cal.url,
+        &config.base_dir,
+        (None, None),
+        cal.timeout(),
+        &m,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match fetched {
-        crate::source::ics::Fetched::Body { data, .. } => {
-            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+        crate::source::ics::Fetched::Body { data, vevents, .. } => {
+            let m = crate::event::TagMatcher::new(cal.match_rules.as_ref())
+                .with_live(cal.live_match.as_ref());
             crate::event::parse_calendar(&data, config.default_zone(), &m)
-                .map(|p| format!("{} events, {} tagged", p.vevents, p.events.len()))
+                .map(|p| {
+                    format!(
+                        "{} events, {} tagged",
+                        vevents.unwrap_or(p.vevents),
+                        p.events.len()
+                    )
+                })
                 .map_err(|e| e.to_string())
         }
         crate::source::ics::Fetched::NotModified => Ok("not modified".into()),

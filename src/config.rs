@@ -22,6 +22,9 @@ pub const DEFAULT_API_BASE: &str = "https://api.meeting.qq.com";
 pub const DEFAULT_CATEGORIES: &[&str] = &["Tencent Meeting", "腾讯会议", "online-meeting"];
 /// LOCATION substrings that tag an event when a calendar has no `[calendar.match]` table.
 pub const DEFAULT_LOCATION_KEYWORDS: &[&str] = &["Tencent Meeting", "腾讯会议"];
+/// Categories that ask for a live stream of an event's meeting when a calendar has no
+/// `[calendar.live_match]` table.
+pub const DEFAULT_LIVE_CATEGORIES: &[&str] = &["Live", "直播"];
 /// Environment variable that may hold the API secret key.
 pub const SECRET_KEY_ENV: &str = "CALMEET_SECRET_KEY";
 
@@ -144,6 +147,11 @@ pub struct MatchRules {
     /// Substrings searched in SUMMARY, LOCATION and DESCRIPTION (case-insensitive).
     #[serde(default)]
     pub keywords: Vec<String>,
+    /// Take every event of the calendar (a calendar kept only for online meetings); then
+    /// `categories` and `keywords` must be empty. An empty string among them is refused
+    /// instead of silently matching everything.
+    #[serde(default)]
+    pub all: bool,
 }
 
 /// One `[[calendar]]` table. `Debug` shows the URL without a password in its userinfo.
@@ -183,6 +191,205 @@ pub struct CalendarConfig {
     /// as a warning on every pass; TLS verification is on for everything else.
     #[serde(default)]
     pub insecure_skip_verify: bool,
+    // Secrets from commands (issue #15 item 3), see `crate::secret_command`.
+    /// Command (argv, no shell) whose first line of output is the password.
+    pub password_command: Option<Vec<String>>,
+    /// Command (argv, no shell) whose first line of output is the bearer token; run again
+    /// when the server answers 401 (once per pass).
+    pub token_command: Option<Vec<String>>,
+    /// `[calendar.meeting]`: what `[meeting]` sets for every meeting, for this calendar's.
+    pub meeting: Option<CalendarMeeting>,
+    /// `[calendar.live]`: live streaming of this calendar's meetings.
+    pub live: Option<LiveOptions>,
+    /// `[calendar.live_match]`: tags that ask for a live stream of one event's meeting;
+    /// categories "Live" / "直播" when absent.
+    pub live_match: Option<MatchRules>,
+    /// The meeting options of this calendar, merged over `[meeting]` and with `*_file`
+    /// secrets read; filled in by [`Config::parse`].
+    #[serde(skip)]
+    pub resolved: ResolvedMeeting,
+}
+
+/// Where a meeting's `location` comes from (`[calendar.meeting] location`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MeetingLocation {
+    /// The event's LOCATION, cut to the API's limit (18 CJK / 36 Latin characters); a
+    /// LOCATION that is a link (calmeet's own join link, say) is not a place and not sent.
+    Event,
+}
+
+/// `[calendar.meeting]`: per-calendar meeting options (reference §2.2).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CalendarMeeting {
+    /// `settings` merged key by key over `[meeting.settings]`.
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Meeting password (4–6 digits) instead of `meeting.password`.
+    pub password: Option<String>,
+    /// File holding that password.
+    pub password_file: Option<PathBuf>,
+    /// Creator of every meeting of this calendar: the mapped ORGANIZER no longer becomes the
+    /// creator but a host.
+    pub userid: Option<String>,
+    /// Device type sent as `instanceid` instead of `meeting.instanceid`.
+    pub instanceid: Option<i64>,
+    /// `sync_to_wework` on create (the API's default is true; it cannot be modified later).
+    pub sync_to_wework: Option<bool>,
+    /// `"event"`: send the event's LOCATION as the meeting's location. Default: none sent.
+    pub location: Option<MeetingLocation>,
+}
+
+/// `[calendar.live]`: live streaming (reference §2.2 `enable_live` / `live_config`).
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LiveOptions {
+    /// Stream every meeting of the calendar (default true); false: only events tagged by
+    /// `[calendar.live_match]` (or the default live categories).
+    pub all: Option<bool>,
+    /// `live_subject`; default the meeting's subject. (The API's names are accepted as
+    /// aliases: `live_subject`, `live_summary`, `live_password`, `live_password_file`,
+    /// `enable_live_im`, `enable_live_replay`.)
+    #[serde(alias = "live_subject")]
+    pub subject: Option<String>,
+    /// `live_summary`; default the event's DESCRIPTION without calmeet's block.
+    #[serde(alias = "live_summary")]
+    pub summary: Option<String>,
+    /// Inline stream password (discouraged; prefer `password_file`); sets
+    /// `enable_live_password`.
+    #[serde(alias = "live_password")]
+    pub password: Option<Secret>,
+    /// File holding the stream password; sets `enable_live_password`.
+    #[serde(alias = "live_password_file")]
+    pub password_file: Option<PathBuf>,
+    /// `enable_live_im`: viewers may chat.
+    #[serde(alias = "enable_live_im")]
+    pub im: Option<bool>,
+    /// `enable_live_replay`: keep a replay.
+    #[serde(alias = "enable_live_replay")]
+    pub replay: Option<bool>,
+}
+
+/// A calendar's meeting options after merging `[calendar.meeting]` over `[meeting]` and
+/// reading secret files. `Debug` never shows a password.
+#[derive(Clone, Default, PartialEq)]
+pub struct ResolvedMeeting {
+    /// Merged `settings` (checked against [`SETTINGS`]), as JSON for the request.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// Meeting password.
+    pub password: Option<String>,
+    /// Fixed creator (`[calendar.meeting] userid`).
+    pub userid: Option<String>,
+    /// `instanceid` for this calendar's calls.
+    pub instanceid: i64,
+    /// `sync_to_wework` on create.
+    pub sync_to_wework: Option<bool>,
+    /// Send the event's LOCATION as the meeting's location.
+    pub location_from_event: bool,
+    /// Stream every meeting of the calendar.
+    pub live_all: bool,
+    /// `[calendar.live]` settings (defaults when absent).
+    pub live: LiveOptions,
+    /// The stream password, read from `password` or `password_file`.
+    pub live_password: Option<Secret>,
+}
+
+impl fmt::Debug for ResolvedMeeting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ResolvedMeeting")
+            .field("settings", &self.settings)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("userid", &self.userid)
+            .field("instanceid", &self.instanceid)
+            .field("sync_to_wework", &self.sync_to_wework)
+            .field("location_from_event", &self.location_from_event)
+            .field("live_all", &self.live_all)
+            .field("live_password", &self.live_password)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The type a `settings` key takes (reference §2.2).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SettingType {
+    /// `true` / `false`.
+    Bool,
+    /// An integer among the listed values.
+    Int(&'static [i64]),
+    /// A string among the listed values.
+    Str(&'static [&'static str]),
+}
+
+/// Every `settings` key the create-meeting API takes, with its type (reference §2.2; the SDK's
+/// `V1MeetingsPostRequestSettings`). `play_ivr_on_join` / `play_ivr_on_leave` are documented as
+/// unsupported and refused.
+pub const SETTINGS: &[(&str, SettingType)] = &[
+    ("mute_enable_join", SettingType::Bool),
+    ("mute_enable_type_join", SettingType::Int(&[0, 1, 2])),
+    ("allow_unmute_self", SettingType::Bool),
+    ("allow_in_before_host", SettingType::Bool),
+    ("auto_in_waiting_room", SettingType::Bool),
+    ("allow_screen_shared_watermark", SettingType::Bool),
+    ("water_mark_type", SettingType::Int(&[0, 1])),
+    ("only_enterprise_user_allowed", SettingType::Bool),
+    ("only_user_join_type", SettingType::Int(&[1, 2, 3])),
+    (
+        "auto_record_type",
+        SettingType::Str(&["none", "local", "cloud"]),
+    ),
+    ("participant_join_auto_record", SettingType::Bool),
+    ("enable_host_pause_auto_record", SettingType::Bool),
+    ("auto_asr", SettingType::Bool),
+    ("open_asr_view", SettingType::Int(&[0, 1])),
+    ("change_nickname", SettingType::Int(&[1, 2])),
+    ("allow_multi_device", SettingType::Bool),
+];
+
+/// Checks one `settings` table against [`SETTINGS`]: `Err((key, message))` names the first
+/// unknown key or wrong value.
+///
+/// # Errors
+/// An unknown key, or a value of the wrong type or outside the listed values.
+pub fn check_settings(table: &toml::Table) -> Result<(), (String, String)> {
+    for (key, value) in table {
+        let Some((_, ty)) = SETTINGS.iter().find(|(k, _)| k == key) else {
+            let known: Vec<&str> = SETTINGS.iter().map(|(k, _)| *k).collect();
+            return Err((
+                key.clone(),
+                format!(
+                    "unknown meeting setting `{key}`; the API takes: {}",
+                    known.join(", ")
+                ),
+            ));
+        };
+        let ok = match (ty, value) {
+            (SettingType::Bool, toml::Value::Boolean(_)) => true,
+            (SettingType::Int(allowed), toml::Value::Integer(n)) => allowed.contains(n),
+            (SettingType::Str(allowed), toml::Value::String(s)) => allowed.contains(&s.as_str()),
+            _ => false,
+        };
+        if !ok {
+            let want = match ty {
+                SettingType::Bool => "true or false".to_owned(),
+                SettingType::Int(a) => format!(
+                    "one of the integers {}",
+                    a.iter().map(i64::to_string).collect::<Vec<_>>().join(", ")
+                ),
+                SettingType::Str(a) => format!("one of the strings \"{}\"", a.join("\", \"")),
+            };
+            return Err((key.clone(), format!("`{key}` must be {want}, not {value}")));
+        }
+    }
+    Ok(())
+}
+
+fn check_password(p: &str) -> Result<(), &'static str> {
+    if (4..=6).contains(&p.len()) && p.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err("must be 4 to 6 digits")
+    }
 }
 
 impl fmt::Debug for CalendarConfig {
@@ -202,7 +409,11 @@ impl fmt::Debug for CalendarConfig {
             .field("match_rules", &self.match_rules)
             .field("timeout_secs", &self.timeout_secs)
             .field("insecure_skip_verify", &self.insecure_skip_verify)
-            .finish()
+            .field("password_command", &self.password_command)
+            .field("token_command", &self.token_command)
+            .field("meeting", &self.resolved)
+            .field("live_match", &self.live_match)
+            .finish_non_exhaustive()
     }
 }
 
@@ -219,27 +430,52 @@ impl CalendarConfig {
         std::time::Duration::from_secs(self.timeout_secs)
     }
 
-    /// Resolves this calendar's password from `password` or `password_file`.
+    /// Resolves this calendar's password from `password`, `password_file` or
+    /// `password_command`. A command's secret is kept in memory; `fresh` runs it again (after
+    /// a 401).
     ///
     /// # Errors
-    /// When the file cannot be read.
-    pub fn resolve_password(&self, base: &Path) -> Result<Option<Secret>, ConfigError> {
+    /// When the file cannot be read or the command fails (named by its exit status).
+    pub fn resolve_password(
+        &self,
+        base: &Path,
+        fresh: bool,
+    ) -> Result<Option<Secret>, ConfigError> {
+        let wrap =
+            |e: String| ConfigError::Secret(format!("calendar '{}': password: {e}", self.name));
+        if let Some(argv) = &self.password_command {
+            return crate::secret_command::fetch(argv, self.timeout(), fresh)
+                .map(Some)
+                .map_err(|e| wrap(format!("password_command: {e}")));
+        }
         resolve_secret(
             self.password.as_ref(),
             self.password_file.as_deref(),
             None,
             base,
         )
-        .map_err(|e| ConfigError::Secret(format!("calendar '{}': password: {e}", self.name)))
+        .map_err(wrap)
     }
 
-    /// Resolves this calendar's bearer token from `token` or `token_file`.
+    /// Resolves this calendar's bearer token from `token`, `token_file` or `token_command`
+    /// (`fresh` as for [`Self::resolve_password`]).
     ///
     /// # Errors
-    /// When the file cannot be read.
-    pub fn resolve_token(&self, base: &Path) -> Result<Option<Secret>, ConfigError> {
-        resolve_secret(self.token.as_ref(), self.token_file.as_deref(), None, base)
-            .map_err(|e| ConfigError::Secret(format!("calendar '{}': token: {e}", self.name)))
+    /// When the file cannot be read or the command fails.
+    pub fn resolve_token(&self, base: &Path, fresh: bool) -> Result<Option<Secret>, ConfigError> {
+        let wrap = |e: String| ConfigError::Secret(format!("calendar '{}': token: {e}", self.name));
+        if let Some(argv) = &self.token_command {
+            return crate::secret_command::fetch(argv, self.timeout(), fresh)
+                .map(Some)
+                .map_err(|e| wrap(format!("token_command: {e}")));
+        }
+        resolve_secret(self.token.as_ref(), self.token_file.as_deref(), None, base).map_err(wrap)
+    }
+
+    /// Whether a credential comes from a command, so a 401 is worth one fresh run.
+    #[must_use]
+    pub fn has_secret_command(&self) -> bool {
+        self.password_command.is_some() || self.token_command.is_some()
     }
 }
 
@@ -296,6 +532,8 @@ pub struct MeetingConfig {
     /// limit is 300 per minute per app, answered with error 190310 beyond it.
     #[serde(default = "default_max_calls_per_minute")]
     pub max_calls_per_minute: u32,
+    /// Command (argv, no shell) whose first line of output is the secret key (issue #15).
+    pub secret_key_command: Option<Vec<String>>,
 }
 
 impl Default for MeetingConfig {
@@ -316,16 +554,23 @@ impl Default for MeetingConfig {
             timeout_secs: default_api_timeout(),
             reconcile_grace_secs: default_reconcile_grace(),
             max_calls_per_minute: default_max_calls_per_minute(),
+            secret_key_command: None,
         }
     }
 }
 
 impl MeetingConfig {
-    /// Resolves the secret key: `secret_key`, then `secret_key_file`, then `$CALMEET_SECRET_KEY`.
+    /// Resolves the secret key: `secret_key_command`, `secret_key`, then `secret_key_file`,
+    /// then `$CALMEET_SECRET_KEY`.
     ///
     /// # Errors
     /// When none is set or the file cannot be read.
     pub fn resolve_secret_key(&self, base: &Path) -> Result<Secret, ConfigError> {
+        if let Some(argv) = &self.secret_key_command {
+            let timeout = std::time::Duration::from_secs(self.timeout_secs);
+            return crate::secret_command::fetch(argv, timeout, false)
+                .map_err(|e| ConfigError::Secret(format!("meeting.secret_key_command: {e}")));
+        }
         let env = std::env::var(SECRET_KEY_ENV).ok().map(Secret::new);
         resolve_secret(
             self.secret_key.as_ref(),
@@ -361,7 +606,8 @@ impl MeetingConfig {
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
-    /// Cron expression (cron crate syntax: `sec min hour dom mon dow [year]`).
+    /// When passes run: a crontab line or a seconds-first `cron` expression
+    /// (`crate::daemon::Schedule`).
     #[serde(default = "default_schedule")]
     pub schedule: String,
     /// IANA zone for floating times; the system zone when absent.
@@ -378,6 +624,9 @@ pub struct Config {
     /// mass-deletion guard holds the cancellations (0.0–1.0).
     #[serde(default = "default_cancel_guard")]
     pub max_cancel_share: f64,
+    /// `host:port` on which `calmeet run` serves `/metrics` and `/healthz` (`crate::metrics`);
+    /// off when absent. Prefer a loopback address: the figures are not secret, but not public.
+    pub metrics_listen: Option<String>,
     /// API access.
     #[serde(default)]
     pub meeting: MeetingConfig,
@@ -441,6 +690,7 @@ impl Config {
         config.base_dir = base_dir.to_path_buf();
         config.source = source.to_owned();
         config.validate()?;
+        config.resolve_meetings()?;
         Ok(config)
     }
 
@@ -475,6 +725,9 @@ impl Config {
             }
             if cal.token.is_some() {
                 keys.push(format!("calendar[{i}].token"));
+            }
+            if cal.live.as_ref().is_some_and(|l| l.password.is_some()) {
+                keys.push(format!("calendar[{i}].live.password"));
             }
             let url = crate::source::ics::http_url(&cal.url).unwrap_or_default();
             if url::Url::parse(&url).is_ok_and(|u| u.password().is_some()) {
@@ -518,6 +771,96 @@ impl Config {
         Ok(())
     }
 
+    /// Merges each calendar's `[calendar.meeting]` / `[calendar.live]` over `[meeting]`,
+    /// checks every `settings` key and value, and reads the password files.
+    fn resolve_meetings(&mut self) -> Result<(), ConfigError> {
+        check_settings(&self.meeting.settings)
+            .map_err(|(k, m)| self.invalid(&format!("meeting.settings.{k}"), m))?;
+        let mut resolved = Vec::with_capacity(self.calendars.len());
+        for (i, cal) in self.calendars.iter().enumerate() {
+            let key = |k: &str| format!("calendar[{i}].{k}");
+            let own = cal.meeting.clone().unwrap_or_default();
+            check_settings(&own.settings)
+                .map_err(|(k, m)| self.invalid(&key(&format!("meeting.settings.{k}")), m))?;
+            let mut merged = self.meeting.settings.clone();
+            merged.extend(own.settings.clone());
+            let settings = serde_json::to_value(&merged)
+                .ok()
+                .and_then(|v| v.as_object().cloned())
+                .unwrap_or_default();
+            if own.password.is_some() && own.password_file.is_some() {
+                return Err(self.invalid(
+                    &key("meeting.password"),
+                    "set either password or password_file, not both",
+                ));
+            }
+            let own_password = match (&own.password, &own.password_file) {
+                (Some(p), _) => Some(p.clone()),
+                (None, Some(f)) => resolve_secret(None, Some(f), None, &self.base_dir)
+                    .map_err(|e| self.invalid(&key("meeting.password_file"), e))?
+                    .map(|s| s.expose().trim().to_owned()),
+                (None, None) => None,
+            };
+            if let Some(p) = &own_password {
+                check_password(p).map_err(|m| self.invalid(&key("meeting.password"), m))?;
+            }
+            if let Some(u) = &own.userid {
+                check_userid(u).map_err(|m| self.invalid(&key("meeting.userid"), m))?;
+            }
+            if let Some(n) = own.instanceid
+                && !(0..=100).contains(&n)
+            {
+                return Err(self.invalid(
+                    &key("meeting.instanceid"),
+                    "must be a device type between 0 and 100 (1 = PC)",
+                ));
+            }
+            let live = cal.live.clone().unwrap_or_default();
+            if live.password.is_some() && live.password_file.is_some() {
+                return Err(self.invalid(
+                    &key("live.password"),
+                    "set either password or password_file, not both",
+                ));
+            }
+            let live_password = resolve_secret(
+                live.password.as_ref(),
+                live.password_file.as_deref(),
+                None,
+                &self.base_dir,
+            )
+            .map_err(|e| self.invalid(&key("live.password_file"), e))?;
+            if let Some(p) = &live_password {
+                check_password(p.expose()).map_err(|m| self.invalid(&key("live.password"), m))?;
+            }
+            if let Some(m) = &cal.live_match
+                && m.categories.is_empty()
+                && m.keywords.is_empty()
+                && !m.all
+            {
+                return Err(self.invalid(
+                    &key("live_match"),
+                    "needs at least one of categories or keywords (remove the table for \
+                     the defaults)",
+                ));
+            }
+            resolved.push(ResolvedMeeting {
+                settings,
+                password: own_password.or_else(|| self.meeting.password.clone()),
+                userid: own.userid.clone(),
+                instanceid: own.instanceid.unwrap_or(self.meeting.instanceid),
+                sync_to_wework: own.sync_to_wework,
+                location_from_event: own.location == Some(MeetingLocation::Event),
+                live_all: cal.live.is_some() && live.all.unwrap_or(true),
+                live,
+                live_password,
+            });
+        }
+        for (cal, r) in self.calendars.iter_mut().zip(resolved) {
+            cal.resolved = r;
+        }
+        Ok(())
+    }
+
     fn invalid(&self, key: &str, message: impl Into<String>) -> ConfigError {
         ConfigError::Invalid {
             path: self.source.clone(),
@@ -527,15 +870,16 @@ impl Config {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        use std::str::FromStr;
-        if let Err(e) = cron::Schedule::from_str(&self.schedule) {
+        if let Err(e) = crate::daemon::Schedule::parse(&self.schedule, None) {
+            return Err(self.invalid("schedule", e.to_string()));
+        }
+        if let Some(addr) = &self.metrics_listen
+            && addr.parse::<std::net::SocketAddr>().is_err()
+        {
             return Err(self.invalid(
-                "schedule",
+                "metrics_listen",
                 format!(
-                    "'{}' is not a valid schedule ({e}); the syntax is 6 or 7 fields with \
-                     seconds first: 'sec min hour day-of-month month day-of-week [year]', e.g. \
-                     '0 */5 * * * *'; write weekdays as names (Mon-Fri): 1 means Sunday",
-                    self.schedule
+                    "'{addr}' is not an address:port, e.g. \"127.0.0.1:9464\" or \"[::1]:9464\""
                 ),
             ));
         }
@@ -561,10 +905,8 @@ impl Config {
         {
             return Err(self.invalid("meeting.api_base", "must be an http(s) URL"));
         }
-        if let Some(p) = &self.meeting.password
-            && (!(4..=6).contains(&p.len()) || !p.bytes().all(|b| b.is_ascii_digit()))
-        {
-            return Err(self.invalid("meeting.password", "must be 4 to 6 digits"));
+        if let Some(p) = &self.meeting.password {
+            check_password(p).map_err(|m| self.invalid("meeting.password", m))?;
         }
         if !(10..=500).contains(&self.meeting.subject_max_chars) {
             return Err(self.invalid("meeting.subject_max_chars", "must be between 10 and 500"));
@@ -584,12 +926,13 @@ impl Config {
                 "must be between 1 and 100000 (Tencent's default limit is 300)",
             ));
         }
-        if self.meeting.secret_key.is_some() && self.meeting.secret_key_file.is_some() {
-            return Err(self.invalid(
-                "meeting.secret_key",
-                "set either secret_key or secret_key_file, not both",
-            ));
-        }
+        self.validate_secret_sources(
+            "meeting.",
+            "secret_key",
+            self.meeting.secret_key.is_some(),
+            self.meeting.secret_key_file.is_some(),
+            self.meeting.secret_key_command.as_deref(),
+        )?;
         check_userid(&self.meeting.userid)
             .map_err(|m| self.invalid("meeting.userid", m.to_owned()))?;
         for (email, userid) in &self.meeting.users {
@@ -627,7 +970,8 @@ impl Config {
                         || cal.password.is_some()
                         || cal.password_file.is_some()
                         || cal.token.is_some()
-                        || cal.token_file.is_some() =>
+                        || cal.token_file.is_some()
+                        || cal.has_secret_command() =>
                 {
                     return Err(self.invalid(
                         &key("username"),
@@ -646,28 +990,89 @@ impl Config {
             if is_http && url::Url::parse(&cal.url).is_err() {
                 return Err(self.invalid(&key("url"), format!("'{}' is not a valid URL", cal.url)));
             }
-            if cal.password.is_some() && cal.password_file.is_some() {
-                return Err(self.invalid(
-                    &key("password"),
-                    "set either password or password_file, not both",
-                ));
-            }
+            let prefix = format!("calendar[{i}].");
+            self.validate_secret_sources(
+                &prefix,
+                "password",
+                cal.password.is_some(),
+                cal.password_file.is_some(),
+                cal.password_command.as_deref(),
+            )?;
+            self.validate_secret_sources(
+                &prefix,
+                "token",
+                cal.token.is_some(),
+                cal.token_file.is_some(),
+                cal.token_command.as_deref(),
+            )?;
             if !(1..=600).contains(&cal.timeout_secs) {
                 return Err(self.invalid(&key("timeout_secs"), "must be between 1 and 600 seconds"));
             }
             if let Some(u) = &cal.userid {
                 check_userid(u).map_err(|m| self.invalid(&key("userid"), m.to_owned()))?;
             }
-            if let Some(m) = &cal.match_rules
-                && m.categories.is_empty()
-                && m.keywords.is_empty()
-            {
+            if let Some(m) = &cal.match_rules {
+                self.validate_match(m, &key("match"))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// One secret has one source: `NAME`, `NAME_file` or `NAME_command`; a command is a
+    /// non-empty argv list whose program is named.
+    fn validate_secret_sources(
+        &self,
+        prefix: &str,
+        name: &str,
+        inline: bool,
+        file: bool,
+        command: Option<&[String]>,
+    ) -> Result<(), ConfigError> {
+        if usize::from(inline) + usize::from(file) + usize::from(command.is_some()) > 1 {
+            return Err(self.invalid(
+                &format!("{prefix}{name}"),
+                format!("set only one of {name}, {name}_file and {name}_command"),
+            ));
+        }
+        if let Some(argv) = command
+            && argv.first().is_none_or(|p| p.trim().is_empty())
+        {
+            return Err(self.invalid(
+                &format!("{prefix}{name}_command"),
+                "must be a list naming a program and its arguments, run without a shell, e.g. \
+                 [\"pass\", \"show\", \"calendar\"]",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Checks one `[calendar.match]` table: `all = true` alone, or at least one non-empty
+    /// category or keyword. An empty (or blank) string would be a substring of every event, so
+    /// it is refused with a pointer to `all = true`, which says the same thing on purpose.
+    fn validate_match(&self, m: &MatchRules, key: &str) -> Result<(), ConfigError> {
+        for (field, values) in [("categories", &m.categories), ("keywords", &m.keywords)] {
+            if let Some(i) = values.iter().position(|v| v.trim().is_empty()) {
                 return Err(self.invalid(
-                    &key("match"),
-                    "needs at least one of categories or keywords (remove the table for \
-                         the defaults)",
+                    &format!("{key}.{field}[{i}]"),
+                    "an empty string would match every event; remove it, or write \
+                     `all = true` in [calendar.match] to take every event on purpose",
                 ));
             }
+        }
+        let has_tags = !m.categories.is_empty() || !m.keywords.is_empty();
+        if m.all && has_tags {
+            return Err(self.invalid(
+                &format!("{key}.all"),
+                "all = true takes every event, so categories and keywords would be ignored; \
+                 remove them or remove `all`",
+            ));
+        }
+        if !m.all && !has_tags {
+            return Err(self.invalid(
+                key,
+                "needs at least one of categories or keywords, or `all = true` for every \
+                 event (remove the table for the defaults)",
+            ));
         }
         Ok(())
     }
@@ -713,15 +1118,24 @@ impl Config {
     }
 }
 
-/// Userids go into query strings; the API forbids these characters (reference §5).
-fn check_userid(u: &str) -> Result<(), &'static str> {
+/// Userids as the API takes them (reference §2.1, §5): at most 40 bytes of ASCII letters,
+/// digits and the characters SSO-provisioned ids use (`@ + . - _`); they go into query
+/// strings percent-encoded and signed as sent, as the official SDKs do (§1.5). `"1"` is
+/// refused: the seed documentation says it causes undefined errors.
+///
+/// # Errors
+/// The rule the userid breaks.
+pub fn check_userid(u: &str) -> Result<(), &'static str> {
     if u.len() > 40 {
         return Err("must be at most 40 bytes");
     }
+    if u == "1" {
+        return Err("\"1\" is not a usable userid (the API documents undefined errors for it)");
+    }
     if u.chars()
-        .any(|c| !c.is_ascii() || c.is_ascii_whitespace() || "!*'();:@&=+$,/?#[]".contains(c))
+        .any(|c| !(c.is_ascii_alphanumeric() || "@+.-_".contains(c)))
     {
-        return Err("must be ASCII without spaces or any of ! * ' ( ) ; : @ & = + $ , / ? # [ ]");
+        return Err("may hold only ASCII letters, digits and @ + . - _");
     }
     Ok(())
 }
@@ -880,11 +1294,18 @@ kind = "caldav"
 
     #[test]
     fn bad_schedule_explains_syntax() {
-        let err = parse("schedule = \"*/5 * * * *\"\n")
+        let err = parse(&format!("schedule = \"*/5 * * *\"\n{MINIMAL}"))
             .unwrap_err()
             .to_string();
-        assert!(err.contains("schedule"), "{err}");
+        assert!(err.contains("key `schedule`"), "{err}");
         assert!(err.contains("seconds first"), "{err}");
+        assert!(!err.contains('\n'), "{err}");
+    }
+
+    #[test]
+    fn crontab_schedule_line_is_accepted() {
+        let c = parse(&format!("schedule = \"*/5 * * * *\"\n{MINIMAL}")).unwrap();
+        assert_eq!(c.schedule, "*/5 * * * *");
     }
 
     #[test]
@@ -970,8 +1391,10 @@ kind = "caldav"
         // The password and token of a CalDAV calendar, once resolved, redact too.
         let t = "[[calendar]]\nname = \"c\"\nurl = \"https://x/\"\nkind = \"caldav\"\nusername = \"u\"\ntoken = \"TOK999\"\npassword = \"PW999\"\n";
         let c = parse(t).unwrap();
-        let token = c.calendars[0].resolve_token(Path::new("/")).unwrap();
-        let password = c.calendars[0].resolve_password(Path::new("/")).unwrap();
+        let token = c.calendars[0].resolve_token(Path::new("/"), false).unwrap();
+        let password = c.calendars[0]
+            .resolve_password(Path::new("/"), false)
+            .unwrap();
         let text = format!("{token:?} {password:?} {:?}", c.calendars[0]);
         assert!(
             !text.contains("TOK999") && !text.contains("PW999"),
@@ -1089,5 +1512,268 @@ kind = "caldav"
         let c = parse(&text).unwrap();
         let m = c.calendars[0].match_rules.as_ref().unwrap();
         assert_eq!(m.keywords, vec!["#tm"]);
+    }
+
+    #[test]
+    fn every_settings_key_and_type_is_checked() {
+        let with = |table: &str| format!("{MINIMAL}[meeting.settings]\n{table}\n");
+        for ok in [
+            "auto_in_waiting_room = true",
+            "mute_enable_type_join = 2",
+            "only_user_join_type = 3",
+            "auto_record_type = \"cloud\"",
+            "change_nickname = 2",
+        ] {
+            assert!(parse(&with(ok)).is_ok(), "{ok}");
+        }
+        for (bad, key) in [
+            (
+                "auto_in_waitng_room = true",
+                "meeting.settings.auto_in_waitng_room",
+            ),
+            (
+                "play_ivr_on_join = true",
+                "meeting.settings.play_ivr_on_join",
+            ),
+            ("mute_enable_join = 1", "meeting.settings.mute_enable_join"),
+            (
+                "only_user_join_type = 4",
+                "meeting.settings.only_user_join_type",
+            ),
+            (
+                "auto_record_type = \"tape\"",
+                "meeting.settings.auto_record_type",
+            ),
+            (
+                "water_mark_type = \"0\"",
+                "meeting.settings.water_mark_type",
+            ),
+        ] {
+            match parse(&with(bad)) {
+                Err(ConfigError::Invalid {
+                    key: k, message, ..
+                }) => {
+                    assert_eq!(k, key, "{bad}: {message}");
+                }
+                other => panic!("{bad}: {other:?}"),
+            }
+        }
+        // Per calendar too, named with the calendar's index.
+        let text = format!("{MINIMAL}[calendar.meeting.settings]\nauto_in_waiting_rom = true\n");
+        let err = parse(&text).unwrap_err().to_string();
+        assert!(
+            err.contains("calendar[0].meeting.settings.auto_in_waiting_rom"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn calendar_meeting_options_merge_over_the_global_ones() {
+        let text = String::from(
+            "[meeting]\napp_id = \"1\"\nsecret_id = \"s\"\nuserid = \"alice\"\npassword = \"1234\"\n\
+             [meeting.settings]\nmute_enable_join = true\nallow_unmute_self = false\n\
+             [[calendar]]\nname = \"a\"\nurl = \"https://x/a/\"\nkind = \"caldav\"\n\
+             [calendar.meeting]\npassword = \"56789\"\ninstanceid = 5\nuserid = \"room.1+a@example.com\"\n\
+             [calendar.meeting.settings]\nmute_enable_join = false\n\
+             [[calendar]]\nname = \"b\"\nurl = \"https://x/b/\"\nkind = \"caldav\"\n",
+        );
+        let c = parse(&text).unwrap();
+        let (a, b) = (&c.calendars[0].resolved, &c.calendars[1].resolved);
+        assert_eq!(a.settings["mute_enable_join"], false);
+        assert_eq!(a.settings["allow_unmute_self"], false);
+        assert_eq!(b.settings["mute_enable_join"], true);
+        assert_eq!(a.password.as_deref(), Some("56789"));
+        assert_eq!(b.password.as_deref(), Some("1234"));
+        assert_eq!((a.instanceid, b.instanceid), (5, 1));
+        assert_eq!(a.userid.as_deref(), Some("room.1+a@example.com"));
+        assert!(!format!("{c:?}").contains("56789"), "password in Debug");
+        let bad = text.replace("56789", "12");
+        let err = parse(&bad).unwrap_err().to_string();
+        assert!(err.contains("calendar[0].meeting.password"), "{err}");
+    }
+
+    #[test]
+    fn password_files_are_read_for_the_meeting_and_the_live_stream() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("mpw"), "4321\n").unwrap();
+        std::fs::write(dir.path().join("lpw"), "8765\n").unwrap();
+        let text = format!(
+            "{MINIMAL}[calendar.meeting]\npassword_file = \"mpw\"\n[calendar.live]\npassword_file = \"lpw\"\nim = true\n"
+        );
+        let c = Config::parse(&text, "t", dir.path()).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.password.as_deref(), Some("4321"));
+        assert_eq!(r.live_password.as_ref().map(Secret::expose), Some("8765"));
+        assert!(
+            r.live_all,
+            "[calendar.live] streams every meeting by default"
+        );
+        assert_eq!(r.live.im, Some(true));
+        let dbg = format!("{c:?}");
+        assert!(!dbg.contains("4321") && !dbg.contains("8765"), "{dbg}");
+        std::fs::write(dir.path().join("lpw"), "abc\n").unwrap();
+        let err = Config::parse(&text, "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("calendar[0].live.password"), "{err}");
+        let missing = text.replace("mpw", "nope");
+        let err = Config::parse(&missing, "t", dir.path())
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("calendar[0].meeting.password_file"), "{err}");
+    }
+
+    #[test]
+    fn live_keys_also_take_the_api_names() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("lpw"), "1357\n").unwrap();
+        let text = format!(
+            "{MINIMAL}[calendar.live]\nlive_password_file = \"lpw\"\nenable_live_im = true\nenable_live_replay = false\nlive_subject = \"S\"\n"
+        );
+        let c = Config::parse(&text, "t", dir.path()).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.live_password.as_ref().map(Secret::expose), Some("1357"));
+        assert_eq!((r.live.im, r.live.replay), (Some(true), Some(false)));
+        assert_eq!(r.live.subject.as_deref(), Some("S"));
+    }
+
+    #[test]
+    fn userids_take_sso_characters_but_not_one() {
+        for ok in ["zhangsan", "li.si+test@example.com", "a-b_c.d", "1234"] {
+            assert!(check_userid(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "1",
+            "a b",
+            "a/b",
+            "a&b=c",
+            "a?b",
+            "a#b",
+            "张三",
+            &"x".repeat(41),
+        ] {
+            assert!(check_userid(bad).is_err(), "{bad}");
+        }
+        let t = "[meeting]\nuserid = \"1\"\n";
+        assert!(parse(t).unwrap_err().to_string().contains("meeting.userid"));
+    }
+
+    #[test]
+    fn the_documented_calendar_meeting_options_parse() {
+        let example = include_str!("../config.toml.example");
+        let start = example
+            .find("# --- meeting options of one calendar")
+            .unwrap();
+        let end = example.find("# --- end of the meeting options").unwrap();
+        let block: String = example[start..end]
+            .lines()
+            .skip(1)
+            .filter_map(|l| l.strip_prefix("# "))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let c = parse(&format!("{MINIMAL}{block}")).unwrap();
+        let r = &c.calendars[0].resolved;
+        assert_eq!(r.password.as_deref(), Some("2468"));
+        assert_eq!(r.userid.as_deref(), Some("room.3f@example.com"));
+        assert_eq!(r.sync_to_wework, Some(false));
+        assert!(r.location_from_event && r.live_all);
+        assert_eq!(r.settings["only_user_join_type"], 3);
+        assert_eq!(r.live.replay, Some(true));
+        assert!(c.calendars[0].live_match.is_some());
+        // And the global example as shipped.
+        assert!(Config::parse(example, "example", Path::new("/")).is_ok());
+    }
+
+    /// Every shape of `[calendar.match]`: what is accepted, and for what is refused, the key
+    /// the message names and the fix it points to.
+    #[test]
+    fn match_table_forms() {
+        /// The table text, and `Ok` or the key and fix the error names.
+        type Case<'a> = (&'a str, Result<(), (&'a str, &'a str)>);
+        let cases: &[Case] = &[
+            ("all = true\n", Ok(())),
+            ("keywords = [\"#tm\"]\n", Ok(())),
+            ("categories = [\"Online\"]\nall = false\n", Ok(())),
+            (
+                "keywords = [\"#tm\", \"\"]\n",
+                Err(("calendar[0].match.keywords[1]", "all = true")),
+            ),
+            (
+                "categories = [\"  \"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\ncategories = [\"\"]\n",
+                Err(("calendar[0].match.categories[0]", "all = true")),
+            ),
+            (
+                "all = true\nkeywords = [\"#tm\"]\n",
+                Err(("calendar[0].match.all", "remove")),
+            ),
+            ("all = false\n", Err(("calendar[0].match`", "all = true"))),
+            ("", Err(("calendar[0].match`", "all = true"))),
+        ];
+        for (table, want) in cases {
+            let got = parse(&format!("{MINIMAL}[calendar.match]\n{table}"));
+            match (got, want) {
+                (Ok(c), Ok(())) => {
+                    assert!(c.calendars[0].match_rules.is_some(), "{table}");
+                }
+                (Err(e @ ConfigError::Invalid { .. }), Err((key, fix))) => {
+                    let msg = e.to_string();
+                    assert!(msg.contains(&format!("key `{key}")), "{table}: {msg}");
+                    assert!(msg.contains(fix), "{table}: {msg}");
+                }
+                (got, want) => panic!("{table}: got {got:?}, want {want:?}"),
+            }
+        }
+        let c = parse(&format!("{MINIMAL}[calendar.match]\nall = true\n")).unwrap();
+        assert!(c.calendars[0].match_rules.as_ref().unwrap().all);
+    }
+
+    #[test]
+    fn secret_commands_are_argv_lists_with_one_source() {
+        let ok = parse(&format!(
+            "{MINIMAL}token_command = [\"oauth-helper\", \"--account\", \"me\"]\n"
+        ))
+        .unwrap();
+        assert_eq!(
+            ok.calendars[0].token_command.as_deref(),
+            Some(&["oauth-helper".to_owned(), "--account".into(), "me".into()][..])
+        );
+        assert!(ok.calendars[0].has_secret_command());
+        let cases = [
+            (
+                format!("{MINIMAL}password_file = \"pw\"\npassword_command = [\"pass\"]\n"),
+                "calendar[0].password",
+            ),
+            (
+                format!("{MINIMAL}token_command = []\n"),
+                "calendar[0].token_command",
+            ),
+            (
+                format!("{MINIMAL}password_command = [\"\"]\n"),
+                "calendar[0].password_command",
+            ),
+            (
+                MINIMAL.replace(
+                    "[meeting]",
+                    "[meeting]\nsecret_key = \"k\"\nsecret_key_command = [\"x\"]",
+                ),
+                "meeting.secret_key",
+            ),
+            (
+                MINIMAL
+                    .replace("caldav\"", "ics\"\ntoken_command = [\"x\"]")
+                    .replace("https://dav", "https://feed"),
+                "calendar[0].username",
+            ),
+        ];
+        for (text, key) in cases {
+            let err = parse(&text).unwrap_err().to_string();
+            assert!(err.contains(&format!("key `{key}`")), "{text}: {err}");
+        }
+        // A string instead of a list is a type error, not a shell line run by surprise.
+        assert!(parse(&format!("{MINIMAL}password_command = \"pass show x\"\n")).is_err());
     }
 }

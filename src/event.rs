@@ -14,7 +14,9 @@ use chrono::{DateTime, Duration, NaiveDate, NaiveDateTime, NaiveTime, Utc};
 use icalendar::parser::{Component, Property};
 use thiserror::Error;
 
-use crate::config::{DEFAULT_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules};
+use crate::config::{
+    DEFAULT_CATEGORIES, DEFAULT_LIVE_CATEGORIES, DEFAULT_LOCATION_KEYWORDS, MatchRules,
+};
 use crate::tz::{Zone, ZoneResolver};
 
 /// Property that records the meeting id inside the event itself.
@@ -149,6 +151,11 @@ pub struct Event {
     /// An override whose master is not in the calendar (an invitation to one occurrence of
     /// somebody else's series): held as a single event keyed by UID + RECURRENCE-ID.
     pub standalone: bool,
+    /// The attendees among them with `ROLE=CHAIR` (RFC 5545 §3.2.16), in order.
+    pub chairs: Vec<String>,
+    /// The event carries the live-stream tag (`[calendar.live_match]`, default categories
+    /// "Live" / "直播"); an override inherits its master's.
+    pub live: bool,
 }
 
 /// The version of a component, compared as (SEQUENCE, DTSTAMP, LAST-MODIFIED): the larger
@@ -227,9 +234,13 @@ pub struct Parsed {
 /// Decides whether an event is tagged for an online meeting.
 #[derive(Debug, Clone)]
 pub struct TagMatcher {
+    /// `[calendar.match] all = true`: every event is tagged.
+    all: bool,
     categories: Vec<String>,
     keywords: Vec<String>,
     location_keywords: Vec<String>,
+    /// Tags asking for a live stream (only looked at on events tagged for a meeting).
+    live: Option<Box<TagMatcher>>,
 }
 
 impl TagMatcher {
@@ -239,11 +250,14 @@ impl TagMatcher {
         let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
         match rules {
             Some(r) => Self {
+                all: r.all,
                 categories: lower(&r.categories),
                 keywords: lower(&r.keywords),
                 location_keywords: Vec::new(),
+                live: None,
             },
             None => Self {
+                all: false,
                 categories: DEFAULT_CATEGORIES
                     .iter()
                     .map(|s| s.to_lowercase())
@@ -253,8 +267,45 @@ impl TagMatcher {
                     .iter()
                     .map(|s| s.to_lowercase())
                     .collect(),
+                live: None,
             },
         }
+    }
+
+    /// This matcher with the live-stream tag rules of `[calendar.live_match]` (categories
+    /// "Live" / "直播" when `None`); [`Event::live`] says whether an event carries them.
+    #[must_use]
+    pub fn with_live(mut self, rules: Option<&MatchRules>) -> Self {
+        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        self.live = Some(Box::new(match rules {
+            Some(r) => Self {
+                all: r.all,
+                categories: lower(&r.categories),
+                keywords: lower(&r.keywords),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+            None => Self {
+                all: false,
+                categories: DEFAULT_LIVE_CATEGORIES
+                    .iter()
+                    .map(|s| s.to_lowercase())
+                    .collect(),
+                keywords: Vec::new(),
+                location_keywords: Vec::new(),
+                live: None,
+            },
+        }));
+        self
+    }
+
+    /// A short key that changes when the rules change: a feed cached as filtered by one set
+    /// of rules is not reused under another.
+    #[must_use]
+    pub fn selection_key(&self) -> String {
+        use sha2::Digest;
+        let digest = sha2::Sha256::digest(format!("{self:?}").as_bytes());
+        digest.iter().take(8).map(|b| format!("{b:02x}")).collect()
     }
 
     /// A cheap pre-check on a VEVENT's lower-cased raw text: `false` means it cannot match (and
@@ -262,6 +313,9 @@ impl TagMatcher {
     /// escape (`,` `;` `\\`) cannot be searched in raw text; then every event is a candidate.
     #[must_use]
     pub fn may_match(&self, raw_lower: &str) -> bool {
+        if self.all {
+            return true;
+        }
         let needles = self
             .categories
             .iter()
@@ -287,6 +341,9 @@ impl TagMatcher {
         location: &str,
         description: &str,
     ) -> bool {
+        if self.all {
+            return true;
+        }
         let cat_hit = categories.iter().any(|c| {
             let c = c.trim().to_lowercase();
             self.categories.contains(&c)
@@ -417,6 +474,7 @@ pub fn parse_calendar(
         .partition(|b| matcher.may_match(&b.text.to_lowercase()));
     // One tree at a time: events are built and the tree dropped before the next is parsed.
     let mut tagged_uids = std::collections::HashSet::new();
+    let mut live_uids = std::collections::HashSet::new();
     let mut deferred: Vec<&Block<'_>> = Vec::new();
     let push = |parsed: &mut Parsed, raw: RawEvent<'_>| match raw.into_event(&resolver) {
         Ok(ev) => parsed.events.push(ev),
@@ -438,6 +496,9 @@ pub fn parse_calendar(
                 && let Some(uid) = &raw.uid
             {
                 tagged_uids.insert(uid.clone());
+                if raw.live {
+                    live_uids.insert(uid.clone());
+                }
             }
             if raw.tagged || raw.meeting_id.is_some() {
                 push(&mut parsed, raw);
@@ -470,6 +531,7 @@ pub fn parse_calendar(
     for ev in &mut parsed.events {
         ev.tagged = ev.tagged || tagged_uids.contains(&ev.uid);
         ev.standalone = ev.recurrence_id.is_some() && !master_uids.contains(ev.uid.as_str());
+        ev.live = ev.live || live_uids.contains(&ev.uid);
     }
     parsed.events = resolve_duplicates(
         std::mem::take(&mut parsed.events),
@@ -716,6 +778,14 @@ fn evaluate<'c>(c: &'c Component<'c>, matcher: &TagMatcher) -> RawEvent<'c> {
         &raw.location,
         &raw.description,
     );
+    raw.live = matcher.live.as_ref().is_some_and(|live| {
+        live.matches(
+            &raw.categories,
+            &raw.summary,
+            &raw.location,
+            &raw.description,
+        )
+    });
     raw
 }
 
@@ -839,6 +909,7 @@ struct RawEvent<'c> {
     recurrence_id: Option<&'c Property<'c>>,
     meeting_id: Option<String>,
     tagged: bool,
+    live: bool,
 }
 
 impl<'c> RawEvent<'c> {
@@ -869,6 +940,7 @@ impl<'c> RawEvent<'c> {
                 .map(|p| p.val.as_str().trim().to_owned())
                 .filter(|s| !s.is_empty()),
             tagged: false,
+            live: false,
         }
     }
 
@@ -957,6 +1029,25 @@ impl<'c> RawEvent<'c> {
                     .filter(|a| seen.insert(a.clone()))
                     .collect()
             },
+            chairs: {
+                let mut chairs: Vec<String> = Vec::new();
+                for p in c
+                    .properties
+                    .iter()
+                    .filter(|p| p.name.as_str().eq_ignore_ascii_case("ATTENDEE"))
+                    .filter(|p| {
+                        param(p, "ROLE").is_some_and(|r| r.trim().eq_ignore_ascii_case("CHAIR"))
+                    })
+                {
+                    if let Some(a) = mail_address(p.val.as_str())
+                        && !chairs.contains(&a)
+                    {
+                        chairs.push(a);
+                    }
+                }
+                chairs
+            },
+            live: self.live,
             revision: Revision {
                 sequence: prop(c, "SEQUENCE")
                     .and_then(|p| p.val.as_str().trim().parse().ok())
@@ -1393,6 +1484,7 @@ mod tests {
         let rules = MatchRules {
             categories: vec![],
             keywords: vec!["#TM".into()],
+            all: false,
         };
         let m = TagMatcher::new(Some(&rules));
         assert!(m.matches(&[], "Sync #tm", "", ""));
@@ -1401,10 +1493,28 @@ mod tests {
     }
 
     #[test]
+    fn match_all_takes_every_event_untagged_or_not() {
+        let rules = MatchRules {
+            all: true,
+            ..MatchRules::default()
+        };
+        let m = TagMatcher::new(Some(&rules));
+        assert!(m.may_match("summary:lunch"));
+        assert!(m.matches(&[], "Lunch", "", ""));
+        let body = "BEGIN:VEVENT\r\nUID:plain\r\nDTSTART:20300101T010000Z\r\nSUMMARY:Lunch\r\nEND:VEVENT\r\n";
+        let p = parse_calendar(&cal(body), chrono_tz::UTC, &m).unwrap();
+        assert_eq!(p.events.len(), 1, "{:?}", p.failures);
+        let none = TagMatcher::new(None);
+        let p = parse_calendar(&cal(body), chrono_tz::UTC, &none).unwrap();
+        assert!(p.events.is_empty());
+    }
+
+    #[test]
     fn our_own_block_never_counts_as_a_tag() {
         let rules = MatchRules {
             categories: vec![],
             keywords: vec!["tencent meeting".into()],
+            all: false,
         };
         let m = TagMatcher::new(Some(&rules));
         let body = "BEGIN:VEVENT\r\nUID:a\r\nDTSTART:20300101T010000Z\r\nSUMMARY:x\r\nDESCRIPTION:notes\\n\\n── Tencent Meeting ──\\nJoin: https://meeting.tencent.com/dm/1\\nMeeting code: 123 456 789\\n── end of Tencent Meeting ──\r\nEND:VEVENT\r\n";
@@ -1552,6 +1662,7 @@ mod tests {
         let rules = MatchRules {
             categories: vec!["A, B".into()],
             keywords: vec![],
+            all: false,
         };
         assert!(TagMatcher::new(Some(&rules)).may_match("anything"));
         let m = TagMatcher::new(None);

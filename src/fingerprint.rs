@@ -43,6 +43,42 @@ pub fn of_event(event: &Event, subject: &str) -> String {
     hex(&Sha256::digest(canon.as_bytes()))
 }
 
+/// Separates the event part of a stored fingerprint from its meeting-options part.
+pub const OPTIONS_SEPARATOR: char = '+';
+
+/// A meeting's full fingerprint: the event's (`base`, hex) and a short hash of the canonical
+/// text of its options (settings, password, location, hosts, live streaming), joined by
+/// [`OPTIONS_SEPARATOR`]. A change of either modifies the meeting.
+#[must_use]
+pub fn with_options(base: &str, options_canon: &str) -> String {
+    let digest = hex(&Sha256::digest(options_canon.as_bytes()));
+    format!("{base}{OPTIONS_SEPARATOR}{}", &digest[..16])
+}
+
+/// Whether the meeting recorded with `stored` is the one `desired` describes.
+///
+/// A fingerprint stored before meeting options were fingerprinted has no options part: its
+/// meeting was made with the options configured then, which calmeet cannot know, so it counts
+/// as unchanged when the event part matches (an upgrade modifies no meeting); the plan then
+/// records the full fingerprint ([`is_legacy`]) so that later option changes are seen.
+#[must_use]
+pub fn same_meeting(stored: Option<&str>, desired: &str) -> bool {
+    match stored {
+        None => false,
+        Some(s) if s == desired => true,
+        Some(s) if is_legacy(s) => desired
+            .split_once(OPTIONS_SEPARATOR)
+            .is_some_and(|(base, _)| base == s),
+        Some(_) => false,
+    }
+}
+
+/// A fingerprint stored before options were part of it (no [`OPTIONS_SEPARATOR`]).
+#[must_use]
+pub fn is_legacy(stored: &str) -> bool {
+    !stored.is_empty() && !stored.contains(OPTIONS_SEPARATOR)
+}
+
 /// Upper-cases an RRULE, drops spaces and sorts its parts, so that `FREQ=WEEKLY;BYDAY=MO` and
 /// `byday=MO;freq=weekly` are the same rule.
 #[must_use]
@@ -87,6 +123,22 @@ mod tests {
             normalise_rrule("FREQ=DAILY"),
             normalise_rrule("FREQ=WEEKLY")
         );
+    }
+
+    #[test]
+    fn legacy_fingerprints_match_their_event_part_only() {
+        let base = "ab".repeat(32);
+        let full = with_options(&base, "settings={}");
+        let other = with_options(&base, "settings={\"auto_in_waiting_room\":true}");
+        assert_ne!(full, other);
+        assert!(same_meeting(Some(&full), &full));
+        assert!(!same_meeting(Some(&full), &other));
+        // A row written before options were fingerprinted: unchanged whatever the options.
+        assert!(same_meeting(Some(&base), &full));
+        assert!(same_meeting(Some(&base), &other));
+        assert!(!same_meeting(Some(&"cd".repeat(32)), &full));
+        assert!(!same_meeting(None, &full));
+        assert!(is_legacy(&base) && !is_legacy(&full) && !is_legacy(""));
     }
 
     #[test]

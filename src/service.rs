@@ -50,6 +50,44 @@ pub fn next_run_after(expr: &str, after: DateTime<Utc>) -> Option<DateTime<Utc>>
     Schedule::parse(expr, None).ok()?.next_after(after)
 }
 
+/// Stops a background task when dropped (the metrics server when the service ends).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Per calendar: events with a live meeting and events left without one by an error, as the
+/// state holds them after a pass.
+fn calendar_counts(
+    config: &Config,
+    store: &Store,
+) -> std::collections::BTreeMap<String, crate::metrics::CalendarCounts> {
+    use crate::store::RowState;
+    // Every configured calendar gets its figures, zero when it has no rows.
+    let mut counts: std::collections::BTreeMap<String, crate::metrics::CalendarCounts> = config
+        .calendars
+        .iter()
+        .map(|c| (c.name.clone(), crate::metrics::CalendarCounts::default()))
+        .collect();
+    let rows = store.all_rows().unwrap_or_default();
+    let segments = store.all_segments().unwrap_or_default();
+    for row in rows.iter().chain(segments.iter().map(|s| &s.row)) {
+        // Rows of a calendar no longer configured are not reported.
+        let Some(c) = counts.get_mut(&row.key.calendar) else {
+            continue;
+        };
+        match row.state {
+            RowState::Created => c.live_meetings += 1,
+            RowState::Failed if row.meeting_id.is_none() => c.needing_attention += 1,
+            _ => {}
+        }
+    }
+    counts
+}
+
 struct SyncRunner {
     path: PathBuf,
     /// Where the open state database lives (a changed `state_db` needs a restart).
@@ -89,6 +127,12 @@ impl PassRunner for SyncRunner {
         let report = engine.run_pass(SyncOptions::default()).await;
         ctx.progress();
         bridge.abort();
+        let period = crate::metrics::schedule_period(&loaded.schedule, Utc::now());
+        crate::metrics::global().record_pass(
+            &report,
+            &calendar_counts(&loaded.config, &self.store),
+            period,
+        );
         PassSummary {
             calendars: report.calendars.len(),
             errors: report.error_count(),
@@ -136,6 +180,27 @@ pub async fn run_service(path: PathBuf, config: Config) -> ExitCode {
             eprintln!("calmeet: cannot listen for signals: {e}");
             return ExitCode::from(1);
         }
+    };
+    let metrics = crate::metrics::global();
+    metrics.service_started(
+        Utc::now(),
+        crate::metrics::schedule_period(&loaded.schedule, Utc::now()),
+    );
+    // Served for the life of the process; a changed address takes effect on restart.
+    let _metrics_server = match &loaded.config.metrics_listen {
+        Some(addr) => match tokio::net::TcpListener::bind(addr).await {
+            Ok(listener) => {
+                tracing::info!(%addr, "serving /metrics and /healthz");
+                Some(AbortOnDrop(tokio::spawn(crate::metrics::serve(
+                    listener, metrics,
+                ))))
+            }
+            Err(e) => {
+                eprintln!("calmeet: metrics_listen = \"{addr}\": cannot listen there: {e}");
+                return ExitCode::from(1);
+            }
+        },
+        None => None,
     };
     tracing::info!(config = %path.display(), calendars = loaded.config.calendars.len(), "calmeet started");
     let runner = SyncRunner {

@@ -112,6 +112,20 @@ ALTER TABLE calendars ADD COLUMN sync_collection INTEGER;
 ALTER TABLE calendars ADD COLUMN marker_read_at INTEGER;
 ALTER TABLE calendars ADD COLUMN wrote_at INTEGER;
 ",
+    // The meeting's recurring_rule as sent (JSON), so `status` can say the rule in words and
+    // `status --json` show it as the API took it. Empty for rows from before.
+    r"
+ALTER TABLE events ADD COLUMN rule TEXT;
+ALTER TABLE segments ADD COLUMN rule TEXT;
+",
+    // The live-stream watch address of a meeting (written into the event's block), and a
+    // digest of each calendar's meeting options, so that a changed config re-evaluates an
+    // unchanged calendar at once.
+    r"
+ALTER TABLE events ADD COLUMN live_url TEXT;
+ALTER TABLE segments ADD COLUMN live_url TEXT;
+ALTER TABLE calendars ADD COLUMN options_digest TEXT;
+",
 ];
 
 /// A state database failure.
@@ -231,6 +245,9 @@ pub struct EventRow {
     /// Starts of the occurrences the meeting holds (unix seconds, ascending; EXDATEs left
     /// out), as of the last create, update or extension. Empty for rows from before.
     pub occurrences: Vec<i64>,
+    /// The meeting's `recurring_rule` as sent (JSON), for `status`; `None` for a single
+    /// meeting or a row from before it was kept.
+    pub rule: Option<String>,
     /// Href of the calendar object (CalDAV).
     pub href: Option<String>,
     /// ETag of the object after calmeet's last write or read.
@@ -245,6 +262,8 @@ pub struct EventRow {
     pub created_at: i64,
     /// When the row last changed.
     pub updated_at: i64,
+    /// Live-stream watch address (`live_config.live_addr`), when the meeting is streamed.
+    pub live_url: Option<String>,
 }
 
 impl EventRow {
@@ -268,6 +287,7 @@ impl EventRow {
             recurring: false,
             needs_extension: false,
             occurrences: Vec::new(),
+            rule: None,
             href: None,
             etag: None,
             written_back: false,
@@ -275,6 +295,7 @@ impl EventRow {
             last_error: None,
             created_at: now,
             updated_at: now,
+            live_url: None,
         }
     }
 }
@@ -315,6 +336,9 @@ pub struct CalendarState {
     pub held_cancels: Option<String>,
     /// When the events were last evaluated against the clock (horizon, past series).
     pub evaluated_at: Option<i64>,
+    /// Digest of the calendar's meeting options at that evaluation: a config change
+    /// re-evaluates the calendar even when its events did not change.
+    pub options_digest: Option<String>,
     /// Whether the CalDAV server answers RFC 6578 sync-collection: `Some(false)` once it
     /// refused, so that it is not asked again on every pass with a change.
     pub sync_collection: Option<bool>,
@@ -373,7 +397,7 @@ impl std::fmt::Debug for Store {
 const ROW_COLUMNS: &str = "calendar, uid, recurrence_id, state, meeting_id, meeting_code, \
     join_url, password, sub_meeting_id, userid, fingerprint, subject, start_at, end_at, \
     series_end_at, recurring, needs_extension, href, etag, written_back, attempts, last_error, \
-    created_at, updated_at, occurrences";
+    created_at, updated_at, occurrences, rule, live_url";
 
 impl Store {
     /// Opens (creating if needed) the database at `path` and migrates it.
@@ -661,7 +685,7 @@ impl Store {
         let mut stmt = conn.prepare_cached(
             "SELECT name, sync_token, ctag, http_etag, http_last_modified, last_pass_at, \
              last_ok_at, last_error, held_cancels, evaluated_at, sync_collection, marker_read_at, \
-             wrote_at FROM calendars WHERE name = ?1",
+             wrote_at, options_digest FROM calendars WHERE name = ?1",
         )?;
         let found = stmt
             .query_row(params![name], |r| {
@@ -679,6 +703,7 @@ impl Store {
                     sync_collection: r.get(10)?,
                     marker_read_at: r.get(11)?,
                     wrote_at: r.get(12)?,
+                    options_digest: r.get(13)?,
                 })
             })
             .optional()?;
@@ -712,8 +737,8 @@ impl Store {
         self.conn().execute(
             "INSERT INTO calendars (name, sync_token, ctag, http_etag, \
              http_last_modified, last_pass_at, last_ok_at, last_error, held_cancels, evaluated_at, \
-             sync_collection, marker_read_at, wrote_at) \
-             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13) \
+             sync_collection, marker_read_at, wrote_at, options_digest) \
+             VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14) \
              ON CONFLICT(name) DO UPDATE SET sync_token = excluded.sync_token, \
              ctag = excluded.ctag, http_etag = excluded.http_etag, \
              http_last_modified = excluded.http_last_modified, last_pass_at = excluded.last_pass_at, \
@@ -721,7 +746,8 @@ impl Store {
              held_cancels = excluded.held_cancels, evaluated_at = excluded.evaluated_at, \
              sync_collection = excluded.sync_collection, marker_read_at = excluded.marker_read_at, \
              wrote_at = CASE WHEN wrote_at IS NULL THEN excluded.wrote_at \
-             WHEN excluded.wrote_at IS NULL THEN wrote_at ELSE max(wrote_at, excluded.wrote_at) END",
+             WHEN excluded.wrote_at IS NULL THEN wrote_at ELSE max(wrote_at, excluded.wrote_at) END, \
+             options_digest = excluded.options_digest",
             params![
                 c.name,
                 c.sync_token,
@@ -735,7 +761,8 @@ impl Store {
                 c.evaluated_at,
                 c.sync_collection,
                 c.marker_read_at,
-                c.wrote_at
+                c.wrote_at,
+                c.options_digest
             ],
         )?;
         Ok(())
@@ -926,12 +953,14 @@ fn row_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<EventRow> {
         created_at: r.get(22)?,
         updated_at: r.get(23)?,
         occurrences: split_occurrences(&r.get::<_, String>(24)?),
+        rule: r.get(25)?,
+        live_url: r.get(26)?,
     })
 }
 
 fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     Ok(Segment {
-        start: r.get(25)?,
+        start: r.get(27)?,
         row: row_from_sql(r)?,
     })
 }
@@ -940,7 +969,7 @@ fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
 fn put_event_sql() -> String {
     format!(
         "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-         (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25)"
+         (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27)"
     )
 }
 
@@ -948,11 +977,11 @@ fn put_event_sql() -> String {
 fn put_segment_sql() -> String {
     format!(
         "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-         (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?3)"
+         (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?3)"
     )
 }
 
-/// Runs `sql` with the columns of `row` as `?1`…`?25`, `?3` being `third` (the recurrence
+/// Runs `sql` with the columns of `row` as `?1`…`?27`, `?3` being `third` (the recurrence
 /// id in `events`, the segment start in `segments`).
 fn write_row(conn: &Connection, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
     let mut stmt = conn.prepare_cached(sql)?;
@@ -983,6 +1012,8 @@ fn write_row(conn: &Connection, sql: &str, row: &EventRow, third: i64) -> Result
         row.created_at,
         row.updated_at,
         join_occurrences(&row.occurrences),
+        row.rule,
+        row.live_url,
     ])?;
     Ok(())
 }

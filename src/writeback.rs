@@ -35,6 +35,11 @@ pub const CONTINUATION_PROPERTY: &str = "X-CALMEET-CONTINUATION";
 pub const CONTINUATION_FROM_PARAM: &str = "X-CALMEET-FROM";
 /// `LABEL` of the RFC 7986 CONFERENCE property calmeet writes.
 pub const CONFERENCE_LABEL: &str = "Tencent Meeting";
+/// `LABEL` of the second RFC 7986 CONFERENCE property calmeet writes for a meeting that is
+/// streamed live: its watch address.
+pub const LIVE_CONFERENCE_LABEL: &str = "Tencent Meeting live stream";
+/// Prefix of the block line holding a live-stream watch address.
+pub const LIVE_LINE_PREFIX: &str = "Live stream:";
 
 /// The meeting details written into an event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -47,6 +52,9 @@ pub struct MeetingBlock {
     pub meeting_code: String,
     /// Meeting password, only when the meeting has one.
     pub password: Option<String>,
+    /// Live-stream watch address, only when the meeting is streamed: a `Live stream:` line in
+    /// the block and a second CONFERENCE line labelled [`LIVE_CONFERENCE_LABEL`].
+    pub live_url: Option<String>,
 }
 
 impl MeetingBlock {
@@ -67,6 +75,14 @@ impl MeetingBlock {
         ];
         if let Some(password) = &self.password {
             lines.push(format!("Password: {}", single_line(password)));
+        }
+        if let Some(live) = self
+            .live_url
+            .as_deref()
+            .map(single_line)
+            .filter(|l| !l.is_empty())
+        {
+            lines.push(format!("{LIVE_LINE_PREFIX} {live}"));
         }
         lines
     }
@@ -193,6 +209,7 @@ pub fn apply(
         meeting_id: block.meeting_id.clone(),
         continuations: Vec::new(),
         urls: vec![block.join_url.clone()],
+        live_urls: wanted_live_urls(std::iter::once(block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -221,6 +238,7 @@ pub fn apply_segments(
             .chain(later)
             .map(|s| s.block.join_url.clone())
             .collect(),
+        live_urls: wanted_live_urls(std::iter::once(first).chain(later).map(|s| &s.block)),
     };
     patch(ics, uid, &wanted, opts)
 }
@@ -232,6 +250,16 @@ struct Wanted {
     meeting_id: String,
     continuations: Vec<String>,
     urls: Vec<String>,
+    /// Live-stream watch addresses, one per streamed meeting, in block order.
+    live_urls: Vec<String>,
+}
+
+/// The live-stream addresses of `blocks` that have one, as written.
+fn wanted_live_urls<'b>(blocks: impl Iterator<Item = &'b MeetingBlock>) -> Vec<String> {
+    blocks
+        .filter_map(|b| b.live_url.as_deref().map(single_line))
+        .filter(|l| !l.is_empty())
+        .collect()
 }
 
 fn patch(ics: &str, uid: &str, wanted: &Wanted, opts: &PatchOptions) -> Result<String, PatchError> {
@@ -258,6 +286,37 @@ pub fn remove(ics: &str, uid: &str) -> Result<String, PatchError> {
         unpatch_event(&doc, event, &mut edits);
     }
     Ok(doc.render(&edits))
+}
+
+/// The live-stream addresses calmeet wrote into the event's block (`Live stream:` lines of the
+/// master VEVENT's DESCRIPTION, in block order: the event's own meeting first, then its
+/// continuations). What lets a lost state database recover the addresses from the calendar
+/// when the API does not report them.
+#[must_use]
+pub fn live_urls(ics: &str, uid: &str) -> Vec<String> {
+    let Ok(doc) = Document::parse(ics) else {
+        return Vec::new();
+    };
+    let Ok(events) = doc.events_with_uid(uid) else {
+        return Vec::new();
+    };
+    let master = events
+        .iter()
+        .find(|e| doc.first_prop(e, "RECURRENCE-ID").is_none())
+        .or_else(|| events.first());
+    let Some((_, line)) = master.and_then(|e| doc.first_prop(e, "DESCRIPTION")) else {
+        return Vec::new();
+    };
+    let text = unescape_text(&line.value);
+    let Some(span) = find_block(&text) else {
+        return Vec::new();
+    };
+    text[span.start..span.end]
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix(LIVE_LINE_PREFIX))
+        .map(|u| u.trim().to_owned())
+        .filter(|u| u.starts_with("https://") || u.starts_with("http://"))
+        .collect()
 }
 
 /// The meeting id recorded in the event: `X-CALMEET-MEETING-ID` of the master VEVENT, else of
@@ -360,15 +419,26 @@ fn patch_event(
         _ => inserts.extend(new_continuations),
     }
 
-    // CONFERENCE: only the ones that are ours (one per meeting); other conference links stay.
-    let wanted_conferences: Vec<String> = wanted.urls.iter().map(|u| conference_line(u)).collect();
+    // CONFERENCE: only the ones that are ours (one per meeting, then one per live stream);
+    // other conference links stay.
+    let wanted_conferences: Vec<String> = wanted
+        .urls
+        .iter()
+        .map(|u| conference_line(u))
+        .chain(wanted.live_urls.iter().map(|u| live_conference_line(u)))
+        .collect();
     let conference_lines: Vec<usize> = doc
         .props_named(event, "CONFERENCE")
         .into_iter()
         .filter(|(_, line)| {
             is_our_conference(line) || {
                 let url = line.value.trim();
-                wanted.urls.iter().any(|u| u == url) || old_urls.iter().any(|u| u == url)
+                wanted
+                    .urls
+                    .iter()
+                    .chain(&wanted.live_urls)
+                    .any(|u| u == url)
+                    || old_urls.iter().any(|u| u == url)
             }
         })
         .map(|(i, _)| i)
@@ -468,9 +538,19 @@ fn conference_line(join_url: &str) -> String {
     )
 }
 
+fn live_conference_line(live_url: &str) -> String {
+    format!(
+        "CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL={LIVE_CONFERENCE_LABEL}:{}",
+        single_line(live_url)
+    )
+}
+
 fn is_our_conference(line: &ContentLine) -> bool {
-    line.param("LABEL")
-        .is_some_and(|label| label.trim().eq_ignore_ascii_case(CONFERENCE_LABEL))
+    line.param("LABEL").is_some_and(|label| {
+        let label = label.trim();
+        label.eq_ignore_ascii_case(CONFERENCE_LABEL)
+            || label.eq_ignore_ascii_case(LIVE_CONFERENCE_LABEL)
+    })
 }
 
 fn single_line(text: &str) -> String {
@@ -653,7 +733,11 @@ impl<'a> Document<'a> {
                 urls.extend(
                     text[span.start..span.end]
                         .lines()
-                        .filter_map(|line| line.trim().strip_prefix("Join:"))
+                        .filter_map(|line| {
+                            let line = line.trim();
+                            line.strip_prefix("Join:")
+                                .or_else(|| line.strip_prefix(LIVE_LINE_PREFIX))
+                        })
                         .map(|url| url.trim().to_owned())
                         .filter(|url| !url.is_empty()),
                 );
@@ -722,12 +806,27 @@ impl Edits {
 mod tests {
     use super::*;
 
+    #[test]
+    fn live_urls_are_read_back_from_the_block() {
+        let ics = "BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nUID:u1\r\nDTSTART:20300101T010000Z\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n";
+        let mut b = block();
+        b.live_url = Some("https://meeting.tencent.com/l/live1".into());
+        let patched = apply(ics, "u1", &b, &PatchOptions::default()).unwrap();
+        assert_eq!(
+            live_urls(&patched, "u1"),
+            ["https://meeting.tencent.com/l/live1"]
+        );
+        assert!(live_urls(ics, "u1").is_empty());
+        assert!(live_urls(&patched, "other").is_empty());
+    }
+
     fn block() -> MeetingBlock {
         MeetingBlock {
             meeting_id: "1234567890".into(),
             join_url: "https://meeting.tencent.com/dm/abc".into(),
             meeting_code: "637228110".into(),
             password: Some("1111".into()),
+            live_url: None,
         }
     }
 
@@ -768,6 +867,7 @@ mod tests {
                 join_url: "https://meeting.tencent.com/dm/def".into(),
                 meeting_code: "111222333".into(),
                 password: None,
+                live_url: None,
             },
             // 2027-01-20 01:00 UTC
             start: 1_800_406_800,
@@ -837,6 +937,7 @@ mod tests {
         );
         let no_password = MeetingBlock {
             password: None,
+            live_url: None,
             ..block()
         };
         assert!(!no_password.render().contains("Password"));

@@ -215,6 +215,7 @@ fn an_event_with_100000_attendees_parses_in_bounded_time() {
         join_url: "https://meeting.tencent.com/dm/x".into(),
         meeting_code: "123456789".into(),
         password: None,
+        live_url: None,
     };
     let patched = calmeet::writeback::apply(&text, "big@x", &block, &Default::default()).unwrap();
     assert_eq!(patched.matches("ATTENDEE;").count(), 100_000);

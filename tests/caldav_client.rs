@@ -363,6 +363,7 @@ async fn conditional_writes_detect_concurrent_edits(server: DavServer) {
         join_url: "https://meeting.tencent.com/dm/abcDEF".into(),
         meeting_code: "637228110".into(),
         password: None,
+        live_url: None,
     };
     let uid = "38m812jicsrer5gorh3mlp7qhc@google.com";
     let patched = writeback::apply(&text, uid, &block, &PatchOptions::default()).unwrap();

@@ -250,7 +250,8 @@ async fn dry_run_changes_nothing_and_needs_no_secret() {
     assert!(
         shown.contains("create")
             && shown.contains("weekly-1@google.com")
-            && shown.contains("weekly x10"),
+            && shown.contains("weekly on ")
+            && shown.contains("×10"),
         "{shown}"
     );
     assert!(fake.requests().is_empty());

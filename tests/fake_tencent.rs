@@ -17,6 +17,9 @@ const MONDAY_10AM: i64 = 1_893_981_600;
 
 fn recurring(rule: RecurringRule) -> CreateMeetingRequest {
     CreateMeetingRequest {
+        enable_live: None,
+        live_config: None,
+        sync_to_wework: None,
         end_time: (MONDAY_10AM + 3600).to_string(),
         hosts: None,
         instanceid: 1,

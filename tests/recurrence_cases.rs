@@ -18,11 +18,12 @@ use calmeet::sync::{Action, PlanInput, SourcedEvent, plan};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::Value;
 
-/// Tags every event (the cases carry no CATEGORIES): an empty keyword is in every text.
+/// Tags every event (the cases carry no CATEGORIES): `all = true`.
 fn matcher() -> TagMatcher {
     TagMatcher::new(Some(&MatchRules {
         categories: vec![],
-        keywords: vec![String::new()],
+        keywords: vec![],
+        all: true,
     }))
 }
 

@@ -527,6 +527,7 @@ fn block() -> impl Strategy<Value = MeetingBlock> {
                 join_url,
                 meeting_code,
                 password,
+                live_url: None,
             },
         )
 }
@@ -909,6 +910,7 @@ fn regression_writeback_law_on_mutated_object() {
         join_url: "https://meeting.tencent.com/dm/".into(),
         meeting_code: String::new(),
         password: None,
+        live_url: None,
     };
     let opts = PatchOptions::default();
     let patched = writeback::apply(&ics, uid, &block, &opts).unwrap();
@@ -935,6 +937,7 @@ fn regression_bare_carriage_return_in_description_keeps_the_text() {
         join_url: "https://meeting.tencent.com/dm/".into(),
         meeting_code: String::new(),
         password: None,
+        live_url: None,
     };
     let patched = writeback::apply(ics, "u", &block, &PatchOptions::default()).unwrap();
     let after = writeback::remove(&patched, "u").unwrap();
@@ -970,6 +973,7 @@ fn regression_carriage_return_before_escaped_newline() {
         join_url: "https://meeting.tencent.com/dm/".into(),
         meeting_code: String::new(),
         password: None,
+        live_url: None,
     };
     let opts = PatchOptions::default();
     let patched = writeback::apply(&ics, uid, &block, &opts).unwrap();
@@ -1006,6 +1010,7 @@ fn regression_backslash_escaped_carriage_return_at_the_end() {
         join_url: "https://meeting.tencent.com/dm/".into(),
         meeting_code: String::new(),
         password: None,
+        live_url: None,
     };
     let opts = PatchOptions::default();
     let patched = writeback::apply(&ics, uid, &block, &opts).unwrap();

@@ -24,6 +24,9 @@ fn future_start() -> i64 {
 
 fn meeting(subject: &str, start: i64) -> CreateMeetingRequest {
     CreateMeetingRequest {
+        enable_live: None,
+        live_config: None,
+        sync_to_wework: None,
         end_time: (start + HOUR).to_string(),
         hosts: None,
         instanceid: 1,

@@ -95,6 +95,11 @@ fn block(n: u32) -> MeetingBlock {
         join_url: format!("https://meeting.tencent.com/dm/abc{n}"),
         meeting_code: format!("{:09}", 637_228_110 + n),
         password: n.is_multiple_of(2).then(|| format!("{n:04}")),
+        // Every third meeting is streamed live: its block and CONFERENCE lines carry the
+        // watch address, so every law below also covers live streams coming and going.
+        live_url: n
+            .is_multiple_of(3)
+            .then(|| format!("https://meeting.tencent.com/l/live{n}")),
     }
 }
 
@@ -278,6 +283,26 @@ proptest! {
         prop_assert_eq!(patched.ends_with('\n'), x.ends_with('\n'));
         prop_assert_eq!(patched.contains("\r\n"), obj.crlf);
         assert_new_lines_folded(&x, &patched);
+    }
+
+    #[test]
+    fn live_stream_line_and_conference_follow_the_block(obj in object(), a in 0u32..9, b in 0u32..9) {
+        let opts = PatchOptions::default();
+        let after_a = apply(&obj.render(), UID, &block(a), &opts).unwrap();
+        let after_b = apply(&after_a, UID, &block(b), &opts).unwrap();
+        let events = 1 + usize::from(obj.with_override);
+        let live = usize::from(b.is_multiple_of(3));
+        let flat_b = flat(&after_b);
+        prop_assert_eq!(flat_b.matches("Live stream: https://meeting.tencent.com/l/live").count(), live * events);
+        prop_assert_eq!(
+            flat_b.matches("CONFERENCE;VALUE=URI;FEATURE=VIDEO;LABEL=Tencent Meeting live stream:").count(),
+            live * events
+        );
+        // The join CONFERENCE line stays one per event whatever live did.
+        prop_assert_eq!(
+            flat_b.matches("LABEL=Tencent Meeting:https://meeting.tencent.com/dm/").count(),
+            events
+        );
     }
 
     #[test]

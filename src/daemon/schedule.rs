@@ -1,5 +1,12 @@
-//! The `schedule` setting: a `cron` expression, validated with messages that teach its syntax,
-//! and evaluated in UTC or on a zone's wall clock without DST skips or doubles.
+//! The `schedule` setting: a standard five-field crontab line or the `cron` crate's six/seven
+//! fields with seconds first, validated with one-sentence messages, and evaluated in UTC or on a
+//! zone's wall clock without DST skips or doubles.
+//!
+//! A crontab line is read the way crontab(5) (Vixie cron, as Debian ships it) reads it and
+//! translated into `cron` crate schedules: day-of-week 0 and 7 are Sunday, and when both
+//! day-of-month and day-of-week are restricted (neither starts with `*`) a day matches when
+//! *either* does. The `cron` crate itself requires both, so such a line becomes two schedules
+//! whose fire times are merged.
 //!
 //! Pure: no clock, no I/O. The daemon loop asks it for the next fire time after the last one.
 
@@ -16,7 +23,7 @@ const SYNTAX: &str = "sec min hour day-of-month month day-of-week [year]";
 /// the largest offset change of any zone (a fold moves the wall clock back by at most 2 h).
 const ZONE_LOOKBACK: TimeDelta = TimeDelta::hours(3);
 
-/// A validated `schedule`: a `cron` expression evaluated in UTC or in a given zone.
+/// A validated `schedule`: a crontab line or `cron` expression evaluated in UTC or in a zone.
 ///
 /// In a zone, each wall-clock fire time runs exactly once: a time that does not exist
 /// (spring-forward gap) runs as late as the jump, e.g. 02:30 → 03:30, and a time that exists
@@ -25,31 +32,49 @@ const ZONE_LOOKBACK: TimeDelta = TimeDelta::hours(3);
 pub struct Schedule {
     /// The expression as the user wrote it, for messages.
     expr: String,
-    /// The parsed expression.
-    cron: cron::Schedule,
+    /// The parsed expression: one schedule, or two whose fire times are merged (a crontab
+    /// line restricting both day-of-month and day-of-week matches either).
+    cron: Vec<cron::Schedule>,
     /// The zone whose wall clock the expression describes; `None` means UTC.
     zone: Option<Tz>,
 }
 
-/// Why a `schedule` expression was rejected; each message shows the expected syntax.
+/// Why a `schedule` expression was rejected; each message is one sentence that shows the
+/// expected syntax.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ScheduleError {
-    /// A five-field crontab line; this syntax needs seconds first.
+    /// Neither 5 (crontab) nor 6 or 7 fields (seconds first).
     #[error(
-        "schedule {expr:?} has 5 fields, like a crontab line, but calmeet's schedule has 6 or 7 \
-         with seconds first ({SYNTAX}); write {suggestion:?}"
+        "schedule {expr:?} has {count} fields; write a crontab line ({CRONTAB}, e.g. \"*/5 * * * *\") \
+         or 6 or 7 fields with seconds first ({SYNTAX})"
     )]
-    FiveFields {
+    FieldCount {
         /// The expression as written.
         expr: String,
-        /// The same schedule in calmeet's syntax.
-        suggestion: String,
+        /// How many whitespace-separated fields it has.
+        count: usize,
     },
-    /// Day-of-week given as numbers, which count from 1 = Sunday here (crontab: 1 = Monday).
+    /// One field of a crontab line is not a valid value, range, step or list.
     #[error(
-        "schedule {expr:?}: day-of-week {field:?} uses numbers, which this syntax counts from \
-         1 = Sunday (so it means {meaning}, not what crontab would); write day names instead, \
-         e.g. \"Mon-Fri\""
+        "schedule {expr:?}: the {name} field {field:?} is not valid; it takes {allowed} as \
+         a number, a range a-b, a step */n or a-b/n, or a comma-separated list of those"
+    )]
+    CrontabField {
+        /// The expression as written.
+        expr: String,
+        /// Which field (minute, hour, …).
+        name: &'static str,
+        /// The field as written.
+        field: String,
+        /// Its allowed values.
+        allowed: &'static str,
+    },
+    /// Day-of-week given as numbers in the seconds-first form, which counts from 1 = Sunday
+    /// (crontab: 1 = Monday).
+    #[error(
+        "schedule {expr:?}: day-of-week {field:?} uses numbers, which the seconds-first form \
+         counts from 1 = Sunday (so it means {meaning}, not what crontab would); write day names \
+         instead, e.g. \"Mon-Fri\""
     )]
     NumericWeekday {
         /// The expression as written.
@@ -59,16 +84,16 @@ pub enum ScheduleError {
         /// The field with its numbers read as this syntax reads them.
         meaning: String,
     },
-    /// Anything else the `cron` parser rejected.
+    /// A seconds-first expression the `cron` parser rejected.
     #[error(
-        "schedule {expr:?} is not valid ({reason}); expected {SYNTAX}, e.g. \"0 */5 * * * *\" \
-         (every five minutes) or \"0 0 9 * * Mon-Fri\" (09:00 on weekdays), with weekdays as \
-         names"
+        "schedule {expr:?} is not valid: {reason}; expected a crontab line ({CRONTAB}, e.g. \
+         \"*/5 * * * *\") or 6 or 7 fields with seconds first ({SYNTAX})"
     )]
     Invalid {
         /// The expression as written.
         expr: String,
-        /// The parser's own words.
+        /// Which field is wrong, in our words (the parser's own message is a multi-line
+        /// diagram).
         reason: String,
     },
 }
@@ -76,38 +101,58 @@ pub enum ScheduleError {
 impl Schedule {
     /// Parses and validates `expr`, to be evaluated in `zone` (UTC when `None`).
     ///
+    /// Five fields are a crontab line (crontab(5)); six or seven are the `cron` crate's form
+    /// with seconds first and an optional year; `@hourly`, `@daily`, `@weekly`, `@monthly` and
+    /// `@yearly` are accepted too.
+    ///
     /// # Errors
-    /// [`ScheduleError`] for a crontab-style five-field line, numeric weekdays (ambiguous between
-    /// crontab and this syntax) and anything the `cron` crate rejects.
+    /// [`ScheduleError`]: a wrong number of fields, a bad crontab field, numeric weekdays in the
+    /// seconds-first form (ambiguous between crontab and that syntax), or anything the `cron`
+    /// crate rejects.
     pub fn parse(expr: &str, zone: Option<Tz>) -> Result<Self, ScheduleError> {
         let fields: Vec<&str> = expr.split_whitespace().collect();
-        if fields.len() == 5 {
-            let mut suggestion = vec!["0".to_owned()];
-            suggestion.extend(fields[..4].iter().map(|f| (*f).to_owned()));
-            suggestion.push(rename_weekdays(fields[4], crontab_weekday));
-            return Err(ScheduleError::FiveFields {
-                expr: expr.to_owned(),
-                suggestion: suggestion.join(" "),
-            });
-        }
-        if let Some(field) = fields.get(5)
-            && (fields.len() == 6 || fields.len() == 7)
-            && has_weekday_number(field)
-        {
-            return Err(ScheduleError::NumericWeekday {
-                expr: expr.to_owned(),
-                field: (*field).to_owned(),
-                meaning: rename_weekdays(field, cron_weekday),
-            });
-        }
-        let cron = cron::Schedule::from_str(expr).map_err(|err| ScheduleError::Invalid {
-            expr: expr.to_owned(),
-            reason: err.to_string(),
-        })?;
+        let cron = match fields.len() {
+            1 if expr.trim_start().starts_with('@') => vec![seconds_first(expr)?],
+            5 => crontab(expr, &fields)?,
+            6 | 7 => {
+                if has_weekday_number(fields[5]) {
+                    return Err(ScheduleError::NumericWeekday {
+                        expr: expr.to_owned(),
+                        field: fields[5].to_owned(),
+                        meaning: rename_weekdays(fields[5], cron_weekday),
+                    });
+                }
+                vec![seconds_first(expr)?]
+            }
+            count => {
+                return Err(ScheduleError::FieldCount {
+                    expr: expr.to_owned(),
+                    count,
+                });
+            }
+        };
         Ok(Self {
             expr: expr.to_owned(),
             cron,
             zone,
+        })
+    }
+
+    /// Fire times on the schedule's own clock strictly after `after`, in order, each once.
+    fn upcoming(&self, after: DateTime<Utc>) -> impl Iterator<Item = DateTime<Utc>> + '_ {
+        let mut heads: Vec<_> = self
+            .cron
+            .iter()
+            .map(|c| c.after_owned(after).peekable())
+            .collect();
+        std::iter::from_fn(move || {
+            let next = heads.iter_mut().filter_map(|h| h.peek().copied()).min()?;
+            for h in &mut heads {
+                if h.peek() == Some(&next) {
+                    h.next();
+                }
+            }
+            Some(next)
         })
     }
 
@@ -122,7 +167,7 @@ impl Schedule {
     #[must_use]
     pub fn next_after(&self, after: DateTime<Utc>) -> Option<DateTime<Utc>> {
         let Some(zone) = self.zone else {
-            return self.cron.after(&after).next();
+            return self.upcoming(after).next();
         };
         // Evaluate the expression on the zone's wall clock (as if it were UTC, so no DST
         // surprises inside `cron`), map each wall time to one instant, and take the earliest
@@ -132,7 +177,7 @@ impl Schedule {
         let give_up = local + TimeDelta::days(2);
         let mut best: Option<DateTime<Utc>> = None;
         let mut window_end: Option<NaiveDateTime> = None;
-        for wall in self.cron.after(&start).map(|t| t.naive_utc()) {
+        for wall in self.upcoming(start).map(|t| t.naive_utc()) {
             if window_end.is_some_and(|end| wall > end) || (best.is_none() && wall > give_up) {
                 break;
             }
@@ -145,8 +190,7 @@ impl Schedule {
         best.or_else(|| {
             // Nothing within two days of wall time: continue from there (sparse schedules).
             let resume = Utc.from_utc_datetime(&give_up);
-            self.cron
-                .after(&resume)
+            self.upcoming(resume)
                 .map(|t| wall_to_instant(zone, t.naive_utc()))
                 .find(|instant| *instant > after)
         })
@@ -186,6 +230,190 @@ fn wall_to_instant(zone: Tz, wall: NaiveDateTime) -> DateTime<Utc> {
             Utc.from_utc_datetime(&(wall - TimeDelta::seconds(i64::from(before))))
         }
     }
+}
+
+/// The fields of a crontab line, in order.
+const CRONTAB: &str = "min hour day-of-month month day-of-week";
+
+/// One crontab field: its name, its range of numbers, its allowed values for messages, and
+/// the names it accepts (index + `first` is the number).
+struct CrontabField {
+    name: &'static str,
+    first: u32,
+    last: u32,
+    allowed: &'static str,
+    names: &'static [&'static str],
+}
+
+const MONTH_NAMES: &[&str] = &[
+    "jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec",
+];
+const DAY_NAMES: &[&str] = &["sun", "mon", "tue", "wed", "thu", "fri", "sat"];
+
+/// crontab(5)'s five fields.
+const CRONTAB_FIELDS: [CrontabField; 5] = [
+    CrontabField {
+        name: "minute",
+        first: 0,
+        last: 59,
+        allowed: "0-59",
+        names: &[],
+    },
+    CrontabField {
+        name: "hour",
+        first: 0,
+        last: 23,
+        allowed: "0-23",
+        names: &[],
+    },
+    CrontabField {
+        name: "day-of-month",
+        first: 1,
+        last: 31,
+        allowed: "1-31",
+        names: &[],
+    },
+    CrontabField {
+        name: "month",
+        first: 1,
+        last: 12,
+        allowed: "1-12 or jan-dec",
+        names: MONTH_NAMES,
+    },
+    CrontabField {
+        // 7 is Sunday as well as 0.
+        name: "day-of-week",
+        first: 0,
+        last: 7,
+        allowed: "0-7 (0 and 7 are Sunday) or sun-sat",
+        names: DAY_NAMES,
+    },
+];
+
+/// A seconds-first expression parsed by the `cron` crate; a rejection names the first field
+/// the crate does not accept, found by parsing each field alone.
+fn seconds_first(expr: &str) -> Result<cron::Schedule, ScheduleError> {
+    cron::Schedule::from_str(expr).map_err(|_| {
+        const NAMES: [&str; 7] = [
+            "second",
+            "minute",
+            "hour",
+            "day-of-month",
+            "month",
+            "day-of-week",
+            "year",
+        ];
+        let fields: Vec<&str> = expr.split_whitespace().collect();
+        let bad = (fields.len() > 1).then_some(()).and_then(|()| {
+            (0..fields.len()).find(|&i| {
+                let mut probe = ["0", "0", "0", "*", "*", "*", "*"];
+                probe[i] = fields[i];
+                cron::Schedule::from_str(&probe.join(" ")).is_err()
+            })
+        });
+        let reason = match bad.and_then(|i| Some((NAMES.get(i)?, fields[i]))) {
+            Some((name, field)) => format!("the {name} field {field:?} is not accepted"),
+            None if fields.len() == 1 => "not a known @-shorthand (@hourly, @daily, @weekly, \
+                 @monthly, @yearly)"
+                .to_owned(),
+            None => "its fields do not fit together".to_owned(),
+        };
+        ScheduleError::Invalid {
+            expr: expr.to_owned(),
+            reason,
+        }
+    })
+}
+
+/// Reads a crontab line as crontab(5) does and builds the equivalent `cron` schedules.
+fn crontab(expr: &str, fields: &[&str]) -> Result<Vec<cron::Schedule>, ScheduleError> {
+    let mut sets = Vec::with_capacity(5);
+    for (field, spec) in fields.iter().zip(&CRONTAB_FIELDS) {
+        let set = crontab_values(field, spec).ok_or_else(|| ScheduleError::CrontabField {
+            expr: expr.to_owned(),
+            name: spec.name,
+            field: (*field).to_owned(),
+            allowed: spec.allowed,
+        })?;
+        sets.push(set);
+    }
+    let list = |v: &[u32]| v.iter().map(u32::to_string).collect::<Vec<_>>().join(",");
+    // Day-of-week 7 is Sunday; the `cron` crate takes names, so no numbering can be confused.
+    let mut days: Vec<u32> = sets[4].iter().map(|d| d % 7).collect();
+    days.sort_unstable();
+    days.dedup();
+    let dow = if days.len() == 7 {
+        "*".to_owned()
+    } else {
+        days.iter()
+            .filter_map(|&d| DAY_NAMES.get(usize::try_from(d).ok()?).copied())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    let dom = list(&sets[2]);
+    let head = format!("0 {} {}", list(&sets[0]), list(&sets[1]));
+    let month = list(&sets[3]);
+    // crontab(5): "If both fields are restricted (i.e., don't start with *), the command will
+    // be run when either field matches the current time."
+    let both_restricted = !fields[2].starts_with('*') && !fields[4].starts_with('*');
+    let exprs = if both_restricted {
+        vec![
+            format!("{head} {dom} {month} *"),
+            format!("{head} * {month} {dow}"),
+        ]
+    } else {
+        vec![format!("{head} {dom} {month} {dow}")]
+    };
+    exprs
+        .iter()
+        .map(|e| {
+            cron::Schedule::from_str(e).map_err(|_| ScheduleError::Invalid {
+                expr: expr.to_owned(),
+                reason: "its fields do not fit together".to_owned(),
+            })
+        })
+        .collect()
+}
+
+/// The numbers one crontab field selects (sorted, without repeats), or `None` when it is not
+/// valid: `*`, `n`, `a-b`, `*/s`, `a-b/s`, names where the field has them, comma-separated.
+fn crontab_values(field: &str, spec: &CrontabField) -> Option<Vec<u32>> {
+    let number = |s: &str| -> Option<u32> {
+        let n = match s.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => {
+                let lower = s.to_ascii_lowercase();
+                let i = spec.names.iter().position(|name| *name == lower)?;
+                spec.first + u32::try_from(i).ok()?
+            }
+        };
+        (spec.first..=spec.last).contains(&n).then_some(n)
+    };
+    let mut out = Vec::new();
+    for part in field.split(',') {
+        let (range, step) = match part.split_once('/') {
+            Some((r, s)) => (r, s.parse::<u32>().ok().filter(|s| *s > 0)?),
+            None => (part, 1),
+        };
+        let (lo, hi) = if range == "*" {
+            (spec.first, spec.last)
+        } else if let Some((a, b)) = range.split_once('-') {
+            (number(a)?, number(b)?)
+        } else if step == 1 {
+            let n = number(range)?;
+            (n, n)
+        } else {
+            // "5/10" is not crontab(5) syntax (some crons read it as 5-max/10); refuse it.
+            return None;
+        };
+        if lo > hi {
+            return None;
+        }
+        out.extend((lo..=hi).step_by(usize::try_from(step).ok()?));
+    }
+    out.sort_unstable();
+    out.dedup();
+    Some(out)
 }
 
 /// True if a day-of-week field names a day by number (a step such as `*/2` does not).
@@ -238,13 +466,6 @@ fn cron_weekday(n: u32) -> Option<&'static str> {
         .copied()
 }
 
-/// Day names in crontab's numbering: 0 and 7 = Sunday, 1 = Monday.
-fn crontab_weekday(n: u32) -> Option<&'static str> {
-    ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"]
-        .get(usize::try_from(n).ok()?)
-        .copied()
-}
-
 #[cfg(test)]
 #[allow(clippy::unwrap_used)]
 mod tests {
@@ -252,19 +473,6 @@ mod tests {
 
     fn utc(s: &str) -> DateTime<Utc> {
         DateTime::parse_from_rfc3339(s).unwrap().to_utc()
-    }
-
-    #[test]
-    fn five_field_crontab_line_is_rejected_with_a_translation() {
-        let err = Schedule::parse("*/15 * * * 1-5", None).unwrap_err();
-        assert_eq!(
-            err,
-            ScheduleError::FiveFields {
-                expr: "*/15 * * * 1-5".into(),
-                suggestion: "0 */15 * * * Mon-Fri".into()
-            }
-        );
-        assert!(err.to_string().contains("seconds first"), "{err}");
     }
 
     #[test]
@@ -284,8 +492,149 @@ mod tests {
     #[test]
     fn garbage_gets_the_syntax_in_the_message() {
         let err = Schedule::parse("every five minutes", None).unwrap_err();
-        assert!(matches!(err, ScheduleError::Invalid { .. }));
+        assert!(matches!(err, ScheduleError::FieldCount { count: 3, .. }));
         assert!(err.to_string().contains(SYNTAX), "{err}");
+        assert!(err.to_string().contains(CRONTAB), "{err}");
+    }
+
+    /// Fire times of crontab lines, worked out by hand from crontab(5): steps, ranges, names,
+    /// Sunday as 0 and 7, ranges through Sunday, and the day-of-month / day-of-week rule (either
+    /// matches when both are restricted; a field starting with `*` counts as unrestricted).
+    #[test]
+    fn crontab_lines_fire_when_cron_would() {
+        // 2026-01-01 is a Thursday; 2026-04-01 a Wednesday (13 April a Monday, 1 May a Friday).
+        let cases: &[(&str, &str, &[&str])] = &[
+            (
+                "*/5 * * * *",
+                "2026-01-01T12:03:00Z",
+                &["2026-01-01T12:05:00Z", "2026-01-01T12:10:00Z"],
+            ),
+            (
+                "15 10-12/2 * * *",
+                "2026-01-01T00:00:00Z",
+                &[
+                    "2026-01-01T10:15:00Z",
+                    "2026-01-01T12:15:00Z",
+                    "2026-01-02T10:15:00Z",
+                ],
+            ),
+            (
+                "0 9 * * 1-5",
+                "2026-01-03T00:00:00Z",
+                &["2026-01-05T09:00:00Z", "2026-01-06T09:00:00Z"],
+            ),
+            (
+                "0 9 * * 0",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T09:00:00Z", "2026-01-11T09:00:00Z"],
+            ),
+            (
+                "0 9 * * 7",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T09:00:00Z", "2026-01-11T09:00:00Z"],
+            ),
+            (
+                "0 9 * * SUN",
+                "2026-01-01T00:00:00Z",
+                &["2026-01-04T09:00:00Z"],
+            ),
+            (
+                "0 9 * * 5-7",
+                "2026-01-01T10:00:00Z",
+                &[
+                    "2026-01-02T09:00:00Z",
+                    "2026-01-03T09:00:00Z",
+                    "2026-01-04T09:00:00Z",
+                    "2026-01-09T09:00:00Z",
+                ],
+            ),
+            (
+                "0 0 13 * 5",
+                "2026-04-01T00:00:00Z",
+                &[
+                    "2026-04-03T00:00:00Z",
+                    "2026-04-10T00:00:00Z",
+                    "2026-04-13T00:00:00Z",
+                    "2026-04-17T00:00:00Z",
+                ],
+            ),
+            (
+                "30 4 1,15 * mon",
+                "2026-04-01T05:00:00Z",
+                &[
+                    "2026-04-06T04:30:00Z",
+                    "2026-04-13T04:30:00Z",
+                    "2026-04-15T04:30:00Z",
+                    "2026-04-20T04:30:00Z",
+                ],
+            ),
+            (
+                "0 0 */2 * 5",
+                "2026-04-01T00:00:00Z",
+                &[
+                    "2026-04-03T00:00:00Z",
+                    "2026-04-17T00:00:00Z",
+                    "2026-05-01T00:00:00Z",
+                ],
+            ),
+            (
+                "0 0 1 * *",
+                "2026-01-15T00:00:00Z",
+                &["2026-02-01T00:00:00Z", "2026-03-01T00:00:00Z"],
+            ),
+            (
+                "0 12 * jan,JUL sun",
+                "2026-01-30T00:00:00Z",
+                &["2026-07-05T12:00:00Z", "2026-07-12T12:00:00Z"],
+            ),
+        ];
+        for (expr, start, want) in cases {
+            let s = Schedule::parse(expr, None).unwrap_or_else(|e| panic!("{expr}: {e}"));
+            let mut t = utc(start);
+            for w in *want {
+                let next = s.next_after(t).unwrap();
+                assert_eq!(next, utc(w), "{expr} after {t}");
+                t = next;
+            }
+        }
+    }
+
+    #[test]
+    fn crontab_line_and_seconds_first_form_agree() {
+        let five = Schedule::parse("*/5 * * * *", None).unwrap();
+        let six = Schedule::parse("0 */5 * * * *", None).unwrap();
+        let mut t = utc("2026-03-01T00:00:01Z");
+        for _ in 0..50 {
+            let next = five.next_after(t).unwrap();
+            assert_eq!(Some(next), six.next_after(t));
+            t = next;
+        }
+    }
+
+    /// Every kind of bad schedule gets one sentence (no parser diagram) naming what is wrong.
+    #[test]
+    fn bad_schedules_are_one_sentence_naming_the_field() {
+        let cases = [
+            ("61 * * * *", "minute"),
+            ("* 24 * * *", "hour"),
+            ("* * 0 * *", "day-of-month"),
+            ("* * * 13 *", "month"),
+            ("* * * * 8", "day-of-week"),
+            ("5/10 * * * *", "minute"),
+            ("*/0 * * * *", "minute"),
+            ("* * * * 5-1", "day-of-week"),
+            ("1 2 3", "3 fields"),
+            ("0 61 * * * *", "minute"),
+            ("0 0 0 * * Mon-Fri 1900", "year"),
+            ("0 0 9 * * 1-5", "Mon-Fri"),
+            ("@often", "@hourly"),
+        ];
+        for (expr, names) in cases {
+            let err = Schedule::parse(expr, None).unwrap_err().to_string();
+            assert!(err.contains(names), "{expr}: {err}");
+            assert!(!err.contains('\n') && !err.contains('^'), "{expr}: {err}");
+            assert!(err.matches("; ").count() <= 1, "{expr}: {err}");
+        }
     }
 
     #[test]

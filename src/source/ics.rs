@@ -2,7 +2,9 @@
 //!
 //! A conditional GET (`If-None-Match` / `If-Modified-Since`) makes an unchanged feed cost one
 //! 304 and no parsing. Bodies are read as bytes (a fold may split a UTF-8 sequence, so text
-//! decoding happens after unfolding) and bounded in size. This module does not parse.
+//! decoding happens after unfolding) and bounded in size. This module does not parse; with
+//! [`fetch_selected`] the body streams through a [`FeedFilter`] that keeps only the components
+//! a pass can use, so a large feed is never held whole in memory.
 
 use std::path::Path;
 use std::time::Duration;
@@ -10,6 +12,9 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::header::{ETAG, IF_MODIFIED_SINCE, IF_NONE_MATCH, LAST_MODIFIED};
 use thiserror::Error;
+
+use super::feed_filter::FeedFilter;
+use crate::event::TagMatcher;
 
 /// Largest feed accepted.
 pub const MAX_FEED_BYTES: usize = 100 * 1024 * 1024;
@@ -66,7 +71,41 @@ pub enum Fetched {
         etag: Option<String>,
         /// The response's Last-Modified.
         last_modified: Option<String>,
+        /// VEVENTs in the full feed when it was filtered ([`fetch_selected`]).
+        vevents: Option<usize>,
     },
+}
+
+/// Where a body goes as it arrives: kept whole, or filtered.
+enum Sink<'m> {
+    Whole(Vec<u8>),
+    Filter(FeedFilter<'m>),
+}
+
+impl Sink<'_> {
+    fn push(&mut self, chunk: &[u8]) {
+        match self {
+            Self::Whole(v) => v.extend_from_slice(chunk),
+            Self::Filter(f) => f.push(chunk),
+        }
+    }
+
+    fn len(&self) -> usize {
+        match self {
+            Self::Whole(v) => v.len(),
+            Self::Filter(f) => f.total_bytes(),
+        }
+    }
+
+    fn finish(self) -> (Vec<u8>, Option<usize>) {
+        match self {
+            Self::Whole(v) => (v, None),
+            Self::Filter(f) => {
+                let done = f.finish();
+                (done.data, Some(done.vevents))
+            }
+        }
+    }
 }
 
 /// Turns a configured feed location into an HTTP URL, or `None` for a local path.
@@ -93,22 +132,66 @@ pub async fn fetch(
     last_modified: Option<&str>,
     timeout: Duration,
 ) -> Result<Fetched, IcsError> {
+    let sink = Sink::Whole(Vec::new());
+    fetch_into(http, location, base_dir, etag, last_modified, timeout, sink).await
+}
+
+/// [`fetch`], keeping of the body only what `matcher` may select (see
+/// [`super::feed_filter`]): the returned data is a smaller feed that parses to the same
+/// events, and `vevents` counts the full feed's VEVENTs.
+///
+/// # Errors
+/// As [`fetch`].
+pub async fn fetch_selected(
+    http: &reqwest::Client,
+    location: &str,
+    base_dir: &Path,
+    validators: (Option<&str>, Option<&str>),
+    timeout: Duration,
+    matcher: &TagMatcher,
+) -> Result<Fetched, IcsError> {
+    let sink = Sink::Filter(FeedFilter::new(matcher));
+    let (etag, last_modified) = validators;
+    fetch_into(http, location, base_dir, etag, last_modified, timeout, sink).await
+}
+
+async fn fetch_into(
+    http: &reqwest::Client,
+    location: &str,
+    base_dir: &Path,
+    etag: Option<&str>,
+    last_modified: Option<&str>,
+    timeout: Duration,
+    mut sink: Sink<'_>,
+) -> Result<Fetched, IcsError> {
     let Some(url) = http_url(location) else {
+        use tokio::io::AsyncReadExt;
         let path = base_dir.join(location.strip_prefix("file://").unwrap_or(location));
-        let data = tokio::fs::read(&path).await.map_err(|e| IcsError::File {
+        let file_error = |e: std::io::Error| IcsError::File {
             path: path.display().to_string(),
             message: e.to_string(),
-        })?;
-        if data.len() > MAX_FEED_BYTES {
-            return Err(IcsError::TooLarge {
-                url: path.display().to_string(),
-                limit: MAX_FEED_BYTES,
-            });
+        };
+        let mut file = tokio::fs::File::open(&path).await.map_err(file_error)?;
+        let mut buf = vec![0_u8; 64 * 1024];
+        loop {
+            let n = file.read(&mut buf).await.map_err(file_error)?;
+            if n == 0 {
+                break;
+            }
+            if sink.len() + n > MAX_FEED_BYTES {
+                return Err(IcsError::TooLarge {
+                    url: path.display().to_string(),
+                    limit: MAX_FEED_BYTES,
+                });
+            }
+            sink.push(&buf[..n]);
         }
+        let (data, vevents) = sink.finish();
         return Ok(Fetched::Body {
             data,
             etag: None,
             last_modified: None,
+            vevents,
         });
     };
     // Messages name the feed without a password from its userinfo.
@@ -158,20 +241,21 @@ pub async fn fetch(
             limit: MAX_FEED_BYTES,
         });
     }
-    let mut data = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(transport)? {
-        if data.len() + chunk.len() > MAX_FEED_BYTES {
+        if sink.len() + chunk.len() > MAX_FEED_BYTES {
             return Err(IcsError::TooLarge {
                 url: shown.clone(),
                 limit: MAX_FEED_BYTES,
             });
         }
-        data.extend_from_slice(&chunk);
+        sink.push(&chunk);
     }
+    let (data, vevents) = sink.finish();
     Ok(Fetched::Body {
         data,
         etag: new_etag,
         last_modified: new_lm,
+        vevents,
     })
 }
 

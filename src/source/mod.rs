@@ -10,6 +10,7 @@
 //! live in [`ics`] and [`caldav`].
 
 pub mod caldav;
+pub mod feed_filter;
 pub mod ics;
 pub mod listing;
 
@@ -119,9 +120,27 @@ pub async fn fetch(
     }
     match cal.kind {
         CalendarKind::Ics => fetch_ics(env, cal, state, cache).await,
-        CalendarKind::Caldav => fetch_caldav(env, cal, state, cache).await,
+        CalendarKind::Caldav => {
+            let client = caldav_client(cal, env.base_dir)?;
+            match fetch_caldav(env, cal, state, cache, client).await {
+                // A short-lived token (or a rotated password) from a command: ask the command
+                // once more, once per pass, and try again with what it gives.
+                Err(e) if cal.has_secret_command() && e.contains(UNAUTHORIZED) => {
+                    tracing::info!(
+                        calendar = %cal.name,
+                        "the server answered 401; running the credential command again"
+                    );
+                    let client = caldav_client_with(cal, env.base_dir, true)?;
+                    fetch_caldav(env, cal, state, cache, client).await
+                }
+                other => other,
+            }
+        }
     }
 }
+
+/// How a 401 answer reads in a [`caldav::DavError::Unauthorized`] message.
+const UNAUTHORIZED: &str = "answered 401 Unauthorized";
 
 async fn fetch_ics(
     env: &FetchEnv<'_>,
@@ -129,7 +148,11 @@ async fn fetch_ics(
     state: &CalendarState,
     cache: &(dyn ObjectCache + Sync),
 ) -> Result<Snapshot, String> {
-    let have_cache = !cache.etags()?.is_empty();
+    // The cache holds the feed as filtered by this calendar's tag rules; under other rules
+    // (the config changed) it is not the feed's content, so the feed is fetched in full.
+    let matcher = crate::event::TagMatcher::new(cal.match_rules.as_ref());
+    let href = format!("{}#calmeet-selection={}", cal.url, matcher.selection_key());
+    let have_cache = cache.etags()?.iter().any(|(h, _)| *h == href);
     let (etag, lm) = if have_cache {
         (
             state.http_etag.as_deref(),
@@ -138,9 +161,16 @@ async fn fetch_ics(
     } else {
         (None, None)
     };
-    let fetched = ics::fetch(env.http, &cal.url, env.base_dir, etag, lm, cal.timeout())
-        .await
-        .map_err(|e| e.to_string())?;
+    let fetched = ics::fetch_selected(
+        env.http,
+        &cal.url,
+        env.base_dir,
+        (etag, lm),
+        cal.timeout(),
+        &matcher,
+    )
+    .await
+    .map_err(|e| e.to_string())?;
     match fetched {
         ics::Fetched::NotModified => Ok(Snapshot {
             commit: FetchCommit {
@@ -154,12 +184,16 @@ async fn fetch_ics(
             data,
             etag,
             last_modified,
+            ..
         } => {
             let cached = cache.objects()?;
-            let changed = cached.first().is_none_or(|c| c.data != data);
+            let changed = cached
+                .iter()
+                .find(|c| c.href == href)
+                .is_none_or(|c| c.data != data);
             let upserts = if changed {
                 vec![CachedObject {
-                    href: cal.url.clone(),
+                    href,
                     etag: etag.clone(),
                     data,
                 }]
@@ -181,19 +215,34 @@ async fn fetch_ics(
     }
 }
 
-/// Builds the CalDAV client of a calendar, resolving its credentials.
+/// Builds the CalDAV client of a calendar, resolving its credentials (a `*_command`'s secret
+/// from memory when it has run before).
 ///
 /// # Errors
-/// When the URL is invalid or a credential file cannot be read.
+/// When the URL is invalid, a credential file cannot be read or a credential command fails.
 pub fn caldav_client(
     cal: &CalendarConfig,
     base_dir: &std::path::Path,
 ) -> Result<caldav::CalDavClient, String> {
+    caldav_client_with(cal, base_dir, false)
+}
+
+/// [`caldav_client`], running a credential command again when `fresh` (after a 401).
+fn caldav_client_with(
+    cal: &CalendarConfig,
+    base_dir: &std::path::Path,
+    fresh: bool,
+) -> Result<caldav::CalDavClient, String> {
     let url = url::Url::parse(&cal.url).map_err(|e| format!("invalid url: {e}"))?;
-    let auth = if let Some(token) = cal.resolve_token(base_dir).map_err(|e| e.to_string())? {
+    let auth = if let Some(token) = cal
+        .resolve_token(base_dir, fresh)
+        .map_err(|e| e.to_string())?
+    {
         caldav::Auth::Bearer(token)
     } else if let Some(user) = &cal.username {
-        let password = cal.resolve_password(base_dir).map_err(|e| e.to_string())?;
+        let password = cal
+            .resolve_password(base_dir, fresh)
+            .map_err(|e| e.to_string())?;
         caldav::Auth::Basic {
             username: user.clone(),
             password: password.unwrap_or_else(|| Secret::new(String::new())),
@@ -242,8 +291,8 @@ async fn fetch_caldav(
     cal: &CalendarConfig,
     state: &CalendarState,
     cache: &(dyn ObjectCache + Sync),
+    client: caldav::CalDavClient,
 ) -> Result<Snapshot, String> {
-    let client = caldav_client(cal, env.base_dir)?;
     // Hrefs and ETags only: the bodies are loaded once something changed.
     let cached = cache.etags()?;
     let have_cache = !cached.is_empty() || state.sync_token.is_some();

@@ -16,6 +16,17 @@ use crate::tencent::types::{
     CancelMeetingRequest, CreateMeetingRequest, MeetingInfo, MeetingUser, ModifyMeetingRequest,
     RecurringRule, SubMeeting,
 };
+
+/// `hosts` as the API takes them: the creator first, then the designated hosts (the modify
+/// doc requires a hosts list to include the creator, reference §2.4); `None` when there are no
+/// designated hosts.
+fn hosts_of(desired: &Desired, creator: &str) -> Option<Vec<MeetingUser>> {
+    let hosts = desired.hosts.as_deref().filter(|h| !h.is_empty())?;
+    let all: Vec<String> = std::iter::once(creator.to_owned())
+        .chain(hosts.iter().filter(|h| *h != creator).cloned())
+        .collect();
+    Some(meeting_users(&all))
+}
 use crate::tencent::{ApiError, MeetingApi};
 use crate::writeback::{self, LabelledBlock, MeetingBlock, PatchOptions};
 
@@ -88,34 +99,6 @@ fn fmt_time(t: DateTime<Utc>, config: &Config) -> String {
         .to_string()
 }
 
-fn describe_rule(rule: Option<&RecurringRule>) -> String {
-    let Some(r) = rule else {
-        return "single".to_owned();
-    };
-    let kind = match r.recurring_type {
-        0 => "daily".to_owned(),
-        1 => "weekdays".to_owned(),
-        2 => "weekly".to_owned(),
-        3 => "every 2 weeks".to_owned(),
-        4 => "monthly".to_owned(),
-        _ => format!(
-            "custom(type {} step {} days {})",
-            r.customized_recurring_type.unwrap_or(0),
-            r.customized_recurring_step.unwrap_or(1),
-            r.customized_recurring_days.unwrap_or(0)
-        ),
-    };
-    match (r.until_type, r.until_count, r.until_date) {
-        (1, Some(n), _) => format!("{kind} x{n}"),
-        (_, _, Some(d)) => format!(
-            "{kind} until {}",
-            DateTime::from_timestamp(d, 0)
-                .map_or_else(|| d.to_string(), |t| t.format("%Y-%m-%d").to_string())
-        ),
-        _ => kind,
-    }
-}
-
 /// Invitees as the API takes them.
 fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
     userids
@@ -128,17 +111,81 @@ fn meeting_users(userids: &[String]) -> Vec<MeetingUser> {
         .collect()
 }
 
+/// The create request for `desired`: what a create sends. Every option (settings, password,
+/// location, hosts, live streaming, `sync_to_wework`, `instanceid`) comes resolved in
+/// `desired.options` from the calendar's `[calendar.meeting]` over `[meeting]`.
+#[must_use]
+pub fn create_request_for(desired: &Desired) -> CreateMeetingRequest {
+    let o = &desired.options;
+    CreateMeetingRequest {
+        enable_live: o.live.is_some().then_some(true),
+        live_config: o.live.clone(),
+        sync_to_wework: o.sync_to_wework,
+        userid: desired.userid.clone(),
+        instanceid: o.instanceid,
+        subject: desired.subject.clone(),
+        r#type: 0,
+        start_time: desired.start.timestamp().to_string(),
+        end_time: desired.end.timestamp().to_string(),
+        meeting_type: i64::from(desired.rule.is_some()),
+        recurring_rule: desired.rule.clone(),
+        password: o.password.clone(),
+        settings: o.settings.clone(),
+        time_zone: desired.time_zone.clone(),
+        location: o.location.clone().filter(|l| !l.is_empty()),
+        hosts: hosts_of(desired, &desired.userid),
+        invitees: desired
+            .invitees
+            .as_deref()
+            .filter(|i| !i.is_empty())
+            .map(meeting_users),
+    }
+}
+
 /// One line describing an action, for `--dry-run` and logs. Never contains a secret.
 #[must_use]
 pub fn describe(action: &Action, config: &Config) -> String {
     let d = |desired: &Desired| {
+        let mut extras = Vec::new();
+        if let Some(h) = desired.hosts.as_deref().filter(|h| !h.is_empty()) {
+            extras.push(format!("hosts {}", h.join(", ")));
+        }
+        if desired.options.live.is_some() {
+            extras.push("live stream".to_owned());
+        }
+        if let Some(l) = desired.options.location.as_ref().filter(|l| !l.is_empty()) {
+            extras.push(format!("location '{l}'"));
+        }
+        if !desired.options.settings.is_empty() {
+            let keys: Vec<&str> = desired
+                .options
+                .settings
+                .keys()
+                .map(String::as_str)
+                .collect();
+            extras.push(format!("settings {}", keys.join(",")));
+        }
         format!(
-            "'{}' {} → {} ({}) as {}",
+            "'{}' {} → {} ({}) as {}{}",
             desired.subject,
             fmt_time(desired.start, config),
             fmt_time(desired.end, config),
-            describe_rule(desired.rule.as_ref()),
-            desired.userid
+            super::rule_words::rule_in_words(
+                desired.rule.as_ref(),
+                Some(
+                    desired
+                        .start
+                        .with_timezone(&config.default_zone())
+                        .date_naive()
+                ),
+                config.default_zone()
+            ),
+            desired.userid,
+            if extras.is_empty() {
+                String::new()
+            } else {
+                format!(" [{}]", extras.join("; "))
+            }
         )
     };
     match action {
@@ -261,6 +308,14 @@ pub fn describe(action: &Action, config: &Config) -> String {
             fmt_time(*end, config)
         ),
         Action::WriteBack { key, href } => format!("write-back {key}: join link into {href}"),
+        Action::Record { key, segment, .. } => format!(
+            "record    {key}: meeting options of the {} (state only; stored before options were tracked)",
+            if segment.is_some() {
+                "continuation meeting"
+            } else {
+                "meeting"
+            }
+        ),
         Action::Skip { key, reason } => format!("skip      {key}: {reason}"),
         Action::Forget { key } => format!("forget    {key}: meeting over or never made"),
         Action::HoldCancels {
@@ -341,7 +396,7 @@ where
     }
 
     fn instanceid(&self) -> i64 {
-        self.engine.config.meeting.instanceid
+        self.cal.resolved.instanceid
     }
 
     fn put_row(&self, row: &EventRow) -> Result<(), String> {
@@ -527,6 +582,18 @@ where
                 };
                 self.write_back(&row, href).await
             }
+            Action::Record {
+                key,
+                segment,
+                fingerprint,
+            } => {
+                let slot = segment.map_or(Slot::Event, Slot::Segment);
+                let Some(mut row) = self.load(key, slot)? else {
+                    return Ok(());
+                };
+                row.fingerprint = Some(fingerprint.clone());
+                self.save(slot, &row)
+            }
             Action::Skip { key, reason } => {
                 tracing::warn!(calendar = %key.calendar, uid = %key.uid, "skipped: {reason}");
                 let mut row = self
@@ -559,31 +626,42 @@ where
         }
     }
 
-    fn create_request(&self, desired: &Desired) -> CreateMeetingRequest {
-        let m = &self.engine.config.meeting;
-        let settings = serde_json::to_value(&m.settings)
-            .ok()
-            .and_then(|v| v.as_object().cloned())
-            .unwrap_or_default();
-        CreateMeetingRequest {
-            userid: desired.userid.clone(),
-            instanceid: self.instanceid(),
-            subject: desired.subject.clone(),
-            r#type: 0,
-            start_time: desired.start.timestamp().to_string(),
-            end_time: desired.end.timestamp().to_string(),
-            meeting_type: i64::from(desired.rule.is_some()),
-            recurring_rule: desired.rule.clone(),
-            password: m.password.clone(),
-            settings,
-            time_zone: desired.time_zone.clone(),
-            location: None,
-            hosts: None,
-            invitees: desired
-                .invitees
-                .as_deref()
-                .filter(|i| !i.is_empty())
-                .map(meeting_users),
+    /// Warns about invitees the create answer lists as not registered (`user_non_registered`):
+    /// the meeting is not in their meeting lists.
+    fn note_unregistered(&self, key: &EventKey, info: &MeetingInfo) {
+        if info.user_non_registered.is_empty() {
+            return;
+        }
+        let ids: Vec<&str> = info
+            .user_non_registered
+            .iter()
+            .map(crate::tencent::types::NonRegistered::userid)
+            .collect();
+        tracing::warn!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, "invitees {} are not registered Tencent Meeting users: the meeting is not in their meeting lists; fix their entries in [meeting.users] or register them", ids.join(", "));
+    }
+
+    /// The live watch address of a meeting, by one GET (the create or modify answer lacked
+    /// it). A failure is logged and leaves the address unknown (the block then has no live
+    /// line until the next change of the meeting).
+    async fn fetch_live_addr(
+        &self,
+        key: &EventKey,
+        meeting_id: &str,
+        userid: &str,
+    ) -> Option<String> {
+        let api = self.api().ok()?;
+        match api.get_meeting(meeting_id, userid, self.instanceid()).await {
+            Ok(info) => {
+                let addr = info.live_addr().map(str::to_owned);
+                if addr.is_none() {
+                    tracing::warn!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "the meeting is streamed live but Tencent reported no live address");
+                }
+                addr
+            }
+            Err(e) => {
+                tracing::warn!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cannot read the live address of the meeting: {e}");
+                None
+            }
         }
     }
 
@@ -602,7 +680,12 @@ where
         if !info.join_url.is_empty() {
             row.join_url = Some(info.join_url.clone());
         }
-        row.password = info.password.clone().filter(|p| !p.is_empty());
+        row.password = info
+            .password
+            .clone()
+            .filter(|p| !p.is_empty())
+            .or_else(|| desired.options.password.clone());
+        row.live_url = info.live_addr().map(str::to_owned);
         row.userid = Some(desired.userid.clone());
         row.fingerprint = Some(desired.fingerprint.clone());
         Self::record_desired(row, desired);
@@ -620,6 +703,10 @@ where
         row.end_at = Some(desired.end.timestamp());
         row.series_end_at = Some(desired.series_end.timestamp());
         row.recurring = desired.rule.is_some();
+        row.rule = desired
+            .rule
+            .as_ref()
+            .and_then(|r| serde_json::to_string(r).ok());
         row.needs_extension = desired.truncated;
         row.occurrences = desired
             .occurrences
@@ -777,11 +864,19 @@ where
         row.updated_at = now;
         self.save(slot, &row)?;
         crate::failpoint::hit("create.before_api", key);
-        match api.create_meeting(&self.create_request(desired)).await {
+        match api.create_meeting(&create_request_for(desired)).await {
             Ok(info) => {
                 crate::failpoint::hit("create.after_api", key);
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 self.save(slot, &row)?;
+                self.note_unregistered(key, &info);
+                if desired.options.live.is_some() && row.live_url.is_none() {
+                    // The answer lacks the watch address: one GET for it.
+                    row.live_url = self
+                        .fetch_live_addr(key, &info.meeting_id, &desired.userid)
+                        .await;
+                    self.save(slot, &row)?;
+                }
                 if slot == Slot::Event {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created meeting '{}'", desired.subject);
                 } else {
@@ -941,6 +1036,13 @@ where
         let mut row = EventRow::new(key.clone(), RowState::Created, now);
         let recorded = held.as_ref().unwrap_or(desired);
         Self::record_meeting(&mut row, &info, recorded, href, now);
+        if row.live_url.is_none() && desired.options.live.is_some() {
+            // The API did not report the live address: the event carries it in its block.
+            row.live_url = href
+                .and_then(|h| self.cached_body(h))
+                .and_then(|obj| String::from_utf8(obj.data).ok())
+                .and_then(|ics| writeback::live_urls(&ics, &key.uid).into_iter().next());
+        }
         if held.is_none() {
             Self::mark_over(&mut row, first.unwrap_or(now).min(now));
         }
@@ -1041,9 +1143,28 @@ where
         };
         let limited = limit_for_modify(desired);
         let desired = &limited;
+        let creator = row.userid.clone().unwrap_or_else(|| desired.userid.clone());
+        let o = &desired.options;
+        // The password is sent when it differs from the meeting's ("" removes it); live
+        // streaming when it is on, or to turn it off.
+        let password = (row.password != o.password).then(|| o.password.clone().unwrap_or_default());
+        let was_live = row.live_url.is_some();
         let req = ModifyMeetingRequest {
-            userid: row.userid.clone().unwrap_or_else(|| desired.userid.clone()),
+            userid: creator.clone(),
             instanceid: self.instanceid(),
+            settings: Some(o.settings.clone()).filter(|s| !s.is_empty()),
+            password: password.clone(),
+            location: o.location.clone(),
+            hosts: desired
+                .hosts
+                .as_ref()
+                .map(|_| hosts_of(desired, &creator).unwrap_or_default()),
+            enable_live: if o.live.is_some() {
+                Some(true)
+            } else {
+                was_live.then_some(false)
+            },
+            live_config: o.live.clone(),
             subject: Some(desired.subject.clone()),
             start_time: Some(desired.start.timestamp().to_string()),
             end_time: Some(desired.end.timestamp().to_string()),
@@ -1051,7 +1172,6 @@ where
             recurring_rule: desired.rule.clone(),
             time_zone: desired.time_zone.clone(),
             invitees: desired.invitees.as_deref().map(meeting_users),
-            ..ModifyMeetingRequest::default()
         };
         crate::failpoint::hit("update.before_api", key);
         match api.modify_meeting(meeting_id, &req).await {
@@ -1061,6 +1181,19 @@ where
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
                 row.updated_at = now;
+                let block_before = (row.password.clone(), row.live_url.clone());
+                if password.is_some() {
+                    row.password.clone_from(&o.password);
+                }
+                if o.live.is_none() {
+                    row.live_url = None;
+                } else if row.live_url.is_none() {
+                    row.live_url = self.fetch_live_addr(key, meeting_id, &creator).await;
+                }
+                let block_changed = block_before != (row.password.clone(), row.live_url.clone());
+                // The block shows the password and the live address: until it is written
+                // again the row says so, and a failed write is retried by the next pass.
+                row.written_back &= !block_changed;
                 if desired.rule.is_some() {
                     // The API resets a series' sub-meetings on a series change: the cancelled
                     // and moved occurrences must be sent again, and that is committed with the
@@ -1081,6 +1214,13 @@ where
                     self.save(slot, &row)?;
                 }
                 crate::failpoint::hit("update.after_state", key);
+                if block_changed {
+                    let href = match slot {
+                        Slot::Event => row.href.clone(),
+                        Slot::Segment(_) => self.row(key)?.and_then(|r| r.href),
+                    };
+                    self.links_after(key, slot, &row, href.as_deref()).await?;
+                }
                 if extension.is_some() {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "extended series '{}': {} occurrences from {}", desired.subject, desired.occurrences.len(), desired.start);
                 } else {
@@ -1555,6 +1695,7 @@ where
             join_url,
             meeting_code: r.meeting_code.clone().unwrap_or_default(),
             password: r.password.clone(),
+            live_url: r.live_url.clone(),
         };
         let block = block_of(row, meeting_id, join_url);
         let segments: Vec<Segment> = self
@@ -1663,7 +1804,15 @@ where
             // A body read here (not the cached one) that the plan did not start from holds
             // someone's edit: the patched body carries it too.
             let reread = !from_cache && planned.as_deref() != Some(etag.as_str());
-            match dav.put(href, patched.as_bytes(), &etag).await {
+            let put = dav.put(href, patched.as_bytes(), &etag).await;
+            match &put {
+                Ok(_) => crate::metrics::global().writeback(),
+                Err(caldav::DavError::PreconditionFailed { .. }) => {
+                    crate::metrics::global().writeback_conflict();
+                }
+                Err(_) => {}
+            }
+            match put {
                 Ok(Some(new)) => {
                     // RFC 4791 §5.3.4 / RFC 7231: an ETag in the PUT answer means the server
                     // stored exactly these bytes.

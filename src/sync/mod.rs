@@ -8,6 +8,7 @@
 
 pub mod apply;
 pub mod plan;
+pub mod rule_words;
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -91,6 +92,32 @@ impl PassReport {
             .map(|c| usize::from(c.error.is_some()) + c.event_errors.len())
             .sum()
     }
+}
+
+/// A digest of everything in the configuration that shapes a calendar's meetings besides its
+/// events (settings, password, location, creator, users, live streaming, tags): a calendar
+/// whose digest changed is evaluated on the next pass even when none of its events changed, so
+/// that a config change reaches existing meetings at once.
+#[must_use]
+pub fn options_digest(config: &Config, cal: &CalendarConfig) -> String {
+    use sha2::Digest;
+    let r = &cal.resolved;
+    let canon = serde_json::json!({
+        "settings": r.settings,
+        "password": r.password,
+        "userid": [&r.userid, &cal.userid, &Some(&config.meeting.userid)],
+        "instanceid": r.instanceid,
+        "location": r.location_from_event,
+        "live_all": r.live_all,
+        "live": [&r.live.subject, &r.live.summary],
+        "live_flags": [r.live.im, r.live.replay],
+        "live_password": r.live_password.as_ref().map(|p| p.expose().to_owned()),
+        "live_match": cal.live_match.as_ref().map(|m| (&m.categories, &m.keywords)),
+        "match": cal.match_rules.as_ref().map(|m| (&m.categories, &m.keywords)),
+        "users": config.meeting.users,
+        "subject_max": config.meeting.subject_max_chars,
+    });
+    crate::fingerprint::hex(&sha2::Sha256::digest(canon.to_string().as_bytes()))
 }
 
 /// The object cache of one calendar in the state database, as sources read it.
@@ -378,9 +405,10 @@ where
             s.row.state == RowState::Pending
                 || (s.row.state == RowState::Created && cal.writes_back() && !s.row.written_back)
         }) || state.held_cancels.is_some();
+        let digest = options_digest(&self.config, cal);
         let fresh = state.evaluated_at.is_some_and(|t| {
             now.timestamp() - t < i64::try_from(REEVALUATE_EVERY.as_secs()).unwrap_or(i64::MAX)
-        });
+        }) && state.options_digest.as_deref() == Some(digest.as_str());
         if !snapshot.changed && fresh && !pending_work && !opts.dry_run {
             outcome.unchanged = true;
             state.last_ok_at = Some(now.timestamp());
@@ -470,6 +498,7 @@ where
         // shutdown is retried on the next pass, not only at the next re-evaluation: the
         // calendar then counts as not evaluated.
         state.evaluated_at = (!incomplete).then_some(now.timestamp());
+        state.options_digest = Some(digest);
         state.last_ok_at = Some(now.timestamp());
         state.last_error = outcome.event_errors.first().cloned();
         self.save_calendar_state(&snapshot.apply_validators(state));
@@ -547,7 +576,7 @@ where
         rows: &[crate::store::EventRow],
     ) -> Result<ReadEvents, String> {
         let zone = self.config.default_zone();
-        let matcher = TagMatcher::new(cal.match_rules.as_ref());
+        let matcher = TagMatcher::new(cal.match_rules.as_ref()).with_live(cal.live_match.as_ref());
         let mut events = Vec::new();
         let mut failed = HashSet::new();
         let mut errors = Vec::new();

@@ -12,6 +12,7 @@ use crate::event::{Event, Timing};
 use crate::fingerprint;
 use crate::recurrence::{self, RecurringRule};
 use crate::store::{EventKey, EventRow, RowState, Segment};
+use crate::tencent::types::LiveConfig;
 
 /// An event together with where it is stored.
 #[derive(Debug, Clone)]
@@ -50,8 +51,82 @@ pub struct Desired {
     pub invitees: Option<Vec<String>>,
     /// IANA zone name of DTSTART, sent as `time_zone`.
     pub time_zone: Option<String>,
-    /// Fingerprint of the event's meeting-relevant fields.
+    /// Designated hosts besides the creator (API `hosts`): the mapped ORGANIZER when it is not
+    /// the creator, then mapped `ROLE=CHAIR` attendees; `None` when no `[meeting.users]` table
+    /// is configured, so hosts are never sent.
+    pub hosts: Option<Vec<String>>,
+    /// Settings, password, location and live streaming (reference §2.2).
+    pub options: MeetingOptions,
+    /// Fingerprint of the event's meeting-relevant fields and of the options
+    /// ([`fingerprint::with_options`]).
     pub fingerprint: String,
+}
+
+/// Longest `location` the API takes: 18 CJK or 36 Latin characters (reference §5), counted
+/// here as width units (ASCII 1, anything else 2).
+pub const LOCATION_MAX_WIDTH: usize = 36;
+/// Longest `live_summary` sent, in the width units of the API's subject rule (512 bytes,
+/// ASCII counted 2 and CJK up to 4, reference §2.2 via Tencent's create doc); the API documents
+/// no limit of its own for the summary.
+pub const LIVE_TEXT_MAX_WIDTH: usize = 512;
+
+/// A meeting's options besides subject and times: where each comes from is in the README
+/// table "Create-meeting fields". `Debug` never shows a password.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct MeetingOptions {
+    /// `settings`: `[calendar.meeting.settings]` merged over `[meeting.settings]`.
+    pub settings: serde_json::Map<String, serde_json::Value>,
+    /// `password` (4–6 digits).
+    pub password: Option<String>,
+    /// `location`: the event's LOCATION cut to [`LOCATION_MAX_WIDTH`], with
+    /// `[calendar.meeting] location = "event"` (empty when the event has none or only a link:
+    /// not sent on create, clears the meeting's on modify); `None`: not managed.
+    pub location: Option<String>,
+    /// `live_config` (with `enable_live`) when the meeting is streamed.
+    pub live: Option<LiveConfig>,
+    /// `sync_to_wework` (create only; not part of the fingerprint: it cannot change).
+    pub sync_to_wework: Option<bool>,
+    /// `instanceid` of this calendar's calls.
+    pub instanceid: i64,
+}
+
+impl std::fmt::Debug for MeetingOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MeetingOptions")
+            .field("settings", &self.settings)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("location", &self.location)
+            .field("live", &self.live.is_some())
+            .field("sync_to_wework", &self.sync_to_wework)
+            .field("instanceid", &self.instanceid)
+            .finish()
+    }
+}
+
+impl MeetingOptions {
+    /// The canonical text the fingerprint hashes: everything a modify can change.
+    fn canon(&self, hosts: Option<&[String]>) -> String {
+        serde_json::json!({
+            "settings": self.settings,
+            "password": self.password,
+            "location": self.location,
+            "hosts": hosts,
+            "live": self.live,
+        })
+        .to_string()
+    }
+}
+
+/// `text` cut to `max` width units, counting ASCII as `ascii` and anything else as `other`.
+#[must_use]
+pub fn cut_width(text: &str, max: usize, ascii: usize, other: usize) -> String {
+    let mut used = 0;
+    text.chars()
+        .take_while(|c| {
+            used += if c.is_ascii() { ascii } else { other };
+            used <= max
+        })
+        .collect()
 }
 
 /// A continuation meeting named in an event (`X-CALMEET-CONTINUATION`), to be verified and
@@ -259,6 +334,16 @@ pub enum Action {
         /// Fingerprint of the override.
         fingerprint: String,
     },
+    /// Record a meeting's full fingerprint over one stored before meeting options were part of
+    /// it ([`fingerprint::same_meeting`]): a state write only, no API call, no calendar write.
+    Record {
+        /// The event.
+        key: EventKey,
+        /// The continuation segment (its start); `None` for the event's own meeting.
+        segment: Option<i64>,
+        /// The fingerprint to store.
+        fingerprint: String,
+    },
     /// Put the join link (back) into the event.
     WriteBack {
         /// The event.
@@ -305,7 +390,8 @@ impl Action {
             Self::Forget { key } => (2, key),
             Self::Update { key, .. }
             | Self::Extend { key, .. }
-            | Self::UpdateSegment { key, .. } => (3, key),
+            | Self::UpdateSegment { key, .. }
+            | Self::Record { key, .. } => (3, key),
             Self::Adopt { key, .. } => (4, key),
             Self::Create { key, .. } | Self::Continue { key, .. } => (5, key),
             Self::CancelOccurrence { key, .. } => (6, key),
@@ -629,7 +715,16 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                         continue;
                     }
                     let window = (desired.start.timestamp(), desired.series_end.timestamp());
-                    if r.fingerprint.as_deref() != Some(desired.fingerprint.as_str()) {
+                    let same =
+                        fingerprint::same_meeting(r.fingerprint.as_deref(), &desired.fingerprint);
+                    if same && r.fingerprint.as_deref().is_some_and(fingerprint::is_legacy) {
+                        actions.push(Action::Record {
+                            key: key.clone(),
+                            segment: None,
+                            fingerprint: desired.fingerprint.clone(),
+                        });
+                    }
+                    if !same {
                         if desired.series_end <= input.now {
                             // Moved into the past: the meeting is left as it was.
                         } else if r.recurring != desired.rule.is_some() {
@@ -679,7 +774,7 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 }
                 RowState::Failed => {
                     // A permanent failure is retried only once the event changed.
-                    if (r.fingerprint.as_deref() != Some(desired.fingerprint.as_str())
+                    if (!fingerprint::same_meeting(r.fingerprint.as_deref(), &desired.fingerprint)
                         || r.attempts == 0)
                         && desired.start > input.now
                     {
@@ -1158,14 +1253,24 @@ fn desired_at(
     };
     let subject = subject_of(&ev.summary, input.meeting.subject_max_chars);
     let people = People::of(ev, input);
-    let fingerprint = people.fingerprint(fingerprint::of_event(ev, &subject));
-    let userid = people.creator.clone().unwrap_or_else(|| {
-        input
-            .calendar
-            .userid
-            .clone()
-            .unwrap_or_else(|| input.meeting.userid.clone())
-    });
+    let options = options_of(ev, input, &subject);
+    let fingerprint = fingerprint::with_options(
+        &people.fingerprint(fingerprint::of_event(ev, &subject)),
+        &options.canon(people.hosts.as_deref()),
+    );
+    let userid = input
+        .calendar
+        .resolved
+        .userid
+        .clone()
+        .or_else(|| people.creator.clone())
+        .unwrap_or_else(|| {
+            input
+                .calendar
+                .userid
+                .clone()
+                .unwrap_or_else(|| input.meeting.userid.clone())
+        });
     let horizon_end = input.now + input.horizon;
     let (start, end, rule, series_end, truncated, occurrences) = match &ev.rrule {
         None => {
@@ -1250,6 +1355,8 @@ fn desired_at(
         userid,
         invitees: people.invitees,
         time_zone,
+        hosts: people.hosts,
+        options,
         fingerprint,
     }))
 }
@@ -1333,7 +1440,7 @@ fn continuation_failed(segments: &[&Segment], r: &EventRow, desired: &Desired) -
         s.start > after
             && s.row.state == RowState::Failed
             && s.row.attempts > 0
-            && s.row.fingerprint.as_deref() == Some(desired.fingerprint.as_str())
+            && fingerprint::same_meeting(s.row.fingerprint.as_deref(), &desired.fingerprint)
     })
 }
 
@@ -1385,10 +1492,27 @@ fn plan_segmented(
 ) {
     let ev = &se.event;
     let now = input.now;
-    let fp = Some(desired.fingerprint.as_str());
-    let changed = |row: &EventRow| row.fingerprint.as_deref() != fp;
+    let changed = |row: &EventRow| {
+        !fingerprint::same_meeting(row.fingerprint.as_deref(), &desired.fingerprint)
+    };
     let mid = r.meeting_id.clone().unwrap_or_default();
     let any_changed = changed(r) || live.iter().any(|s| changed(&s.row));
+    let legacy = |row: &EventRow| {
+        row.fingerprint
+            .as_deref()
+            .is_some_and(fingerprint::is_legacy)
+    };
+    for (segment, row) in
+        std::iter::once((None, r)).chain(live.iter().map(|s| (Some(s.start), &s.row)))
+    {
+        if !changed(row) && legacy(row) {
+            actions.push(Action::Record {
+                key: key.clone(),
+                segment,
+                fingerprint: desired.fingerprint.clone(),
+            });
+        }
+    }
     if any_changed && desired.series_end > now {
         let reason = if r.recurring != desired.rule.is_some() {
             Some(CancelReason::Replaced)
@@ -1500,10 +1624,60 @@ fn plan_segmented(
     }
 }
 
-/// Creator and invitees from ORGANIZER and ATTENDEE through `[meeting.users]`.
+/// The options of an event's meeting from its calendar's resolved `[calendar.meeting]` /
+/// `[calendar.live]` and the event itself (LOCATION, DESCRIPTION, live tag).
+fn options_of(ev: &Event, input: &PlanInput<'_>, subject: &str) -> MeetingOptions {
+    let r = &input.calendar.resolved;
+    // With `location = "event"` the location is always managed: `Some("")` when the event has
+    // no usable LOCATION, so that a modify clears a location the meeting had (a create sends
+    // none).
+    let location = r.location_from_event.then(|| {
+        let l = ev.location.trim();
+        if l.starts_with("http://") || l.starts_with("https://") {
+            return String::new();
+        }
+        cut_width(&l.replace(['\r', '\n'], " "), LOCATION_MAX_WIDTH, 1, 2)
+            .trim()
+            .to_owned()
+    });
+    let live = (r.live_all || ev.live).then(|| {
+        let summary = r
+            .live
+            .summary
+            .clone()
+            .unwrap_or_else(|| ev.description.trim().to_owned());
+        LiveConfig {
+            live_subject: Some(cut_width(
+                r.live.subject.as_deref().unwrap_or(subject),
+                LIVE_TEXT_MAX_WIDTH,
+                2,
+                4,
+            )),
+            live_summary: Some(cut_width(summary.trim(), LIVE_TEXT_MAX_WIDTH, 2, 4))
+                .filter(|s| !s.is_empty()),
+            enable_live_password: Some(r.live_password.is_some()),
+            live_password: r.live_password.as_ref().map(|p| p.expose().to_owned()),
+            enable_live_im: r.live.im,
+            enable_live_replay: r.live.replay,
+            live_addr: None,
+        }
+    });
+    MeetingOptions {
+        settings: r.settings.clone(),
+        password: r.password.clone(),
+        location,
+        live,
+        sync_to_wework: r.sync_to_wework,
+        instanceid: r.instanceid,
+    }
+}
+
+/// Creator, invitees and hosts from ORGANIZER and ATTENDEE through `[meeting.users]`.
 struct People {
+    /// The mapped ORGANIZER, when it makes the meetings (no `[calendar.meeting] userid`).
     creator: Option<String>,
     invitees: Option<Vec<String>>,
+    hosts: Option<Vec<String>>,
 }
 
 impl People {
@@ -1513,6 +1687,7 @@ impl People {
             return Self {
                 creator: None,
                 invitees: None,
+                hosts: None,
             };
         }
         let lookup = |addr: &str, role: &str| {
@@ -1522,20 +1697,40 @@ impl People {
             }
             found
         };
-        let creator = ev.organizer.as_deref().and_then(|a| lookup(a, "organizer"));
+        let organizer = ev.organizer.as_deref().and_then(|a| lookup(a, "organizer"));
+        let fixed = input.calendar.resolved.userid.clone();
+        // With a fixed creator the organizer does not make the meeting: it hosts it.
+        let creator = if fixed.is_some() {
+            None
+        } else {
+            organizer.clone()
+        };
+        let maker = fixed.or_else(|| creator.clone());
         let mut invitees: Vec<String> = Vec::new();
         for a in &ev.attendees {
             if let Some(u) = lookup(a, "attendee")
-                && Some(&u) != creator.as_ref()
+                && Some(&u) != maker.as_ref()
                 && !invitees.contains(&u)
             {
                 invitees.push(u);
             }
         }
         invitees.truncate(MAX_INVITEES);
+        let mut hosts: Vec<String> = Vec::new();
+        let chairs = ev
+            .chairs
+            .iter()
+            .filter_map(|a| m.user_for(a).map(str::to_owned));
+        for u in organizer.into_iter().chain(chairs) {
+            if Some(&u) != maker.as_ref() && !hosts.contains(&u) {
+                hosts.push(u);
+            }
+        }
+        hosts.truncate(MAX_INVITEES);
         Self {
             creator,
             invitees: Some(invitees),
+            hosts: Some(hosts),
         }
     }
 

@@ -345,10 +345,14 @@ impl TencentClient {
     ) -> Result<Vec<u8>, CallError> {
         let url = self.url(path_and_query).map_err(CallError::Final)?;
         let max = self.inner.config.max_attempts;
+        let endpoint = crate::metrics::endpoint_of(method.as_str(), path_and_query);
         let mut attempt = 1;
         loop {
             self.acquire_token().await;
-            let (error, retry) = match self.send_once(&method, &url, body.as_deref()).await {
+            let sent = self.send_once(&method, &url, body.as_deref()).await;
+            crate::metrics::global()
+                .api_call(endpoint, sent.as_ref().map(|_| ()).map_err(|e| &e.0));
+            let (error, retry) = match sent {
                 Ok(bytes) => return Ok(bytes),
                 Err(failure) => failure,
             };

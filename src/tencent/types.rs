@@ -89,10 +89,66 @@ pub struct MeetingUser {
     pub userid: String,
 }
 
+/// Live-streaming settings of a meeting (`live_config`, reference §2.2; Tencent's LiveConfig
+/// object). In requests calmeet sends the first six fields; answers (create, GET, modify) add
+/// `live_addr`, the address viewers watch the stream at. Absent fields are omitted.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct LiveConfig {
+    /// Whether viewers may chat (live interaction).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enable_live_im: Option<bool>,
+    /// Whether the stream needs a password to watch.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enable_live_password: Option<bool>,
+    /// Whether a replay is kept after the stream.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enable_live_replay: Option<bool>,
+    /// Answer only: the watch address of the stream.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_addr: Option<String>,
+    /// The stream's password (with `enable_live_password`; the meeting's own when omitted).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_password: Option<String>,
+    /// Title of the stream.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_subject: Option<String>,
+    /// Introduction shown to viewers.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_summary: Option<String>,
+}
+
+/// One entry of `user_non_registered` in a create answer: an invitee that is not a registered
+/// user of the enterprise, so the meeting is not in their list. The API documents the field as
+/// a list of userids; objects with a `userid` are accepted as well.
+#[derive(Deserialize, Clone, Debug, PartialEq, Eq)]
+#[serde(untagged)]
+pub enum NonRegistered {
+    /// A bare userid.
+    Id(String),
+    /// An object carrying the userid.
+    User {
+        /// The userid.
+        userid: String,
+    },
+}
+
+impl NonRegistered {
+    /// The userid either shape carries.
+    #[must_use]
+    pub fn userid(&self) -> &str {
+        match self {
+            Self::Id(u) | Self::User { userid: u } => u,
+        }
+    }
+}
+
 /// Body of `POST /v1/meetings` (reference §2.2). Times are decimal strings of unix seconds
 /// because the API rejects numbers there.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct CreateMeetingRequest {
+    /// Live streaming on (with `live_config`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enable_live: Option<bool>,
     /// End, unix seconds as a decimal string.
     pub end_time: String,
     /// Designated hosts (commercial/enterprise editions only).
@@ -103,6 +159,9 @@ pub struct CreateMeetingRequest {
     /// Invitees, at most 300.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub invitees: Option<Vec<MeetingUser>>,
+    /// Live-streaming settings (with `enable_live`).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_config: Option<LiveConfig>,
     /// Free-text location (≤ 18 CJK / 36 Latin characters).
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub location: Option<String>,
@@ -121,6 +180,9 @@ pub struct CreateMeetingRequest {
     pub start_time: String,
     /// Meeting title.
     pub subject: String,
+    /// Sync the meeting to WeCom (API default true); create only, not modifiable.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub sync_to_wework: Option<bool>,
     /// IANA zone name, e.g. `Asia/Shanghai`.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub time_zone: Option<String>,
@@ -133,6 +195,9 @@ pub struct CreateMeetingRequest {
 /// Body of `PUT /v1/meetings/{id}` (reference §2.4): only present fields change.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
 pub struct ModifyMeetingRequest {
+    /// Turns live streaming on or off.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub enable_live: Option<bool>,
     /// New end, unix seconds as a decimal string.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub end_time: Option<String>,
@@ -144,6 +209,9 @@ pub struct ModifyMeetingRequest {
     /// Replaces the invitees.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub invitees: Option<Vec<MeetingUser>>,
+    /// New live-streaming settings (with `enable_live` true).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub live_config: Option<LiveConfig>,
     /// New location.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub location: Option<String>,
@@ -256,6 +324,27 @@ pub struct MeetingInfo {
         alias = "has_more_sub_meetings"
     )]
     pub has_more_sub_meeting: Option<i64>,
+    /// Whether the meeting is streamed live.
+    #[serde(default)]
+    pub enable_live: Option<bool>,
+    /// Its live settings; `live_addr` is the watch address.
+    #[serde(default)]
+    pub live_config: Option<LiveConfig>,
+    /// Create only: invitees that are not registered users (commercial/enterprise editions).
+    #[serde(default)]
+    pub user_non_registered: Vec<NonRegistered>,
+}
+
+impl MeetingInfo {
+    /// The live watch address the answer carries, when it carries a non-empty one.
+    #[must_use]
+    pub fn live_addr(&self) -> Option<&str> {
+        self.live_config
+            .as_ref()
+            .and_then(|l| l.live_addr.as_deref())
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+    }
 }
 
 /// Response of create, get and modify: `{"meeting_number": n, "meeting_info_list": [...]}`.

@@ -11,6 +11,7 @@
 //! offset rather than a modification time, and "upcoming" is not filtered by the clock.
 #![allow(dead_code)] // each test binary uses a different part of the fake
 
+mod fields;
 mod handlers;
 mod rules;
 mod submeetings;
@@ -103,6 +104,8 @@ pub struct FakeMeeting {
     pub cancelled: bool,
     /// Accepted PUTs.
     pub modifications: u32,
+    /// Hosts, invitees, live streaming, `sync_to_wework` (see `fields`).
+    pub extra: fields::FieldState,
 }
 
 #[derive(Default)]
@@ -128,6 +131,8 @@ struct State {
     in_flight: usize,
     /// The sub-meeting model's switches (issue #10).
     sub_model: submeetings::SubMeetingModel,
+    /// How create answers report live addresses and unregistered invitees.
+    fields: fields::FieldAnswers,
 }
 
 /// Counts a request as in flight until it is answered or its connection is dropped.
@@ -314,6 +319,25 @@ impl FakeTencent {
 
     /// Forgets the recorded requests (keeps meetings), so a long benchmark does not hold
     /// every request body.
+    /// Leave `live_config.live_addr` out of create answers (as some answers do), so that a
+    /// client has to GET the meeting for it.
+    pub fn omit_live_addr_on_create(&self, omit: bool) {
+        self.state.lock().unwrap().fields.omit_live_addr_on_create = omit;
+    }
+
+    /// Leave `live_config.live_addr` out of every answer (create, GET, list, modify).
+    pub fn omit_live_addr(&self, omit: bool) {
+        self.state.lock().unwrap().fields.omit_live_addr = omit;
+    }
+
+    /// Invitee userids the create answer lists in `user_non_registered`, as bare strings or
+    /// (`as_objects`) as `{"userid": …}` objects.
+    pub fn set_unregistered(&self, userids: &[&str], as_objects: bool) {
+        let mut st = self.state.lock().unwrap();
+        st.fields.unregistered = userids.iter().map(|u| (*u).to_owned()).collect();
+        st.fields.unregistered_as_objects = as_objects;
+    }
+
     pub fn clear_requests(&self) {
         self.state.lock().unwrap().requests.clear();
     }

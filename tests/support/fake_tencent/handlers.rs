@@ -11,7 +11,7 @@ use serde_json::{Value, json};
 
 use super::rules::{self, Reject, opt_int, opt_str, opt_time, req_int, req_str};
 use super::submeetings::{self, Shown, SubMeetingModel};
-use super::{FakeMeeting, FakeSubMeeting, State};
+use super::{FakeMeeting, FakeSubMeeting, State, fields};
 
 pub(super) type Answer = Response<Full<Bytes>>;
 
@@ -41,6 +41,10 @@ pub(super) fn create(st: &mut State, body: &Value) -> Answer {
         Ok(new) => new,
         Err(reason) => return invalid(&reason),
     };
+    let extra = match fields::check(body, false, &new.userid) {
+        Ok(extra) => extra,
+        Err(reason) => return invalid(&reason),
+    };
     let n = st.meetings.len() as u64 + 1;
     let meeting_id = (7_567_173_273_889_000_000u64 + n * 7_919).to_string();
     let duration = new.end - new.start;
@@ -61,7 +65,10 @@ pub(super) fn create(st: &mut State, body: &Value) -> Answer {
         recurring_rule: new.rule,
         cancelled: false,
         modifications: 0,
+        extra: fields::FieldState::default(),
     };
+    let mut meeting = meeting;
+    fields::apply(&mut meeting, extra);
     let mut info = json!({
         "subject": meeting.subject, "meeting_id": meeting.meeting_id,
         "meeting_code": meeting.meeting_code, "type": 0, "join_url": meeting.join_url,
@@ -75,6 +82,7 @@ pub(super) fn create(st: &mut State, body: &Value) -> Answer {
     if let Some(l) = &meeting.location {
         info["location"] = json!(l);
     }
+    fields::answer(&mut info, &meeting, &st.fields, true);
     st.meetings.push(meeting);
     answer(
         200,
@@ -99,7 +107,12 @@ fn sub_meetings(recurring: bool, starts: &[i64], duration: i64) -> Vec<FakeSubMe
 }
 
 /// The GET/list item shape; sub-meeting times are integers as in the doc example.
-fn info_json(m: &FakeMeeting, model: &SubMeetingModel, how: Shown) -> Value {
+fn info_json(
+    m: &FakeMeeting,
+    model: &SubMeetingModel,
+    how: Shown,
+    answers: &fields::FieldAnswers,
+) -> Value {
     let status = if m.cancelled {
         "MEETING_STATE_CANCELLED"
     } else {
@@ -121,6 +134,7 @@ fn info_json(m: &FakeMeeting, model: &SubMeetingModel, how: Shown) -> Value {
         info["recurring_rule"] = rule.clone();
         submeetings::add_sub_meetings(&mut info, m, model, how);
     }
+    fields::answer(&mut info, m, answers, false);
     info
 }
 
@@ -143,7 +157,7 @@ pub(super) fn get(st: &State, id: &str, query: &BTreeMap<String, String>) -> Ans
     match st.meetings.iter().find(|m| m.meeting_id == id) {
         Some(m) => answer(
             200,
-            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m, &st.sub_model, Shown::Get)]}),
+            &json!({"meeting_number": 1, "meeting_info_list": [info_json(m, &st.sub_model, Shown::Get, &st.fields)]}),
         ),
         None => not_exist(),
     }
@@ -186,7 +200,7 @@ pub(super) fn list(st: &State, query: &BTreeMap<String, String>) -> Answer {
         .iter()
         .skip(offset)
         .take(st.page_size)
-        .map(|(_, _, m)| info_json(m, &st.sub_model, Shown::List { all: show_all }))
+        .map(|(_, _, m)| info_json(m, &st.sub_model, Shown::List { all: show_all }, &st.fields))
         .collect();
     let end = offset + page.len();
     let remaining = hits.len().saturating_sub(end);
@@ -204,10 +218,15 @@ pub(super) fn list(st: &State, query: &BTreeMap<String, String>) -> Answer {
 
 pub(super) fn modify(st: &mut State, id: &str, body: &Value) -> Answer {
     match apply_modify(st, id, body) {
-        Ok(Some(m)) => answer(
-            200,
-            &json!({"meeting_number": 1, "meeting_info_list": [{"meeting_id": m.meeting_id, "meeting_code": m.meeting_code}]}),
-        ),
+        Ok(Some(m)) => {
+            let mut info = json!({"meeting_id": m.meeting_id, "meeting_code": m.meeting_code});
+            fields::answer(&mut info, &m, &st.fields, false);
+            info.as_object_mut().map(|o| o.remove("hosts"));
+            answer(
+                200,
+                &json!({"meeting_number": 1, "meeting_info_list": [info]}),
+            )
+        }
         Ok(None) => not_exist(),
         Err(reason) => invalid(&reason),
     }
@@ -216,8 +235,9 @@ pub(super) fn modify(st: &mut State, id: &str, body: &Value) -> Answer {
 /// `Ok(None)` for an unknown or cancelled meeting. Validates everything before changing anything.
 fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMeeting>, Reject> {
     let o = rules::object(body)?;
-    req_str(o, "userid")?;
+    let creator = req_str(o, "userid")?;
     req_int(o, "instanceid")?;
+    let extra = fields::check(body, true, &creator)?;
     let subject = opt_str(o, "subject")?;
     if let Some(s) = &subject {
         rules::check_subject(s)?;
@@ -301,6 +321,7 @@ fn apply_modify(st: &mut State, id: &str, body: &Value) -> Result<Option<FakeMee
             next.settings[k] = v.clone();
         }
     }
+    fields::apply(&mut next, extra);
     next.modifications += 1;
     *m = next.clone();
     Ok(Some(next))
