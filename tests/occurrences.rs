@@ -104,7 +104,7 @@ impl World {
             &fake,
             &feed.url("/cal.ics"),
             &format!("horizon_days = {HORIZON_DAYS}"),
-            "[calendar.match]\nkeywords = [\"\"]",
+            "[calendar.match]\nall = true",
             Arc::clone(&clock),
         );
         World {
