@@ -521,9 +521,11 @@ pub struct MeetingConfig {
     #[serde(default = "default_api_timeout")]
     pub timeout_secs: u64,
     /// Seconds to wait after a create's outcome was left in doubt (timeout, dropped answer,
-    /// server error) before concluding, from a listing that does not show it, that it did not
-    /// happen: the server may still be committing it. 0–3600, default 120 (shorter than any
-    /// sensible schedule, so a daemon never notices).
+    /// server error, or calmeet killed while the create was in flight: counted from when it
+    /// was about to be sent) before concluding, from a listing that does not show it, that it
+    /// did not happen: the server may still be committing it. Until then the event is neither
+    /// created again nor, when it left the calendar meanwhile, forgotten. 0–3600, default 120
+    /// (shorter than any sensible schedule, so a daemon never notices).
     #[serde(default = "default_reconcile_grace")]
     pub reconcile_grace_secs: u64,
     /// Most API calls (retries included) calmeet starts in any minute; Tencent's documented

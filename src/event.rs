@@ -145,17 +145,17 @@ pub struct Event {
     pub organizer: Option<String>,
     /// ATTENDEE e-mail addresses (`mailto:` stripped, lowercased, deduplicated, in order).
     pub attendees: Vec<String>,
-    /// The attendees among them with `ROLE=CHAIR` (RFC 5545 §3.2.16), in order.
-    pub chairs: Vec<String>,
-    /// The event carries the live-stream tag (`[calendar.live_match]`, default categories
-    /// "Live" / "直播"); an override inherits its master's.
-    pub live: bool,
     /// SEQUENCE, DTSTAMP and LAST-MODIFIED: which of two components claiming one
     /// (UID, RECURRENCE-ID) is current (RFC 5546 §2.1.5).
     pub revision: Revision,
     /// An override whose master is not in the calendar (an invitation to one occurrence of
     /// somebody else's series): held as a single event keyed by UID + RECURRENCE-ID.
     pub standalone: bool,
+    /// The attendees among them with `ROLE=CHAIR` (RFC 5545 §3.2.16), in order.
+    pub chairs: Vec<String>,
+    /// The event carries the live-stream tag (`[calendar.live_match]`, default categories
+    /// "Live" / "直播"); an override inherits its master's.
+    pub live: bool,
 }
 
 /// The version of a component, compared as (SEQUENCE, DTSTAMP, LAST-MODIFIED): the larger

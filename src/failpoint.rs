@@ -7,9 +7,12 @@
 //!
 //! Points: `create.before_api`, `create.after_api` (answer in hand, state not yet written),
 //! `create.after_state`, `writeback.before_put`, `writeback.after_put`, `update.before_api`,
-//! `update.after_api`, `cancel.before_api`, `cancel.after_api`, `cancel.after_state` (before
-//! the block is removed from the event), `cancel.after_remove`, and `pass.after_fetch` (a
-//! calendar's objects and markers committed, nothing planned yet).
+//! `update.after_api`, `update.after_state` (a series change committed, its occurrence changes
+//! not yet sent again), `occurrence.before_api`, `occurrence.after_api` (one occurrence
+//! cancelled or moved, state not yet written), `withdraw.after_api` (the meeting of a create in
+//! doubt cancelled, state not yet written), `cancel.before_api`, `cancel.after_api`,
+//! `cancel.after_state` (before the block is removed from the event), `cancel.after_remove`,
+//! and `pass.after_fetch` (a calendar's objects and markers committed, nothing planned yet).
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -17,8 +20,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 static HITS: AtomicUsize = AtomicUsize::new(0);
 
 /// Aborts the process if `CALMEET_FAILPOINT` names this point (and, with `@n`, this is the
-/// n-th time it is reached).
-pub fn hit(name: &str) {
+/// n-th time it is reached). `at` names what was being done (the event key), printed in the
+/// one line on stderr so that a crash test knows which event was in flight.
+pub fn hit(name: &str, at: &dyn std::fmt::Display) {
     let Some(armed) = std::env::var_os("CALMEET_FAILPOINT") else {
         return;
     };
@@ -31,7 +35,7 @@ pub fn hit(name: &str) {
         return;
     }
     if HITS.fetch_add(1, Ordering::SeqCst) + 1 >= nth {
-        eprintln!("calmeet: failpoint {name} reached; aborting");
+        eprintln!("calmeet: failpoint {name} reached at {at}; aborting");
         std::process::abort();
     }
 }

@@ -554,50 +554,51 @@ impl Store {
     /// # Errors
     /// On SQLite errors.
     pub fn put(&self, row: &EventRow) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
-             (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)"
-        );
-        self.write_row(&sql, row, row.key.recurrence_id.unwrap_or(-1))
+        write_row(
+            &self.conn(),
+            &put_event_sql(),
+            row,
+            row.key.recurrence_id.unwrap_or(-1),
+        )
     }
 
-    /// Runs `sql` with the columns of `row` as `?1`…`?29`, `?3` being `third` (the recurrence
-    /// id in `events`, the segment start in `segments`).
-    fn write_row(&self, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
-        let conn = self.conn();
-        let mut stmt = conn.prepare_cached(sql)?;
-        stmt.execute(params![
-            row.key.calendar,
-            row.key.uid,
-            third,
-            row.state.as_str(),
-            row.meeting_id,
-            row.meeting_code,
-            row.join_url,
-            row.password,
-            row.sub_meeting_id,
-            row.userid,
-            row.fingerprint,
-            row.subject,
-            row.start_at,
-            row.end_at,
-            row.series_end_at,
-            row.recurring,
-            row.needs_extension,
-            row.href,
-            row.etag,
-            row.written_back,
-            row.attempts,
-            row.last_error,
-            row.created_at,
-            row.updated_at,
-            join_occurrences(&row.occurrences),
-            row.rule,
-            row.live_url,
-            row.next_attempt_at,
-            row.request_hash,
-        ])?;
-        Ok(())
+    /// Commits a series change of one meeting (the event's own row, or continuation segment
+    /// `segment`) together with what it leaves to do, in one transaction: the new `row` (its
+    /// new fingerprint), and every occurrence change already sent to that meeting (a
+    /// cancelled or moved occurrence row of the same event naming `meeting_id`) set back to
+    /// `pending` with no fingerprint, because the API resets a series' sub-meetings when the
+    /// series is modified (reference §3.2) and they must be sent again. A crash after this
+    /// commit leaves the re-sends recorded, so the next pass sends them even though the
+    /// series' fingerprint already matches; a crash before it leaves the old fingerprint, and
+    /// the whole change is sent again. Returns how many occurrence rows were marked.
+    ///
+    /// # Errors
+    /// On SQLite errors (then nothing is changed).
+    pub fn commit_series_change(
+        &self,
+        row: &EventRow,
+        segment: Option<i64>,
+        meeting_id: &str,
+    ) -> Result<usize, StoreError> {
+        let mut conn = self.conn();
+        let tx = conn.transaction()?;
+        match segment {
+            None => write_row(
+                &tx,
+                &put_event_sql(),
+                row,
+                row.key.recurrence_id.unwrap_or(-1),
+            )?,
+            Some(start) => write_row(&tx, &put_segment_sql(), row, start)?,
+        }
+        let marked = tx.execute(
+            "UPDATE events SET state = 'pending', fingerprint = NULL \
+             WHERE calendar = ?1 AND uid = ?2 AND recurrence_id <> -1 AND meeting_id = ?3 \
+             AND state IN ('cancelled', 'created')",
+            params![row.key.calendar, row.key.uid, meeting_id],
+        )?;
+        tx.commit()?;
+        Ok(marked)
     }
 
     /// Deletes a row.
@@ -673,11 +674,12 @@ impl Store {
     /// # Errors
     /// On SQLite errors.
     pub fn put_segment(&self, segment: &Segment) -> Result<(), StoreError> {
-        let sql = format!(
-            "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
-             (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?3)"
-        );
-        self.write_row(&sql, &segment.row, segment.start)
+        write_row(
+            &self.conn(),
+            &put_segment_sql(),
+            &segment.row,
+            segment.start,
+        )
     }
 
     /// Deletes every segment of an event (its meeting is over and the event gone).
@@ -1023,6 +1025,61 @@ fn segment_from_sql(r: &rusqlite::Row<'_>) -> rusqlite::Result<Segment> {
     })
 }
 
+/// `INSERT OR REPLACE` of an event row (`?3` = recurrence id, -1 for the event itself).
+fn put_event_sql() -> String {
+    format!(
+        "INSERT OR REPLACE INTO events ({ROW_COLUMNS}) VALUES \
+         (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29)"
+    )
+}
+
+/// `INSERT OR REPLACE` of a continuation segment (`?3` = segment start).
+fn put_segment_sql() -> String {
+    format!(
+        "INSERT OR REPLACE INTO segments ({ROW_COLUMNS}, segment_start) VALUES \
+         (?1,?2,-1,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?3)"
+    )
+}
+
+/// Runs `sql` with the columns of `row` as `?1`…`?29`, `?3` being `third` (the recurrence
+/// id in `events`, the segment start in `segments`).
+fn write_row(conn: &Connection, sql: &str, row: &EventRow, third: i64) -> Result<(), StoreError> {
+    let mut stmt = conn.prepare_cached(sql)?;
+
+    stmt.execute(params![
+        row.key.calendar,
+        row.key.uid,
+        third,
+        row.state.as_str(),
+        row.meeting_id,
+        row.meeting_code,
+        row.join_url,
+        row.password,
+        row.sub_meeting_id,
+        row.userid,
+        row.fingerprint,
+        row.subject,
+        row.start_at,
+        row.end_at,
+        row.series_end_at,
+        row.recurring,
+        row.needs_extension,
+        row.href,
+        row.etag,
+        row.written_back,
+        row.attempts,
+        row.last_error,
+        row.created_at,
+        row.updated_at,
+        join_occurrences(&row.occurrences),
+        row.rule,
+        row.live_url,
+        row.next_attempt_at,
+        row.request_hash,
+    ])?;
+    Ok(())
+}
+
 fn join_occurrences(starts: &[i64]) -> String {
     starts
         .iter()
@@ -1049,6 +1106,56 @@ mod tests {
             uid: uid.into(),
             recurrence_id: rid,
         }
+    }
+
+    /// Issue 12 kind 2: the series' new state and "send its occurrence changes again" are one
+    /// commit; only this meeting's sent occurrence rows are marked.
+    #[test]
+    fn a_series_change_marks_its_sent_occurrence_changes_in_the_same_commit() {
+        let s = Store::open_in_memory().unwrap();
+        let occ = |uid: &str, rid: i64, state: RowState, mid: &str| {
+            let mut r = EventRow::new(key(uid, Some(rid)), state, 1);
+            r.meeting_id = Some(mid.into());
+            r.fingerprint = Some("fp".into());
+            r
+        };
+        for r in [
+            occ("a", 10, RowState::Cancelled, "m1"),
+            occ("a", 20, RowState::Created, "m1"),
+            occ("a", 30, RowState::Cancelled, "m-old"),
+            occ("b", 10, RowState::Cancelled, "m1"),
+            occ("a", 40, RowState::Skipped, "m1"),
+        ] {
+            s.put(&r).unwrap();
+        }
+        let mut series = EventRow::new(key("a", None), RowState::Created, 1);
+        series.meeting_id = Some("m1".into());
+        series.fingerprint = Some("new".into());
+        assert_eq!(s.commit_series_change(&series, None, "m1").unwrap(), 2);
+        let state = |uid: &str, rid: i64| {
+            let r = s.row(&key(uid, Some(rid))).unwrap().unwrap();
+            (r.state, r.fingerprint)
+        };
+        assert_eq!(state("a", 10), (RowState::Pending, None));
+        assert_eq!(state("a", 20), (RowState::Pending, None));
+        assert_eq!(state("a", 30).0, RowState::Cancelled, "another meeting's");
+        assert_eq!(state("b", 10).0, RowState::Cancelled, "another event's");
+        assert_eq!(state("a", 40).0, RowState::Skipped);
+        let saved = s.row(&key("a", None)).unwrap().unwrap();
+        assert_eq!(saved.fingerprint.as_deref(), Some("new"));
+        // A continuation segment's change is committed into its own table.
+        let mut seg = series.clone();
+        seg.meeting_id = Some("m2".into());
+        s.commit_series_change(&seg, Some(99), "m2").unwrap();
+        assert_eq!(
+            s.segment(&key("a", None), 99)
+                .unwrap()
+                .unwrap()
+                .row
+                .meeting_id
+                .as_deref(),
+            Some("m2")
+        );
     }
 
     #[test]

@@ -128,9 +128,13 @@ impl Case {
                     r.needs_extension = desired.truncated;
                     r.occurrences = desired.occurrences.iter().map(|t| t.timestamp()).collect();
                 }
-                Action::CancelOccurrence { key, .. } => {
+                Action::CancelOccurrence {
+                    key, meeting_id, ..
+                } => {
                     self.rows.retain(|x| x.key != key);
-                    self.rows.push(EventRow::new(key, RowState::Cancelled, 0));
+                    let mut r = EventRow::new(key, RowState::Cancelled, 0);
+                    r.meeting_id = Some(meeting_id);
+                    self.rows.push(r);
                 }
                 Action::UpdateSegment {
                     key,
@@ -1294,5 +1298,186 @@ fn a_state_without_the_listed_continuations_adopts_them_and_one_with_them_does_n
         !c.plan().iter().any(|a| matches!(a, Action::Adopt { .. })),
         "{:?}",
         c.plan()
+    );
+}
+
+/// A `pending` row (a create whose answer was never recorded) whose event then leaves in any
+/// way: the plan withdraws it — finds the meeting and cancels it — instead of leaving the row
+/// (and perhaps a live meeting) for good. Issue 12, kind 1.
+#[test]
+fn pending_row_is_withdrawn_whatever_way_the_event_leaves() {
+    let tagged = vevent("a", "20300602T010000Z", "20300602T020000Z", "");
+    let untagged = tagged.replace(
+        "CATEGORIES:Tencent Meeting\r\n",
+        "X-CALMEET-MEETING-ID:m-old\r\n",
+    );
+    let cases: Vec<(&str, Vec<SourcedEvent>, CancelReason, bool)> = vec![
+        (
+            "cancelled",
+            events(&vevent(
+                "a",
+                "20300602T010000Z",
+                "20300602T020000Z",
+                "STATUS:CANCELLED\r\n",
+            )),
+            CancelReason::EventCancelled,
+            false,
+        ),
+        ("untagged", events(&untagged), CancelReason::Untagged, false),
+        ("deleted", Vec::new(), CancelReason::EventDeleted, true),
+        (
+            "moved beyond the horizon",
+            events(&vevent("a", "20310602T010000Z", "20310602T020000Z", "")),
+            CancelReason::OutOfRange,
+            false,
+        ),
+        (
+            "moved into the past",
+            events(&vevent("a", "20300502T010000Z", "20300502T020000Z", "")),
+            CancelReason::OutOfRange,
+            false,
+        ),
+        (
+            "made all-day",
+            events(
+                "BEGIN:VEVENT\r\nUID:a\r\nDTSTAMP:20300101T000000Z\r\nDTSTART;VALUE=DATE:20300602\r\nSUMMARY:Sync a\r\nCATEGORIES:Tencent Meeting\r\nEND:VEVENT\r\n",
+            ),
+            CancelReason::OutOfRange,
+            false,
+        ),
+    ];
+    for (what, evs, want_reason, want_gone) in cases {
+        let mut c = Case::new(&tagged);
+        c.rows.push(EventRow::new(key("a"), RowState::Pending, 0));
+        c.events = evs;
+        c.confirm = true;
+        let actions = c.plan();
+        assert_eq!(actions.len(), 1, "{what}: {actions:?}");
+        assert!(
+            matches!(&actions[0], Action::Withdraw { key: k, reason, gone } if *k == key("a") && *reason == want_reason && *gone == want_gone),
+            "{what}: {actions:?}"
+        );
+    }
+}
+
+/// A deleted event's create in doubt counts as a disappearance: an empty feed holds it like
+/// any cancellation.
+#[test]
+fn pending_row_of_a_vanished_event_is_held_with_the_other_disappearances() {
+    let body: String = ["a", "b"]
+        .iter()
+        .map(|u| vevent(u, "20300602T010000Z", "20300602T020000Z", ""))
+        .collect();
+    let mut c = Case::new(&body);
+    c.settle();
+    c.rows.push(EventRow::new(key("p"), RowState::Pending, 0));
+    c.events.clear();
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[..], [Action::HoldCancels { count: 3, .. }]),
+        "{actions:?}"
+    );
+}
+
+/// A committed series change set the occurrence rows back to `pending` (the API resets
+/// sub-meetings): the next pass sends them again although the series' fingerprint matches,
+/// and forgets a re-send whose EXDATE is gone. Issue 12, kind 2.
+#[test]
+fn occurrence_changes_left_to_resend_are_sent_after_a_committed_series_change() {
+    let master = |extra: &str| {
+        vevent(
+            "s",
+            "20300603T010000Z",
+            "20300603T020000Z",
+            &format!("RRULE:FREQ=WEEKLY;COUNT=6\r\n{extra}"),
+        )
+    };
+    let moved = vevent(
+        "s",
+        "20300617T030000Z",
+        "20300617T040000Z",
+        "RECURRENCE-ID:20300617T010000Z\r\n",
+    );
+    let mut c = Case::new(&format!("{}{moved}", master("EXDATE:20300610T010000Z\r\n")));
+    c.settle();
+    c.settle();
+    // The move is recorded as apply records it.
+    let rid = |d| {
+        Some(
+            Utc.with_ymd_and_hms(2030, 6, d, 1, 0, 0)
+                .unwrap()
+                .timestamp(),
+        )
+    };
+    let plan_moves = c.plan();
+    for a in plan_moves {
+        if let Action::MoveOccurrence {
+            key,
+            meeting_id,
+            fingerprint,
+            ..
+        } = a
+        {
+            let mut r = EventRow::new(key, RowState::Created, 0);
+            r.meeting_id = Some(meeting_id);
+            r.sub_meeting_id = r.key.recurrence_id.map(|t| t.to_string());
+            r.fingerprint = Some(fingerprint);
+            c.rows.push(r);
+        }
+    }
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    // What `Store::commit_series_change` leaves after a rename whose re-sends a crash cut off.
+    for r in c.rows.iter_mut().filter(|r| r.key.recurrence_id.is_some()) {
+        r.state = RowState::Pending;
+        r.fingerprint = None;
+    }
+    let actions = c.plan();
+    assert_eq!(actions.len(), 2, "{actions:?}");
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::CancelOccurrence { key, .. } if key.recurrence_id == rid(10))
+        ),
+        "{actions:?}"
+    );
+    assert!(
+        actions.iter().any(
+            |a| matches!(a, Action::MoveOccurrence { key, .. } if key.recurrence_id == rid(17))
+        ),
+        "{actions:?}"
+    );
+    // The user removed the EXDATE and the override meanwhile: nothing to send, rows forgotten.
+    c.events = events(&master(""));
+    for e in &mut c.events {
+        e.event.meeting_id = Some("m-s".into());
+    }
+    let actions = c.plan();
+    let forgets = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Forget { .. }))
+        .count();
+    assert_eq!(forgets, 2, "{actions:?}");
+}
+
+/// An EXDATE recorded as cancelled on another meeting (before the series was re-created) is
+/// sent to the meeting that holds the series now.
+#[test]
+fn occurrence_cancelled_on_an_earlier_meeting_is_cancelled_on_the_current_one() {
+    let body = vevent(
+        "s",
+        "20300603T010000Z",
+        "20300603T020000Z",
+        "RRULE:FREQ=WEEKLY;COUNT=6\r\nEXDATE:20300610T010000Z\r\n",
+    );
+    let mut c = Case::new(&body);
+    c.settle();
+    c.settle();
+    assert!(c.plan().is_empty(), "{:?}", c.plan());
+    for r in c.rows.iter_mut().filter(|r| r.key.recurrence_id.is_some()) {
+        r.meeting_id = Some("m-earlier".into());
+    }
+    let actions = c.plan();
+    assert!(
+        matches!(&actions[..], [Action::CancelOccurrence { meeting_id, .. }] if meeting_id == "m-s"),
+        "{actions:?}"
     );
 }

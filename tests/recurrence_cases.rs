@@ -124,13 +124,21 @@ fn run_with_zones(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>,
                     r.written_back = true;
                     rows.push(r);
                 }
-                Action::CancelOccurrence { key, .. } => {
+                // Occurrence rows name the meeting and sub-meeting they were sent to, as apply
+                // records them.
+                Action::CancelOccurrence {
+                    key, meeting_id, ..
+                } => {
                     let rid = key.recurrence_id.unwrap();
                     held.entry(key.uid.clone()).or_default().insert(rid, None);
-                    rows.push(EventRow::new(key, RowState::Cancelled, 0));
+                    let mut r = EventRow::new(key, RowState::Cancelled, 0);
+                    r.meeting_id = Some(meeting_id);
+                    r.sub_meeting_id = Some(rid.to_string());
+                    rows.push(r);
                 }
                 Action::MoveOccurrence {
                     key,
+                    meeting_id,
                     start,
                     end,
                     fingerprint,
@@ -141,6 +149,8 @@ fn run_with_zones(ics: &[u8], now: DateTime<Utc>) -> (BTreeMap<String, Outcome>,
                         .or_default()
                         .insert(rid, Some((start.timestamp(), end.timestamp())));
                     let mut r = EventRow::new(key, RowState::Created, 0);
+                    r.meeting_id = Some(meeting_id);
+                    r.sub_meeting_id = Some(rid.to_string());
                     r.fingerprint = Some(fingerprint);
                     rows.push(r);
                 }

@@ -385,6 +385,11 @@ pub fn describe(action: &Action, config: &Config) -> String {
                 ""
             }
         ),
+        Action::Withdraw { key, reason, gone } => format!(
+            "withdraw  {key}: look for the meeting of an interrupted create and cancel it ({}){}",
+            reason.text(),
+            if *gone { "; then forget the event" } else { "" }
+        ),
         Action::CancelOccurrence {
             key, meeting_id, ..
         } => format!("cancel    {key}: one occurrence of meeting {meeting_id}"),
@@ -647,6 +652,7 @@ where
                 )
                 .await
             }
+            Action::Withdraw { key, reason, gone } => self.withdraw(key, *reason, *gone).await,
             Action::CancelOccurrence {
                 key,
                 meeting_id,
@@ -920,13 +926,19 @@ where
                     Self::record_meeting(&mut row, &info, desired, href, now);
                     if stale {
                         // It holds what was sent before the event changed: leave the
-                        // fingerprint empty so that the next pass updates (or replaces) it.
+                        // fingerprint empty so that it is updated (or replaced) from the event.
                         row.fingerprint = None;
                         if let Some((_, _, recurring)) = sent {
                             row.recurring = recurring;
                         }
                     }
                     self.save(slot, &row)?;
+                    if stale && row.recurring == desired.rule.is_some() {
+                        // Same kind of meeting: modify it to the event now, in this pass.
+                        // Boxed: an update may in turn create (a refused extension).
+                        Box::pin(self.update(key, slot, &info.meeting_id, desired, None)).await?;
+                        row = self.load(key, slot)?.unwrap_or(row);
+                    }
                     return self.links_after(key, slot, &row, href).await;
                 }
                 Ok(None) => {
@@ -986,7 +998,7 @@ where
         row.request_hash = Some(hash);
         row.updated_at = now;
         self.save(slot, &row)?;
-        crate::failpoint::hit("create.before_api");
+        crate::failpoint::hit("create.before_api", key);
         // The create limit of 200 occurrences is newer than the 50 of modify and get
         // (reference §3.2): once an app was refused more than 50, its creates hold 50 and are
         // extended later like any truncated series.
@@ -1049,7 +1061,7 @@ where
         }
         match result {
             Ok(info) => {
-                crate::failpoint::hit("create.after_api");
+                crate::failpoint::hit("create.after_api", key);
                 Self::record_meeting(&mut row, &info, desired, href, now);
                 self.save(slot, &row)?;
                 self.note_unregistered(key, &info);
@@ -1074,7 +1086,7 @@ where
                 } else {
                     tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %info.meeting_id, code = %info.meeting_code, "created continuation meeting '{}' from {}", desired.subject, desired.start);
                 }
-                crate::failpoint::hit("create.after_state");
+                crate::failpoint::hit("create.after_state", key);
                 self.links_after(key, slot, &row, href).await
             }
             Err(e) => {
@@ -1247,13 +1259,15 @@ where
         }
     }
 
-    /// Seconds still to wait before a `pending` row whose create failed ambiguously may be
-    /// taken as "nothing was created": a create that timed out can still be committed by the
-    /// server after the client gave up, and a listing made too early would miss it. `None` when
-    /// the row is past its grace period, or was left by a crash rather than a recorded failure
-    /// (the restart itself outlasts any in-flight request).
+    /// Seconds still to wait before a `pending` row may be taken as "nothing was created": a
+    /// create that timed out, or was in flight when calmeet died, can still be committed by the
+    /// server afterwards, and a listing made too early would miss it. The grace
+    /// (`meeting.reconcile_grace_secs`) runs from the row's last write: the recorded failure,
+    /// or — for a row left `pending` by a crash — the moment the create was about to be sent,
+    /// so that a quick restart (an operator re-running `calmeet sync`, a supervisor without
+    /// `RestartSec`) waits as long as a recorded failure does. `None` when past the grace.
     fn still_in_doubt(&self, row: &EventRow, now: i64) -> Option<i64> {
-        if row.state != RowState::Pending || row.attempts == 0 || row.last_error.is_none() {
+        if row.state != RowState::Pending {
             return None;
         }
         let grace = i64::try_from(self.engine.config.meeting.reconcile_grace_secs).unwrap_or(0);
@@ -1505,10 +1519,10 @@ where
             time_zone: desired.time_zone.clone(),
             invitees: desired.invitees.as_deref().map(meeting_users),
         };
-        crate::failpoint::hit("update.before_api");
+        crate::failpoint::hit("update.before_api", key);
         match api.modify_meeting(meeting_id, &req).await {
             Ok(()) => {
-                crate::failpoint::hit("update.after_api");
+                crate::failpoint::hit("update.after_api", key);
                 row.fingerprint = Some(desired.fingerprint.clone());
                 Self::record_desired(&mut row, desired);
                 row.last_error = None;
@@ -1526,7 +1540,26 @@ where
                 // The block shows the password and the live address: until it is written
                 // again the row says so, and a failed write is retried by the next pass.
                 row.written_back &= !block_changed;
-                self.save(slot, &row)?;
+                if desired.rule.is_some() {
+                    // The API resets a series' sub-meetings on a series change: the cancelled
+                    // and moved occurrences must be sent again, and that is committed with the
+                    // new fingerprint so that a crash before the re-sends loses none of them.
+                    let segment = match slot {
+                        Slot::Event => None,
+                        Slot::Segment(start) => Some(start),
+                    };
+                    let marked = self
+                        .engine
+                        .store
+                        .commit_series_change(&row, segment, meeting_id)
+                        .map_err(|e| format!("{key}: {e}"))?;
+                    if marked > 0 {
+                        tracing::debug!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "{marked} occurrence changes to send again after the series change");
+                    }
+                } else {
+                    self.save(slot, &row)?;
+                }
+                crate::failpoint::hit("update.after_state", key);
                 if block_changed {
                     let href = match slot {
                         Slot::Event => row.href.clone(),
@@ -1639,12 +1672,12 @@ where
             .as_ref()
             .is_some_and(|r| plan::meeting_over(r, self.engine.now()));
         if !already && !over {
-            crate::failpoint::hit("cancel.before_api");
+            crate::failpoint::hit("cancel.before_api", key);
             match self.cancel_confirmed(meeting_id, &req).await {
                 Ok(()) => {}
                 Err(e) => return Err(format!("{key}: cancel meeting {meeting_id}: {e}")),
             }
-            crate::failpoint::hit("cancel.after_api");
+            crate::failpoint::hit("cancel.after_api", key);
             tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %meeting_id, "cancelled meeting: {}", reason.text());
         }
         // Continuations go before the event's row is marked: a crash in between leaves the
@@ -1652,11 +1685,23 @@ where
         for segment in self.segments_of(key)? {
             let found = match segment.row.state {
                 RowState::Created => segment.row.meeting_id.clone(),
-                // A continuation create whose answer was lost may have made a meeting.
-                RowState::Pending => self
-                    .find_sent(&segment.row)
-                    .await
-                    .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?,
+                // A continuation create whose answer was lost may have made a meeting; until
+                // the grace has passed, one not listed yet may still be committed.
+                RowState::Pending => {
+                    let found = self
+                        .find_sent(&segment.row)
+                        .await
+                        .map_err(|e| format!("{key}: look for an interrupted continuation: {e}"))?;
+                    if found.is_none()
+                        && let Some(wait) = self.still_in_doubt(&segment.row, now)
+                    {
+                        return Err(format!(
+                            "{key}: a continuation create is in doubt and not in the meeting list yet; \
+                             the cancel is finished after {wait} s more (meeting.reconcile_grace_secs)"
+                        ));
+                    }
+                    found
+                }
                 _ => continue,
             };
             if let Some(mid) =
@@ -1698,16 +1743,88 @@ where
             return Ok(());
         }
         if let Some(href) = href {
-            crate::failpoint::hit("cancel.after_state");
+            crate::failpoint::hit("cancel.after_state", key);
             self.patch_object(key, href, |ics| {
                 writeback::remove(ics, &key.uid).map_err(|e| e.to_string())
             })
             .await?;
-            crate::failpoint::hit("cancel.after_remove");
+            crate::failpoint::hit("cancel.after_remove", key);
             row.written_back = false;
             self.put_row(&row)?;
         }
         Ok(())
+    }
+
+    /// Resolves a create in doubt whose event no longer wants its meeting (see
+    /// [`Action::Withdraw`]): lists the creator's meetings for one with the subject and start
+    /// that were sent; cancels it unless it has started; then records the event as cancelled
+    /// (or forgets the row when the event is gone). When nothing is listed yet and the row is
+    /// within `meeting.reconcile_grace_secs` of its last write, the row is kept `pending` and
+    /// the next pass looks again, because the server may still commit the create.
+    async fn withdraw(
+        &self,
+        key: &EventKey,
+        reason: CancelReason,
+        gone: bool,
+    ) -> Result<(), String> {
+        let now = Utc::now().timestamp();
+        let api = self.api()?;
+        let Some(mut row) = self.row(key)? else {
+            return Ok(());
+        };
+        if row.state != RowState::Pending {
+            return Ok(());
+        }
+        let found = self.find_sent(&row).await.map_err(|e| {
+            format!(
+                "{key}: cannot check for a meeting from an interrupted create ({}), so it is neither cancelled nor forgotten now: {e}",
+                reason.text()
+            )
+        })?;
+        match found {
+            Some(mid) => {
+                if !plan::meeting_over(&row, Utc::now()) {
+                    let userid = row.userid.clone().unwrap_or_default();
+                    let req = self.cancel_request(&userid, reason.text(), row.recurring);
+                    match api.cancel_meeting(&mid, &req).await {
+                        Ok(()) | Err(ApiError::NotFound { .. }) => {}
+                        Err(e) => {
+                            return Err(format!(
+                                "{key}: cancel meeting {mid} of an interrupted create ({}): {e}",
+                                reason.text()
+                            ));
+                        }
+                    }
+                    crate::failpoint::hit("withdraw.after_api", key);
+                    tracing::info!(calendar = %key.calendar, uid = %key.uid, meeting = %mid, "cancelled the meeting of an interrupted create: {}", reason.text());
+                }
+                row.meeting_id = Some(mid);
+            }
+            None => {
+                if let Some(wait) = self.still_in_doubt(&row, now) {
+                    return Err(format!(
+                        "{key}: {}, but a create for it is in doubt and not in the meeting list yet; \
+                         the server may still be committing it, so calmeet looks again after {wait} s \
+                         more (meeting.reconcile_grace_secs) before forgetting it",
+                        reason.text()
+                    ));
+                }
+                tracing::info!(calendar = %key.calendar, uid = %key.uid, "the interrupted create made no meeting; nothing to cancel ({})", reason.text());
+            }
+        }
+        if gone {
+            return self
+                .engine
+                .store
+                .delete(key)
+                .map_err(|e| format!("{key}: {e}"));
+        }
+        row.state = RowState::Cancelled;
+        row.written_back = false;
+        row.attempts = 0;
+        row.last_error = None;
+        row.updated_at = now;
+        self.put_row(&row)
     }
 
     async fn change_occurrence(
@@ -1796,11 +1913,14 @@ where
                     meeting_type: Some(1),
                     sub_meeting_id: Some(sub),
                 };
+                crate::failpoint::hit("occurrence.before_api", key);
                 match self.cancel_confirmed(meeting_id, &req).await {
                     Ok(()) => {}
                     Err(e) => return Err(format!("{key}: cancel occurrence: {e}")),
                 }
+                crate::failpoint::hit("occurrence.after_api", key);
                 row.state = RowState::Cancelled;
+                row.fingerprint = None;
             }
             Some((start, end, fp)) => {
                 let req = ModifyMeetingRequest {
@@ -1815,9 +1935,11 @@ where
                     }),
                     ..ModifyMeetingRequest::default()
                 };
+                crate::failpoint::hit("occurrence.before_api", key);
                 api.modify_meeting(meeting_id, &req)
                     .await
                     .map_err(|e| format!("{key}: move occurrence: {e}"))?;
+                crate::failpoint::hit("occurrence.after_api", key);
                 row.state = RowState::Created;
                 row.fingerprint = Some(fp.to_owned());
                 row.start_at = Some(start.timestamp());
@@ -1953,14 +2075,14 @@ where
             location_if_empty: self.cal.location == crate::config::LocationPolicy::IfEmpty,
         };
         let uid = row.key.uid.clone();
-        crate::failpoint::hit("writeback.before_put");
+        crate::failpoint::hit("writeback.before_put", &row.key);
         let etag = self
             .patch_object(&row.key, href, |ics| {
                 writeback::apply_segments(ics, &uid, &first, &later, &opts)
                     .map_err(|e| e.to_string())
             })
             .await?;
-        crate::failpoint::hit("writeback.after_put");
+        crate::failpoint::hit("writeback.after_put", &row.key);
         let mut row = row.clone();
         row.written_back = true;
         row.etag = etag;

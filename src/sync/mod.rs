@@ -498,7 +498,7 @@ where
             }
             Ok(s)
         });
-        crate::failpoint::hit("pass.after_fetch");
+        crate::failpoint::hit("pass.after_fetch", &format_args!("calendar '{}'", cal.name));
         let mut snapshot = match fetched {
             Ok(s) => s,
             Err(e) => {

@@ -156,6 +156,10 @@ pub enum CancelReason {
     Replaced,
     /// The event's organizer maps to another creator; the meeting is re-created under it.
     CreatorChanged,
+    /// A create in doubt was for dates the event no longer asks for: it moved into the past
+    /// or beyond the horizon, or can no longer be held by a meeting (all-day, unsupported
+    /// rule). A meeting that has started is never cancelled for this.
+    OutOfRange,
     /// The event can no longer be held exactly (an RDATE or a second RRULE was added, a
     /// duplicate appeared, …): its meeting would hold other instants than the calendar.
     Refused,
@@ -171,6 +175,7 @@ impl CancelReason {
             Self::Untagged => "calendar event no longer tagged as an online meeting",
             Self::Replaced => "calendar event changed between single and recurring",
             Self::CreatorChanged => "calendar event organizer changed",
+            Self::OutOfRange => "calendar event moved out of the dates calmeet holds meetings for",
             Self::Refused => "calendar event can no longer be held exactly",
         }
     }
@@ -292,6 +297,19 @@ pub enum Action {
         /// Object to remove the block from, if it still exists.
         href: Option<String>,
     },
+    /// A create in doubt (a `pending` row: the create may have reached the server, its answer
+    /// never recorded) whose event no longer wants that meeting — deleted, cancelled,
+    /// untagged, or out of range. Look for the meeting by what was sent (after the reconcile
+    /// grace when nothing is listed), cancel it if it exists, then record the event as
+    /// cancelled, or forget the row when the event is gone.
+    Withdraw {
+        /// The event.
+        key: EventKey,
+        /// Why.
+        reason: CancelReason,
+        /// The event is gone from the calendar: forget the row once resolved.
+        gone: bool,
+    },
     /// Cancel one occurrence of a series (EXDATE or a cancelled override).
     CancelOccurrence {
         /// Key of the occurrence (recurrence_id = original start).
@@ -366,7 +384,9 @@ impl Action {
             Self::HoldCancels { calendar, .. } => {
                 return (0, calendar.clone(), String::new(), 0);
             }
-            Self::Cancel { key, .. } | Self::CancelSegment { key, .. } => (1, key),
+            Self::Cancel { key, .. }
+            | Self::CancelSegment { key, .. }
+            | Self::Withdraw { key, .. } => (1, key),
             Self::Forget { key } => (2, key),
             Self::Update { key, .. }
             | Self::Extend { key, .. }
@@ -562,17 +582,50 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                 // A failed create for an event that no longer wants a meeting: nothing is
                 // failing any more (issue #11: it must not stay reported).
                 actions.push(Action::Forget { key });
+            } else if row.is_some_and(|r| r.state == RowState::Pending) {
+                // A create in doubt: its meeting may exist, and must not outlive the event.
+                let withdraw = Action::Withdraw {
+                    key,
+                    reason: if ev.cancelled {
+                        CancelReason::EventCancelled
+                    } else {
+                        CancelReason::Untagged
+                    },
+                    gone: false,
+                };
+                if ev.cancelled {
+                    actions.push(withdraw);
+                } else {
+                    disappearing.push(withdraw);
+                }
             }
             continue;
         }
+        let pending = row.is_some_and(|r| r.state == RowState::Pending);
         let desired = match desired_meeting(ev, input) {
             Ok(Some(d)) => d,
+            // Not within the horizon yet, or already over: a create in doubt for other dates
+            // is withdrawn (never a meeting that has started); a failed create of it is no
+            // longer failing (it is created when the event comes within reach).
             Ok(None) => {
-                // Not within the horizon yet, or already over: a failed create of it is no
-                // longer failing (it is created when the event comes within reach).
-                if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
+                if pending {
+                    actions.push(Action::Withdraw {
+                        key,
+                        reason: CancelReason::OutOfRange,
+                        gone: false,
+                    });
+                } else if row.is_some_and(|r| r.state == RowState::Failed) && segments.is_empty() {
                     actions.push(Action::Forget { key });
                 }
+                continue;
+            }
+            // The skip is recorded once the create in doubt is resolved (next pass).
+            Err(_) if pending => {
+                actions.push(Action::Withdraw {
+                    key,
+                    reason: CancelReason::OutOfRange,
+                    gone: false,
+                });
                 continue;
             }
             Err(reason) => {
@@ -776,8 +829,10 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
             && r.meeting_id.is_some()
             && (!masters.contains_key(r.key.uid.as_str()) || r.state == RowState::Created);
         if r.key.recurrence_id.is_some() && !standalone_row {
-            // An occurrence row whose override vanished: the series decides (see above).
-            if !masters.contains_key(r.key.uid.as_str()) {
+            // An occurrence row whose override vanished: the series decides (see above). A
+            // re-send left to do (`pending`) for an EXDATE or override that is gone, or for a
+            // series without a live meeting, is dropped: the series' own change covers it.
+            if !masters.contains_key(r.key.uid.as_str()) || r.state == RowState::Pending {
                 actions.push(Action::Forget { key: r.key.clone() });
             }
             continue;
@@ -806,9 +861,13 @@ pub fn plan(input: &PlanInput<'_>) -> Vec<Action> {
                     }
                 }
             }
-            // A pending create whose event vanished: its outcome is unknown, so keep the row
-            // until a reconcile can say; only failed/skipped/cancelled rows are dropped.
-            RowState::Pending => {}
+            // A create in doubt whose event vanished: its meeting may exist. Look for it (after
+            // the grace), cancel it, then forget the row; held like any disappearance.
+            RowState::Pending => disappearing.push(Action::Withdraw {
+                key: r.key.clone(),
+                reason: CancelReason::EventDeleted,
+                gone: true,
+            }),
             _ => actions.push(Action::Forget { key: r.key.clone() }),
         }
     }
@@ -886,7 +945,7 @@ fn guard_mass_cancellation(
     let mut ids: Vec<String> = disappearing
         .iter()
         .filter_map(|a| match a {
-            Action::Cancel { key, .. } => Some(key.uid.clone()),
+            Action::Cancel { key, .. } | Action::Withdraw { key, .. } => Some(key.uid.clone()),
             _ => None,
         })
         .collect();
@@ -993,12 +1052,15 @@ fn plan_occurrences(
             seen.insert(key.clone());
             // An EXDATE that matches no occurrence changes nothing (RFC 5545 §3.8.5.1).
             let Some(m) = meeting_for(t).filter(|_| is_slot(&master.event, *x)) else {
+                forget_pending(rows, &key, actions);
                 continue;
             };
+            // Sent to this meeting and not reset since (a series change sets the row back to
+            // `pending`, committed with the change; see `Store::commit_series_change`).
             let done = !m.resend
-                && rows
-                    .get(&key)
-                    .is_some_and(|r| r.state == RowState::Cancelled);
+                && rows.get(&key).is_some_and(|r| {
+                    r.state == RowState::Cancelled && r.meeting_id.as_deref() == Some(&m.mid)
+                });
             if !done {
                 actions.push(Action::CancelOccurrence {
                     key,
@@ -1044,10 +1106,12 @@ fn plan_occurrences(
             }
             let slot = DateTime::from_timestamp(rid, 0).is_some_and(|t| is_slot(&master.event, t));
             let Some(m) = meeting_for(rid).filter(|_| slot) else {
+                forget_pending(rows, &key, actions);
                 continue;
             };
+            let sent_here = |r: &EventRow| r.meeting_id.as_deref() == Some(m.mid.as_str());
             if se.event.cancelled {
-                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled || !sent_here(r)) {
                     actions.push(Action::CancelOccurrence {
                         key,
                         meeting_id: m.mid.clone(),
@@ -1063,12 +1127,16 @@ fn plan_occurrences(
             let original_len = mrow.end_at.zip(mrow.start_at).map(|(e, s)| e - s);
             let unchanged_times =
                 start.timestamp() == rid && original_len == Some((*end - *start).num_seconds());
-            let recorded =
-                !m.resend && row.is_some_and(|r| r.fingerprint.as_deref() == Some(fp.as_str()));
+            let recorded = !m.resend
+                && row.is_some_and(|r| {
+                    r.state == RowState::Created
+                        && sent_here(r)
+                        && r.fingerprint.as_deref() == Some(fp.as_str())
+                });
             if !unchanged_times && *start <= input.now {
                 // Moved from ahead into the past: from now on the calendar holds nothing in
                 // that slot, so the sub-meeting goes.
-                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled) {
+                if m.resend || row.is_none_or(|r| r.state != RowState::Cancelled || !sent_here(r)) {
                     actions.push(Action::CancelOccurrence {
                         key,
                         meeting_id: m.mid.clone(),
@@ -1086,8 +1154,18 @@ fn plan_occurrences(
                     end: *end,
                     fingerprint: fp,
                 });
+            } else {
+                forget_pending(rows, &key, actions);
             }
         }
+    }
+}
+
+/// An occurrence change left to send again (`pending`) for an occurrence no meeting holds any
+/// more (past, or outside the series' meetings): nothing is left to send, so forget it.
+fn forget_pending(rows: &HashMap<&EventKey, &EventRow>, key: &EventKey, actions: &mut Vec<Action>) {
+    if rows.get(key).is_some_and(|r| r.state == RowState::Pending) {
+        actions.push(Action::Forget { key: key.clone() });
     }
 }
 

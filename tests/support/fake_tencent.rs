@@ -131,12 +131,27 @@ struct State {
     rate_limited: usize,
     /// Most calls served within one window so far.
     peak_in_window: usize,
+    /// Requests received and not yet answered (or abandoned by the client).
+    in_flight: usize,
+    /// The sub-meeting model's switches (issue #10).
+    sub_model: submeetings::SubMeetingModel,
     /// How create answers report live addresses and unregistered invitees.
     fields: fields::FieldAnswers,
     /// Limits and answer shapes switched on by a test (issue #11).
     limits: limits::Limits,
-    /// The sub-meeting model's switches (issue #10).
-    sub_model: submeetings::SubMeetingModel,
+}
+
+/// Counts a request as in flight until it is answered or its connection is dropped.
+struct InFlight(Arc<Mutex<State>>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        let mut st = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        st.in_flight = st.in_flight.saturating_sub(1);
+    }
 }
 
 /// A running fake server; stops when dropped.
@@ -291,6 +306,11 @@ impl FakeTencent {
         let mut st = self.state.lock().unwrap();
         st.rate_limit = Some((calls, window));
         st.served.clear();
+    }
+
+    /// Requests received and not answered yet (a kill now lands mid-call).
+    pub fn in_flight(&self) -> usize {
+        self.state.lock().unwrap().in_flight
     }
 
     /// Calls answered 190310 by the rate limit so far (wasted calls).
@@ -510,6 +530,7 @@ async fn handle(
     let (fault, latency, admitted) = {
         let mut st = state.lock().unwrap();
         let admitted = route.is_none() || admit(&mut st);
+        st.in_flight += 1;
         st.requests.push(RecordedRequest {
             route: route.as_ref().map(|r| r.0),
             method: method.to_string(),
@@ -526,6 +547,7 @@ async fn handle(
             .and_then(|(r, _)| st.faults.get_mut(r)?.pop_front());
         (fault, st.latency, admitted)
     };
+    let _in_flight = InFlight(Arc::clone(&state));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
