@@ -59,8 +59,8 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// Per calendar: events with a live meeting and events left without one by an error, as the
-/// state holds them after a pass.
+/// Per calendar: events with a live meeting and events that need attention
+/// ([`crate::sync::needs_attention`]), as the state holds them after a pass.
 fn calendar_counts(
     config: &Config,
     store: &Store,
@@ -72,6 +72,7 @@ fn calendar_counts(
         .iter()
         .map(|c| (c.name.clone(), crate::metrics::CalendarCounts::default()))
         .collect();
+    let now = chrono::Utc::now().timestamp();
     let rows = store.all_rows().unwrap_or_default();
     let segments = store.all_segments().unwrap_or_default();
     for row in rows.iter().chain(segments.iter().map(|s| &s.row)) {
@@ -79,10 +80,13 @@ fn calendar_counts(
         let Some(c) = counts.get_mut(&row.key.calendar) else {
             continue;
         };
-        match row.state {
-            RowState::Created => c.live_meetings += 1,
-            RowState::Failed if row.meeting_id.is_none() => c.needing_attention += 1,
-            _ => {}
+        if row.state == RowState::Created {
+            c.live_meetings += 1;
+        }
+        // The same accounting as the pass summary, `STATUS=` and `status` (issue #11): failed
+        // creates, creates in doubt, failed updates of a meeting not yet over.
+        if crate::sync::needs_attention(row, now).is_some() {
+            c.needing_attention += 1;
         }
     }
     counts

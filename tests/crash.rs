@@ -774,7 +774,9 @@ in_doubt_tests! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn withdrawn_meeting_cancelled_then_crash_is_forgotten_after_the_grace() {
     let (world, mut model) = crash_world(2).await;
-    world.write_config(&world.dav.url_for("work"), "reconcile_grace_secs = 3");
+    // The grace runs from the pending row's write (the first run): long enough that the
+    // early pass below comes within it even on a loaded 2-core CI machine.
+    world.write_config(&world.dav.url_for("work"), "reconcile_grace_secs = 12");
     let uid = in_flight(&sync_dies(&world, "create.after_api").await.unwrap());
     model.edit(&world, &uid, Edit::Delete).await;
     sync_dies(&world, "withdraw.after_api").await.unwrap();
