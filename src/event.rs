@@ -247,7 +247,30 @@ impl TagMatcher {
     /// Builds the matcher from a calendar's `[calendar.match]` table, or the defaults.
     #[must_use]
     pub fn new(rules: Option<&MatchRules>) -> Self {
+        Self::from_rules(rules, DEFAULT_CATEGORIES, DEFAULT_LOCATION_KEYWORDS)
+    }
+
+    /// This matcher with the live-stream tag rules of `[calendar.live_match]` (categories
+    /// "Live" / "直播" when `None`); [`Event::live`] says whether an event carries them.
+    #[must_use]
+    pub fn with_live(mut self, rules: Option<&MatchRules>) -> Self {
+        self.live = Some(Box::new(Self::from_rules(
+            rules,
+            DEFAULT_LIVE_CATEGORIES,
+            &[],
+        )));
+        self
+    }
+
+    /// A matcher (without live rules) from `rules`, or from the default categories and
+    /// LOCATION keywords when the table is absent; every string compared lowercased.
+    fn from_rules(
+        rules: Option<&MatchRules>,
+        default_categories: &[&str],
+        default_location_keywords: &[&str],
+    ) -> Self {
         let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
+        let lower_defaults = |v: &[&str]| v.iter().map(|s| s.to_lowercase()).collect();
         match rules {
             Some(r) => Self {
                 all: r.all,
@@ -258,45 +281,12 @@ impl TagMatcher {
             },
             None => Self {
                 all: false,
-                categories: DEFAULT_CATEGORIES
-                    .iter()
-                    .map(|s| s.to_lowercase())
-                    .collect(),
+                categories: lower_defaults(default_categories),
                 keywords: Vec::new(),
-                location_keywords: DEFAULT_LOCATION_KEYWORDS
-                    .iter()
-                    .map(|s| s.to_lowercase())
-                    .collect(),
+                location_keywords: lower_defaults(default_location_keywords),
                 live: None,
             },
         }
-    }
-
-    /// This matcher with the live-stream tag rules of `[calendar.live_match]` (categories
-    /// "Live" / "直播" when `None`); [`Event::live`] says whether an event carries them.
-    #[must_use]
-    pub fn with_live(mut self, rules: Option<&MatchRules>) -> Self {
-        let lower = |v: &[String]| v.iter().map(|s| s.trim().to_lowercase()).collect();
-        self.live = Some(Box::new(match rules {
-            Some(r) => Self {
-                all: r.all,
-                categories: lower(&r.categories),
-                keywords: lower(&r.keywords),
-                location_keywords: Vec::new(),
-                live: None,
-            },
-            None => Self {
-                all: false,
-                categories: DEFAULT_LIVE_CATEGORIES
-                    .iter()
-                    .map(|s| s.to_lowercase())
-                    .collect(),
-                keywords: Vec::new(),
-                location_keywords: Vec::new(),
-                live: None,
-            },
-        }));
-        self
     }
 
     /// A short key that changes when the rules change: a feed cached as filtered by one set

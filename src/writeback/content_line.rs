@@ -164,22 +164,8 @@ impl ContentLine {
 
     /// The value of parameter `name` (quotes removed), ignoring ASCII case of the name.
     pub fn param(&self, name: &str) -> Option<String> {
-        let mut params = Vec::new();
-        let mut current = String::new();
-        let mut in_quotes = false;
-        for c in self.head.chars() {
-            match c {
-                '"' => {
-                    in_quotes = !in_quotes;
-                    current.push(c);
-                }
-                ';' if !in_quotes => params.push(std::mem::take(&mut current)),
-                _ => current.push(c),
-            }
-        }
-        params.push(current);
         // The first element is the property name itself.
-        params.into_iter().skip(1).find_map(|param| {
+        self.params_raw().into_iter().skip(1).find_map(|param| {
             let (key, value) = param.split_once('=')?;
             key.trim()
                 .eq_ignore_ascii_case(name)
